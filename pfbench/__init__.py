@@ -1,0 +1,1 @@
+"""pfbench: benchmark harness for pyramidal flow matching."""

@@ -1,0 +1,1 @@
+"""Sub-commands of the `pfbench` CLI, one module each."""

@@ -1,0 +1,155 @@
+"""Dataclass configs and named presets: what a run measures, at which shapes, on which device.
+
+Presets are data. A preset names a backbone size from ``reference_model.dit.DIT_PRESETS`` and a
+latent video shape. The ``paper-*`` presets describe the paper's real video sizes for the
+shape-only suites (token and FLOP accounting); they are never trained or sampled on a CPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """A pixel-space video and the latent/token geometry the paper's VAE and patchify give it.
+
+    The causal 3D VAE compresses 8x in space and 8x in time (first frame kept):
+    F pixel frames -> 1 + (F - 1) // 8 latent frames; 2x2 patches make tokens.
+    """
+
+    width: int
+    height: int
+    seconds: float
+    fps: int = 24
+    vae_spatial: int = 8
+    vae_temporal: int = 8
+    patch_size: int = 2
+    latent_channels: int = 16
+
+    @property
+    def pixel_frames(self) -> int:
+        return int(round(self.seconds * self.fps)) + 1
+
+    @property
+    def latent_frames(self) -> int:
+        return 1 + (self.pixel_frames - 1) // self.vae_temporal
+
+    @property
+    def latent_height(self) -> int:
+        return self.height // self.vae_spatial
+
+    @property
+    def latent_width(self) -> int:
+        return self.width // self.vae_spatial
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return (self.latent_height // self.patch_size) * (self.latent_width // self.patch_size)
+
+
+RESOLUTIONS = {"384p": (640, 384), "768p": (1280, 768)}
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """'384p' | '768p' | 'WxH' -> (width, height)."""
+    if text in RESOLUTIONS:
+        return RESOLUTIONS[text]
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError as err:
+        raise ValueError(
+            f"unknown resolution {text!r}: use one of {sorted(RESOLUTIONS)} or WIDTHxHEIGHT, e.g. 1280x768"
+        ) from err
+    return w, h
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything a run needs to know about shapes, sizes and budgets.
+
+    Latent shapes are given directly (channels, frames, height, width) for the trainable presets;
+    ``video`` is set for the paper-size presets, whose latent shape follows from it.
+    """
+
+    name: str
+    model: str                      # key of reference_model.dit.DIT_PRESETS
+    channels: int                   # latent channels C
+    frames: int                     # latent frames T
+    height: int                     # latent height H
+    width: int                      # latent width W
+    patch_size: int = 2
+    stages: int = 3                 # K
+    stage_mix: tuple[float, ...] = (1.0, 2.0, 1.0)   # low : mid : full, as in the public code
+    batch_size: int = 2
+    num_classes: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+    train_steps: int = 20
+    steps_first_frame: tuple[int, ...] = (20, 20, 20)
+    steps_later_frames: tuple[int, ...] = (10, 10, 10)
+    full_sequence_steps: int = 30
+    benchmark_rounds: int = 3
+    warmup_rounds: int = 1
+    memory_budget_gib: float = 4.0  # RAM budget for the CPU memory sweep; GPUs use their capacity
+    memory_max_frames: int = 64
+    fid_samples: int = 64
+    video: VideoSpec | None = None
+    trainable: bool = True
+    description: str = ""
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return (self.height // self.patch_size) * (self.width // self.patch_size)
+
+    def replace(self, **changes) -> "Preset":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _paper(name: str, resolution: str, seconds: float) -> Preset:
+    w, h = RESOLUTIONS[resolution]
+    video = VideoSpec(width=w, height=h, seconds=seconds)
+    return Preset(
+        name=name, model="sd3-medium-like", channels=video.latent_channels, frames=video.latent_frames,
+        height=video.latent_height, width=video.latent_width, patch_size=video.patch_size, stages=3,
+        batch_size=1, device="cuda", dtype="bfloat16", video=video, trainable=False,
+        description=f"the paper's {resolution} {seconds:g} s clip at 24 fps (shape-only accounting)",
+    )
+
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset(
+        name="smoke", model="tiny", channels=4, frames=3, height=16, width=16, batch_size=2,
+        train_steps=4, steps_first_frame=(2, 2, 2), steps_later_frames=(1, 1, 1), full_sequence_steps=4,
+        benchmark_rounds=1, warmup_rounds=1, memory_budget_gib=1.0, memory_max_frames=8, fid_samples=16,
+        description="seconds on a laptop CPU: every code path once, numbers not meaningful",
+    ),
+    "cpu": Preset(
+        name="cpu", model="small", channels=4, frames=8, height=32, width=32, batch_size=4,
+        train_steps=60, steps_first_frame=(4, 4, 4), steps_later_frames=(2, 2, 2), full_sequence_steps=8,
+        benchmark_rounds=3, warmup_rounds=1, memory_budget_gib=4.0, memory_max_frames=48, fid_samples=64,
+        description="the default run: minutes on 2 CPU cores, shapes large enough that attention matters",
+    ),
+    "gpu": Preset(
+        name="gpu", model="sd3-medium-like", channels=16, frames=16, height=48, width=80, batch_size=1,
+        device="cuda", dtype="bfloat16", train_steps=200, benchmark_rounds=10, warmup_rounds=3,
+        memory_max_frames=64, fid_samples=2048,
+        description="384p 5 s latents (16 x 48 x 80) on the SD3-Medium-like backbone, bf16 on one GPU",
+    ),
+    "paper-384p-5s": _paper("paper-384p-5s", "384p", 5),
+    "paper-768p-5s": _paper("paper-768p-5s", "768p", 5),
+    "paper-768p-10s": _paper("paper-768p-10s", "768p", 10),
+}
+
+DEFAULT_PRESET = "cpu"
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up by name; the error lists the valid names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}") from None

@@ -1,0 +1,1 @@
+"""Quality metrics: FID/KID, VBench-style dimensions, optical flow."""

@@ -1,0 +1,1 @@
+"""Reference models under test: DiT backbone, spatial and temporal pyramid flow matching."""
