@@ -1,0 +1,112 @@
+"""Samplers as pure functions (k-diffusion style): model, starting noise, schedule in; latents out.
+
+All integrate the learned velocity with explicit Euler steps (x += dt * v) from t = 0 (noise) towards
+t = 1 (data). Classifier-free guidance mixes conditional and null-label velocities:
+v = v_null + w (v_cond - v_null). ``callback`` (optional) receives a dict per model evaluation with
+keys stage, frame, step, t, shape, so progress bars and tests can follow the sampler.
+
+Steps per stage are given in execution order: coarsest stage first, full resolution last.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+from reference_model.layout import SequenceLayout, clip_layout
+from reference_model.pyramid import check_pyramid_size, renoise, stage_windows
+from reference_model.temporal import ar_layout, history_latents
+
+Callback = Callable[[dict], None] | None
+
+
+def guided_velocity(model, latents: list[torch.Tensor], layout: SequenceLayout, t: torch.Tensor,
+                    y: torch.Tensor | None, guidance: float, output: str = "last") -> torch.Tensor:
+    """Velocity of the layout's last segment, with classifier-free guidance when a label and w != 1 are given."""
+    if y is None or guidance == 1.0:
+        return model(latents, layout, t, y, output=output)[-1]
+    null = torch.full_like(y, model.null_label)
+    doubled = [torch.cat([z, z]) for z in latents]
+    v_cond, v_null = model(doubled, layout, torch.cat([t, t]), torch.cat([y, null]), output=output)[-1].chunk(2)
+    return v_null + guidance * (v_cond - v_null)
+
+
+def _integrate(velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
+               t_start: float, t_end: float, steps: int, callback: Callback, info: dict) -> torch.Tensor:
+    """Euler from t_start to t_end in ``steps`` equal steps."""
+    if steps < 1:
+        raise ValueError(f"steps per stage must be >= 1, got {steps}")
+    ts = torch.linspace(t_start, t_end, steps + 1).tolist()
+    for step, (t0, t1) in enumerate(zip(ts[:-1], ts[1:])):
+        t = torch.full((x.shape[0],), t0, device=x.device, dtype=torch.float32)  # (B,)
+        x = x + (t1 - t0) * velocity(x, t).to(x.dtype)
+        if callback is not None:
+            callback({**info, "step": step, "t": t0, "shape": tuple(x.shape)})
+    return x
+
+
+def euler_full_sequence(model, noise: torch.Tensor, *, steps: int = 30, y: torch.Tensor | None = None,
+                        guidance: float = 1.0, callback: Callback = None) -> torch.Tensor:
+    """Full-sequence flow matching: every frame at full resolution, one t, from noise (B, C, T, H, W)."""
+    B, _, T, H, W = noise.shape
+    layout = clip_layout(T, H, W, model.cfg.patch_size)
+    velocity = lambda x, t: guided_velocity(model, [x], layout, t, y, guidance)  # noqa: E731
+    return _integrate(velocity, noise, 0.0, 1.0, steps, callback, {"stage": 0, "frame": None})
+
+
+def euler_pyramid(model, noise: torch.Tensor, *, steps_per_stage: Sequence[int] = (20, 20, 20),
+                  gamma: float = -1.0 / 3.0, renoise_jumps: bool = True, generator: torch.Generator | None = None,
+                  y: torch.Tensor | None = None, guidance: float = 1.0, callback: Callback = None) -> torch.Tensor:
+    """Spatial pyramid sampling of whole clips: integrate each stage window, jump (upsample + renoise) between.
+
+    noise: the coarsest stage's start, (B, C, T, H / 2^(K-1), W / 2^(K-1)); K = len(steps_per_stage).
+    Returns (B, C, T, H, W).
+    """
+    K = len(steps_per_stage)
+    windows = stage_windows(K, gamma)
+    x = noise
+    for order, k in enumerate(range(K - 1, -1, -1)):
+        if order > 0:
+            x = renoise(x, windows[k][0], gamma, generator, corrective=renoise_jumps)
+        _, _, T, h, w = x.shape
+        layout = clip_layout(T, h, w, model.cfg.patch_size, level=k)
+        velocity = lambda z, t, layout=layout: guided_velocity(model, [z], layout, t, y, guidance)  # noqa: E731
+        x = _integrate(velocity, x, *windows[k], steps_per_stage[order], callback, {"stage": k, "frame": None})
+    return x
+
+
+def sample_autoregressive(model, shape: Sequence[int], *, generator: torch.Generator | None = None,
+                          steps_first_frame: Sequence[int] = (20, 20, 20),
+                          steps_later_frames: Sequence[int] = (10, 10, 10), full_history: bool = False,
+                          causal: bool = True, gamma: float = -1.0 / 3.0, renoise_jumps: bool = True,
+                          y: torch.Tensor | None = None, guidance: tuple[float, float] = (1.0, 1.0),
+                          callback: Callback = None, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Generate a clip (B, C, T, H, W) one latent frame at a time with the spatial + temporal pyramid.
+
+    Each frame runs the spatial pyramid (steps per stage, coarsest first); its history is the clean,
+    already generated frames, compressed to the levels the temporal pyramid prescribes for each stage
+    (or kept at full resolution with ``full_history``). ``guidance`` is (first frame, later frames).
+    """
+    B, C, T, H, W = shape
+    K = len(steps_first_frame)
+    if len(steps_later_frames) != K:
+        raise ValueError("steps_first_frame and steps_later_frames must name the same number of stages")
+    check_pyramid_size(H, W, K, model.cfg.patch_size)
+    windows = stage_windows(K, gamma)
+    clip = torch.zeros((B, C, T, H, W), device=device, dtype=dtype)
+    for i in range(T):
+        steps = steps_first_frame if i == 0 else steps_later_frames
+        w = guidance[0] if i == 0 else guidance[1]
+        x = torch.randn((B, C, 1, H >> (K - 1), W >> (K - 1)), generator=generator, device=device, dtype=dtype)
+        for order, k in enumerate(range(K - 1, -1, -1)):
+            if order > 0:
+                x = renoise(x, windows[k][0], gamma, generator, corrective=renoise_jumps)
+            layout = ar_layout(i, k, K, H, W, model.cfg.patch_size, full_history, causal)
+            history = history_latents(clip, layout)
+
+            def velocity(z, t, layout=layout, history=history, w=w):
+                return guided_velocity(model, history + [z], layout, t, y, w)
+
+            x = _integrate(velocity, x, *windows[k], steps[order], callback, {"stage": k, "frame": i})
+        clip[:, :, i:i + 1] = x
+    return clip
