@@ -1,0 +1,308 @@
+"""Reading and writing videos for the metrics: containers through PyAV, GIF/PNG through Pillow.
+
+Why one module: every metric must see the same pixels (fps and resolution re-encoding move VBench
+scores), so decoding, fps sampling and the metadata recorded with each score live here.
+Frames are always uint8 RGB, (T, H, W, 3). Long videos are streamed in chunks (``iter_chunks``)
+so memory is bounded by the chunk size, not the video length.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mov", ".mkv", ".m4v", ".gif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+DEFAULT_FOLDER_FPS = 24.0  # a folder of frames carries no fps; this one is assumed and recorded
+
+
+class VideoReadError(ValueError):
+    """A video that cannot be decoded; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a score must carry about its input: where it came from, fps and size.
+
+    ``fps`` is the rate of the frames handed to the metrics (after ``sample_fps``),
+    ``source_fps`` the file's own; ``frames`` is the decoded count when known (None before decoding
+    for containers that do not store it).
+    """
+
+    path: str
+    fps: float
+    width: int
+    height: int
+    frames: int | None
+    source_fps: float
+    kind: str  # "video" | "gif" | "frames"
+    codec: str = ""
+
+
+# ----------------------------------------------------------------------------------------------- listing
+
+def is_frame_folder(path: Path) -> bool:
+    """A folder that directly holds image files (and no videos) is read as one video."""
+    if not path.is_dir():
+        return False
+    names = [p for p in path.iterdir() if p.is_file()]
+    return any(p.suffix.lower() in IMAGE_EXTENSIONS for p in names) and not any(
+        p.suffix.lower() in VIDEO_EXTENSIONS for p in names)
+
+
+def list_videos(path: str | Path) -> list[Path]:
+    """Videos under ``path``: the file itself, a frame folder, or (recursively) every video file and
+    frame folder below a directory, sorted. Empty files are listed too so they get an error record."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder; pass a video file or a folder of videos")
+    if path.is_file():
+        return [path]
+    if is_frame_folder(path):
+        return [path]
+    found: list[Path] = []
+    for p in sorted(path.rglob("*")):
+        if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS:
+            found.append(p)
+        elif p.is_dir() and is_frame_folder(p):
+            found.append(p)
+    return found
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+# ----------------------------------------------------------------------------------------------- probing
+
+def probe_video(path: str | Path, folder_fps: float = DEFAULT_FOLDER_FPS) -> VideoInfo:
+    """Metadata without decoding every frame (frames may be None for containers that omit it)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such video; check the path")
+    if path.is_dir():
+        files = _frame_files(path)
+        if not files:
+            raise VideoReadError(f"{path}: folder holds no image frames ({', '.join(IMAGE_EXTENSIONS)})")
+        w, h = _read_image(files[0]).shape[1::-1]
+        return VideoInfo(str(path), folder_fps, w, h, len(files), folder_fps, "frames")
+    if path.stat().st_size == 0:
+        raise VideoReadError(f"{path}: empty file (0 bytes); re-export or remove it")
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoReadError(f"{path}: no video stream; is it an audio or data file?")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            fps = float(rate) if rate else 0.0
+            if not math.isfinite(fps) or fps <= 0:
+                fps = DEFAULT_FOLDER_FPS
+            ctx = stream.codec_context
+            frames = int(stream.frames) or None
+            kind = "gif" if path.suffix.lower() == ".gif" else "video"
+            return VideoInfo(str(path), fps, int(ctx.width), int(ctx.height), frames, fps, kind, ctx.name or "")
+    except VideoReadError:
+        raise
+    except Exception as err:  # PyAV raises many error types for broken files
+        raise VideoReadError(f"{path}: cannot open as a video ({type(err).__name__}: {err}); "
+                             f"the file is corrupt or not a video, re-encode it (e.g. ffmpeg -i IN -c:v libx264 OUT.mp4)"
+                             ) from err
+
+
+# ----------------------------------------------------------------------------------------------- decoding
+
+def keep_frame(index: int, source_fps: float, target_fps: float | None) -> bool:
+    """Uniform fps down-sampling by index: keep frame i when floor(i * target / source) advances.
+
+    Up-sampling is never done (target >= source keeps every frame)."""
+    if target_fps is None or target_fps >= source_fps:
+        return True
+    ratio = target_fps / source_fps
+    return index == 0 or math.floor(index * ratio + 1e-9) != math.floor((index - 1) * ratio + 1e-9)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)  # (H, W, 3) uint8
+
+
+def _iter_raw_frames(path: Path) -> Iterator[np.ndarray]:
+    """Every decoded frame, (H, W, 3) uint8, in display order."""
+    if path.is_dir():
+        for f in _frame_files(path):
+            yield _read_image(f)
+        return
+    import av
+
+    try:
+        container = av.open(str(path))
+    except Exception as err:
+        raise VideoReadError(f"{path}: cannot open as a video ({type(err).__name__}: {err}); "
+                             f"the file is corrupt or not a video") from err
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")  # (H, W, 3) uint8
+        except VideoReadError:
+            raise
+        except Exception as err:
+            raise VideoReadError(f"{path}: decoding failed ({type(err).__name__}: {err}); the file is truncated "
+                                 f"or corrupt, re-encode it") from err
+
+
+def iter_frames(path: str | Path, fps: float | None = None,
+                folder_fps: float = DEFAULT_FOLDER_FPS) -> Iterator[np.ndarray]:
+    """Frames of one video, (H, W, 3) uint8 each, down-sampled to ``fps`` when given."""
+    path = Path(path)
+    info = probe_video(path, folder_fps)
+    count = 0
+    for i, frame in enumerate(_iter_raw_frames(path)):
+        if keep_frame(i, info.source_fps, fps):
+            count += 1
+            yield frame
+    if count == 0:
+        raise VideoReadError(f"{path}: no decodable frames; the file is empty or corrupt")
+
+
+def iter_chunks(path: str | Path, chunk_size: int = 16, fps: float | None = None,
+                folder_fps: float = DEFAULT_FOLDER_FPS) -> Iterator[np.ndarray]:
+    """Consecutive chunks of frames, each (t <= chunk_size, H, W, 3) uint8: bounded memory for long videos."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    buf: list[np.ndarray] = []
+    for frame in iter_frames(path, fps, folder_fps):
+        buf.append(frame)
+        if len(buf) == chunk_size:
+            yield np.stack(buf)  # (t, H, W, 3) uint8
+            buf = []
+    if buf:
+        yield np.stack(buf)
+
+
+def sampled_info(info: VideoInfo, fps: float | None, frames: int | None = None) -> VideoInfo:
+    """``info`` after fps sampling: the effective fps and (when known) the number of frames kept."""
+    eff = info.source_fps if fps is None or fps >= info.source_fps else float(fps)
+    return replace(info, fps=eff, frames=frames if frames is not None else info.frames)
+
+
+def read_video(path: str | Path, fps: float | None = None, max_frames: int | None = None,
+               folder_fps: float = DEFAULT_FOLDER_FPS) -> tuple[np.ndarray, VideoInfo]:
+    """A whole (short) video in memory: frames (T, H, W, 3) uint8 and its ``VideoInfo``.
+
+    For long videos prefer ``iter_chunks``. ``max_frames`` stops decoding early."""
+    info = probe_video(path, folder_fps)
+    frames = []
+    for frame in iter_frames(path, fps, folder_fps):
+        frames.append(frame)
+        if max_frames is not None and len(frames) >= max_frames:
+            break
+    video = np.stack(frames)  # (T, H, W, 3) uint8
+    return video, sampled_info(info, fps, len(frames))
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+def _as_frames(frames) -> np.ndarray:
+    """Validate and normalise to (T, H, W, 3) uint8; names the fix when the input is wrong."""
+    try:
+        import torch
+
+        if isinstance(frames, torch.Tensor):
+            frames = frames.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    arr = np.asarray(frames)
+    if arr.ndim == 3 and arr.shape[-1] in (1, 3, 4):
+        arr = arr[None]  # (1, H, W, C)
+    if arr.ndim != 4 or arr.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"frames must be (T, H, W, 3) uint8 (channels last), got shape {tuple(arr.shape)}; "
+                         f"for (T, 3, H, W) pass frames.transpose(0, 2, 3, 1)")
+    if arr.shape[0] == 0 or arr.shape[1] == 0 or arr.shape[2] == 0:
+        raise ValueError(f"frames are empty: shape {tuple(arr.shape)}")
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating):
+            raise ValueError(f"frames must be uint8 in [0, 255], got {arr.dtype}; convert with "
+                             f"(x.clip(0, 1) * 255).round().astype(np.uint8)")
+        if arr.min() < 0 or arr.max() > 255:
+            raise ValueError(f"frames of dtype {arr.dtype} fall outside [0, 255]; clip them and cast to uint8")
+        arr = arr.astype(np.uint8)
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    elif arr.shape[-1] == 4:
+        arr = arr[..., :3]  # drop alpha
+    return np.ascontiguousarray(arr)  # (T, H, W, 3) uint8
+
+
+def _pad_even(frames: np.ndarray) -> np.ndarray:
+    """yuv420p needs even sizes: replicate the last row/column when odd."""
+    t, h, w, _ = frames.shape
+    ph, pw = h % 2, w % 2
+    if ph or pw:
+        frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")  # (T, H', W', 3)
+    return frames
+
+
+_CONTAINER_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".m4v": "libx264",
+                     ".webm": "libvpx-vp9", ".avi": "mpeg4"}
+
+
+def write_video(path: str | Path, frames, fps: float = 24.0, crf: int = 17) -> Path:
+    """Write (T, H, W, 3) uint8 frames: .mp4/.mkv/.mov (H.264, yuv420p, odd sizes padded to even),
+    .webm (VP9), .avi (MPEG-4), .gif (Pillow, looping) or .png (a single frame). Returns the path."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    arr = _as_frames(frames)
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".png":
+        if arr.shape[0] != 1:
+            raise ValueError(f"{path}: a .png holds one frame but {arr.shape[0]} were given; "
+                             f"write .mp4 or .gif for a video")
+        from PIL import Image
+
+        Image.fromarray(arr[0]).save(path)
+        return path
+    if suffix == ".gif":
+        from PIL import Image
+
+        images = [Image.fromarray(f) for f in arr]
+        duration_ms = max(10, int(round(1000.0 / fps)))  # GIF stores centiseconds; 10 ms is the floor
+        images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0,
+                       optimize=False, disposal=1)
+        return path
+    if suffix not in _CONTAINER_CODECS:
+        raise ValueError(f"{path}: unsupported extension {suffix!r}; use one of "
+                         f"{', '.join(sorted(_CONTAINER_CODECS) + ['.gif', '.png'])}")
+    import av
+
+    codec = _CONTAINER_CODECS[suffix]
+    arr = _pad_even(arr)  # (T, H', W', 3) uint8
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height = arr.shape[2], arr.shape[1]
+        stream.pix_fmt = "yuv420p"
+        if codec == "libx264":
+            stream.options = {"crf": str(crf), "preset": "medium"}
+        elif codec == "libvpx-vp9":
+            stream.options = {"crf": str(max(crf, 15)), "b": "0", "deadline": "good", "cpu-used": "4"}
+        else:
+            stream.options = {"qscale": "2"}
+            stream.bit_rate = 8_000_000
+        for frame in arr:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():  # flush
+            container.mux(packet)
+    return path
