@@ -1,0 +1,607 @@
+"""Device-correct measurement: timing, peak memory, out-of-memory as a result, energy, counted FLOPs, MFU.
+
+GPU work is asynchronous: a host clock read right after a call measures the kernel *launches*. Every timer here
+waits for queued device work (`DeviceOps.synchronize`) before each host clock read, and records device events
+around each repeat for device time. The sync points are a small protocol, so tests can use a fake device.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import multiprocessing.connection
+import resource
+import signal
+import statistics
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+__all__ = [
+    "DeviceEvent", "DeviceOps", "CpuOps", "CudaOps", "device_ops", "synchronizer", "synchronized",
+    "Stats", "Timing", "time_fn",
+    "MemoryStats", "MemoryTracker", "track_memory", "MemoryResult", "peak_rss_in_child",
+    "OomCaught", "run_catching_oom", "is_oom_error",
+    "EnergyResult", "EnergyMeter", "nvml_index",
+    "FlopCount", "CPU_SDPA_FLOP_FORMULAS", "flop_counter", "count_flops",
+    "achieved_flops_per_s", "mfu", "StepBenchmark", "benchmark_step",
+]
+
+GIB = 2**30
+
+# --------------------------------------------------------------------------------------------------- sync points
+
+
+class DeviceEvent(Protocol):
+    """A marker in the device's work queue (torch.cuda.Event's interface)."""
+
+    def record(self) -> None: ...
+    def elapsed_time(self, end: DeviceEvent) -> float: ...  # milliseconds from self to end
+
+
+class DeviceOps(Protocol):
+    """What a timer needs from a device: wait for queued work, and (optionally) timing events."""
+
+    def synchronize(self) -> None: ...
+    def event(self) -> DeviceEvent | None: ...  # None: the device has no event timer (CPU)
+
+
+class CpuOps:
+    """CPU work is synchronous: nothing to wait for, no device clock."""
+
+    def synchronize(self) -> None:
+        pass
+
+    def event(self) -> None:
+        return None
+
+
+class _CudaEvent:
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.cuda_event = torch.cuda.Event(enable_timing=True)
+
+    def record(self) -> None:
+        self.cuda_event.record(torch.cuda.current_stream(self.device))
+
+    def elapsed_time(self, end: _CudaEvent) -> float:
+        return self.cuda_event.elapsed_time(end.cuda_event)
+
+
+class CudaOps:
+    """torch.cuda.synchronize(device) and CUDA events on the device's current stream."""
+
+    def __init__(self, device: torch.device | str = "cuda"):
+        self.device = torch.device(device)
+
+    def synchronize(self) -> None:
+        torch.cuda.synchronize(self.device)
+
+    def event(self) -> _CudaEvent:
+        return _CudaEvent(self.device)
+
+
+def device_ops(device: torch.device | str) -> DeviceOps:
+    """CudaOps for a CUDA device (when CUDA is available), CpuOps otherwise."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return CudaOps(device)
+    return CpuOps()
+
+
+def synchronizer(device: torch.device | str) -> Callable[[], None]:
+    """A callable that waits for the device's queued work (a no-op on CPU)."""
+    return device_ops(device).synchronize
+
+
+def synchronized(fn: Callable[..., Any], device: torch.device | str = "cpu", *,
+                 ops: DeviceOps | None = None) -> Callable[..., Any]:
+    """Wrap `fn` so it waits for the device before returning.
+
+    pytest-benchmark reads its host timer only at the start and end of a round, so
+    `benchmark.pedantic(synchronized(step, device), ...)` makes each round cover the device work, not just launches.
+    """
+    sync = (ops or device_ops(device)).synchronize
+
+    def wrapped(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        sync()
+        return out
+
+    return wrapped
+
+
+# --------------------------------------------------------------------------------------------------- timing
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary of per-repeat seconds (stdev and IQR are 0 for a single sample)."""
+
+    n: int
+    median_s: float
+    mean_s: float
+    stdev_s: float
+    iqr_s: float
+    min_s: float
+    max_s: float
+
+    @classmethod
+    def of(cls, samples_s: tuple[float, ...]) -> Stats:
+        if not samples_s:
+            raise ValueError("Stats need at least one sample")
+        many = len(samples_s) > 1
+        if many:
+            q1, _, q3 = statistics.quantiles(samples_s, n=4, method="inclusive")
+        return cls(n=len(samples_s), median_s=statistics.median(samples_s), mean_s=statistics.fmean(samples_s),
+                   stdev_s=statistics.stdev(samples_s) if many else 0.0, iqr_s=(q3 - q1) if many else 0.0,
+                   min_s=min(samples_s), max_s=max(samples_s))
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-repeat host wall seconds (device synced) and device-event seconds (None without device events)."""
+
+    wall_s: tuple[float, ...]
+    device_s: tuple[float, ...] | None
+    warmup: int
+
+    @property
+    def wall(self) -> Stats:
+        return Stats.of(self.wall_s)
+
+    @property
+    def device(self) -> Stats | None:
+        return Stats.of(self.device_s) if self.device_s is not None else None
+
+    @property
+    def median_s(self) -> float:
+        """Median wall seconds: what a user waits, the number MFU is computed from."""
+        return self.wall.median_s
+
+
+def time_fn(fn: Callable[[], Any], *, device: torch.device | str = "cpu", warmup: int = 3, repeats: int = 10,
+            ops: DeviceOps | None = None) -> Timing:
+    """Time `fn()` `repeats` times after `warmup` untimed calls, syncing the device before each clock read.
+
+    `ops` overrides the device's sync points (tests pass a fake device).
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    ops = ops or device_ops(device)
+    for _ in range(warmup):
+        fn()
+    wall_s, device_s = [], []
+    for _ in range(repeats):
+        start, end = ops.event(), ops.event()
+        ops.synchronize()
+        t0 = time.perf_counter()
+        if start is not None:
+            start.record()
+        fn()
+        if end is not None:
+            end.record()
+        ops.synchronize()
+        wall_s.append(time.perf_counter() - t0)
+        if start is not None and end is not None:
+            device_s.append(start.elapsed_time(end) / 1e3)
+    return Timing(wall_s=tuple(wall_s), device_s=tuple(device_s) if device_s else None, warmup=warmup)
+
+
+# --------------------------------------------------------------------------------------------------- memory
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    """Peak memory over a window. Which counter a number is matters (see field comments)."""
+
+    device: str
+    max_allocated_bytes: int | None        # CUDA: peak bytes held by tensors (torch caching allocator)
+    max_reserved_bytes: int | None         # CUDA: peak bytes the allocator reserved from the driver
+    nvml_device_used_bytes: int | None     # NVML at window end: WHOLE device, ALL processes, CUDA context included
+    process_max_rss_bytes: int | None      # CPU: this process's lifetime peak RSS (never reset: use peak_rss_in_child)
+
+
+class MemoryTracker:
+    """Holder filled when the `track_memory` block exits: `tracker.result` is a MemoryStats."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.result: MemoryStats | None = None
+
+
+def _nvml_used_bytes(device: torch.device) -> int | None:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(nvml_index(device))
+            return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:
+        return None
+
+
+@contextmanager
+def track_memory(device: torch.device | str):
+    """Measure peak memory of the block. CUDA: empty_cache + reset_peak_memory_stats first, then the allocator peaks.
+
+    CPU: only the process's lifetime peak RSS is available in-process; use `peak_rss_in_child` for an honest number.
+    """
+    device = torch.device(device)
+    tracker = MemoryTracker(device)
+    cuda = device.type == "cuda" and torch.cuda.is_available()
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        yield tracker
+    finally:
+        if cuda:
+            torch.cuda.synchronize(device)
+            tracker.result = MemoryStats(
+                device=str(device), max_allocated_bytes=torch.cuda.max_memory_allocated(device),
+                max_reserved_bytes=torch.cuda.max_memory_reserved(device),
+                nvml_device_used_bytes=_nvml_used_bytes(device), process_max_rss_bytes=None)
+        else:
+            tracker.result = MemoryStats(device=str(device), max_allocated_bytes=None, max_reserved_bytes=None,
+                                         nvml_device_used_bytes=None, process_max_rss_bytes=_self_max_rss_bytes())
+
+
+def _self_max_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # ru_maxrss is KiB on Linux
+
+
+def _vm_size_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("VmSize not found in /proc/self/status")
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    """Outcome of `peak_rss_in_child`: status "ok" | "oom" | "error" | "timeout", the child's return value if ok."""
+
+    status: str
+    result: Any
+    message: str
+    peak_rss_bytes: int | None        # child's peak RSS over its whole life (interpreter + imports + target)
+    baseline_rss_bytes: int | None    # child's peak RSS just before the target ran (after imports)
+    budget_bytes: int | None
+    exitcode: int | None
+    wall_s: float
+
+    @property
+    def target_rss_bytes(self) -> int | None:
+        """Peak RSS the target added on top of the child's start-up footprint."""
+        if self.peak_rss_bytes is None or self.baseline_rss_bytes is None:
+            return None
+        return self.peak_rss_bytes - self.baseline_rss_bytes
+
+
+def is_oom_error(error: BaseException) -> bool:
+    """MemoryError, torch.cuda.OutOfMemoryError, or a RuntimeError saying CUDA/CPU ran out of memory."""
+    if isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def _child_main(conn, target, args, kwargs, budget_bytes) -> None:
+    """Runs in the spawned child: optional address-space budget, the target, then (status, payload, rss) back."""
+    try:
+        if budget_bytes is not None:
+            _, hard = resource.getrlimit(resource.RLIMIT_AS)
+            limit = _vm_size_bytes() + budget_bytes
+            if hard != resource.RLIM_INFINITY:
+                limit = min(limit, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+        baseline = _self_max_rss_bytes()
+        try:
+            status, payload = "ok", target(*args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - everything becomes a result row
+            status = "oom" if is_oom_error(error) else "error"
+            payload = f"{type(error).__name__}: {error}" if status == "oom" else traceback.format_exc()
+        peak = _self_max_rss_bytes()
+        try:
+            conn.send((status, payload, peak, baseline))
+        except Exception as error:  # unpicklable result
+            conn.send(("error", f"could not send the result back: {error!r}", peak, baseline))
+    finally:
+        conn.close()
+
+
+def peak_rss_in_child(target: Callable[..., Any], *args, budget_bytes: int | None = None,
+                      timeout_s: float | None = 600.0, **kwargs) -> MemoryResult:
+    """Run picklable top-level `target(*args, **kwargs)` in a fresh 'spawn' process and read its peak RSS.
+
+    `budget_bytes` caps the address space the target may ADD (RLIMIT_AS = the child's mapped size after imports +
+    budget): exceeding it raises MemoryError / "can't allocate memory" in the child, reported as status "oom",
+    instead of pushing the machine into swap or the OOM killer. RLIMIT_AS counts virtual memory (thread stacks,
+    malloc arenas), so a budget is an upper bound on what the target may touch, not an RSS limit.
+    A child killed by SIGKILL (the kernel OOM killer) is also "oom"; other signals and exceptions are "error".
+    `budget_bytes` and `timeout_s` are reserved keyword names (not passed to `target`).
+    """
+    ctx = multiprocessing.get_context("spawn")
+    parent_conn, child_conn = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_main, args=(child_conn, target, args, kwargs, budget_bytes), daemon=True)
+    t0 = time.perf_counter()
+    proc.start()
+    child_conn.close()
+    message = None
+    try:
+        ready = multiprocessing.connection.wait([parent_conn, proc.sentinel], timeout=timeout_s)
+        if parent_conn in ready or parent_conn.poll():
+            message = parent_conn.recv()
+    except EOFError:
+        message = None
+    finally:
+        parent_conn.close()
+    if message is None and proc.is_alive():  # timed out
+        proc.kill()
+        proc.join()
+        return MemoryResult("timeout", None, f"child still running after {timeout_s} s; killed", None, None,
+                            budget_bytes, proc.exitcode, time.perf_counter() - t0)
+    proc.join()
+    wall_s = time.perf_counter() - t0
+    if message is not None:
+        status, payload, peak, baseline = message
+        result, text = (payload, "") if status == "ok" else (None, payload)
+        return MemoryResult(status, result, text, peak, baseline, budget_bytes, proc.exitcode, wall_s)
+    code = proc.exitcode
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        status = "oom" if -code == signal.SIGKILL else "error"
+        return MemoryResult(status, None, f"child killed by {name} (SIGKILL usually means the kernel OOM killer)",
+                            None, None, budget_bytes, code, wall_s)
+    return MemoryResult("error", None, f"child exited with code {code} without a result", None, None,
+                        budget_bytes, code, wall_s)
+
+
+# --------------------------------------------------------------------------------------------------- OOM as result
+
+
+class OomCaught(NamedTuple):
+    """(result or None, oom, message): an out-of-memory is a result row, not a crash."""
+
+    result: Any
+    oom: bool
+    message: str
+
+
+def run_catching_oom(fn: Callable[[], Any]) -> OomCaught:
+    """Call `fn()`; on CUDA/CPU out-of-memory return (None, True, message) after freeing memory. Other errors raise.
+
+    The exception (and the frames holding its tensors) is dropped before gc.collect + empty_cache, so the memory
+    really comes back for the next configuration of a sweep.
+    """
+    message = None
+    try:
+        return OomCaught(fn(), False, "")
+    except (MemoryError, RuntimeError) as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
+        if not is_oom_error(error):
+            raise
+        message = f"{type(error).__name__}: {error}"
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return OomCaught(None, True, message)
+
+
+# --------------------------------------------------------------------------------------------------- energy
+
+
+def nvml_index(device: torch.device | str | int) -> int:
+    """NVML index of a CUDA device (they differ from CUDA indices under CUDA_VISIBLE_DEVICES)."""
+    if isinstance(device, int):
+        index = device
+    else:
+        device = torch.device(device)
+        index = device.index if device.index is not None else 0
+    try:
+        return torch.cuda._get_nvml_device_index(index)  # honours CUDA_VISIBLE_DEVICES
+    except Exception:
+        return index
+
+
+@dataclass(frozen=True)
+class EnergyResult:
+    """Energy and power over a window; numbers are None when unavailable (`reason` says why)."""
+
+    available: bool
+    reason: str
+    window_s: float
+    energy_j: float | None         # difference of nvmlDeviceGetTotalEnergyConsumption (Volta+)
+    mean_power_w: float | None     # mean of nvmlDeviceGetPowerUsage samples
+    peak_power_w: float | None
+    n_samples: int
+    short_window: bool             # window < min_window_s: the energy counter's 20-100 ms updates dominate
+
+
+class EnergyMeter:
+    """Context manager: GPU energy (NVML counter difference) and power (sampled every ~20 ms) over the block.
+
+    NVML's energy counter (mJ since driver load) updates every 20-100 ms, so `energy_j` is only meaningful for
+    windows of seconds: windows shorter than `min_window_s` are flagged `short_window`. The numbers are for the
+    whole GPU (all processes). Without pynvml, a driver or the GPU, `result.available` is False with a reason.
+    """
+
+    def __init__(self, device_index: int = 0, *, sample_interval_s: float = 0.02, min_window_s: float = 1.0):
+        self.device_index = device_index
+        self.sample_interval_s = sample_interval_s
+        self.min_window_s = min_window_s
+        self.result: EnergyResult | None = None
+        self._nvml = self._handle = self._thread = None
+        self._stop = threading.Event()
+        self._power_mw: list[int] = []
+        self._energy_start_mj: int | None = None
+        self._reason = ""
+
+    def __enter__(self) -> EnergyMeter:
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(self.device_index)
+        except Exception as error:  # no pynvml, no driver, no such GPU
+            self._reason = f"NVML unavailable: {type(error).__name__}: {error}"
+            self._shutdown()
+        if self._handle is not None:
+            self._energy_start_mj = self._read(self._nvml.nvmlDeviceGetTotalEnergyConsumption)
+            if self._energy_start_mj is None:
+                self._reason = "energy counter not supported (needs Volta or newer); power samples only"
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        window_s = time.perf_counter() - self._t0
+        if self._handle is None:
+            self.result = EnergyResult(False, self._reason, window_s, None, None, None, 0, window_s < self.min_window_s)
+            return
+        self._stop.set()
+        self._thread.join()
+        energy_end_mj = self._read(self._nvml.nvmlDeviceGetTotalEnergyConsumption)
+        energy_j = None
+        if self._energy_start_mj is not None and energy_end_mj is not None:
+            energy_j = (energy_end_mj - self._energy_start_mj) / 1e3
+        samples = self._power_mw
+        self.result = EnergyResult(
+            available=energy_j is not None or bool(samples), reason=self._reason, window_s=window_s,
+            energy_j=energy_j, mean_power_w=statistics.fmean(samples) / 1e3 if samples else None,
+            peak_power_w=max(samples) / 1e3 if samples else None, n_samples=len(samples),
+            short_window=window_s < self.min_window_s)
+        self._shutdown()
+
+    def _read(self, nvml_fn) -> int | None:
+        try:
+            return int(nvml_fn(self._handle))
+        except Exception:
+            return None
+
+    def _sample(self) -> None:
+        while True:
+            power_mw = self._read(self._nvml.nvmlDeviceGetPowerUsage)
+            if power_mw is not None:
+                self._power_mw.append(power_mw)
+            if self._stop.wait(self.sample_interval_s):
+                return
+
+    def _shutdown(self) -> None:
+        if self._nvml is not None:
+            try:
+                self._nvml.nvmlShutdown()
+            except Exception:
+                pass
+        self._nvml = self._handle = None
+
+
+# --------------------------------------------------------------------------------------------------- FLOPs
+
+aten = torch.ops.aten
+
+
+def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """aten._scaled_dot_product_flash_attention_for_cpu(query, key, value, dropout_p, is_causal, *, attn_mask,
+    scale): same formula as torch's sdpa_flop (QK^T + PV, the full Lq x Lk; masks and causality ignored)."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _cpu_sdpa_backward_flop(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None,
+                            **kwargs) -> int:
+    """aten._scaled_dot_product_flash_attention_for_cpu_backward(grad_out, query, key, value, out, logsumexp, ...):
+    same formula as torch's sdpa_backward_flop (5 matmuls: recomputed QK^T, dP, dV, dQ, dK)."""
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+# torch registers FLOP formulas only for the CUDA SDPA kernels; on CPU, F.scaled_dot_product_attention runs
+# this op (with or without attn_mask / is_causal) and FlopCounterMode would count it as 0.
+CPU_SDPA_FLOP_FORMULAS: dict[Any, Callable[..., int]] = {
+    getattr(aten, name): formula
+    for name, formula in [("_scaled_dot_product_flash_attention_for_cpu", _cpu_sdpa_flop),
+                          ("_scaled_dot_product_flash_attention_for_cpu_backward", _cpu_sdpa_backward_flop)]
+    if hasattr(aten, name)
+}
+
+
+def flop_counter(**kwargs) -> FlopCounterMode:
+    """A FlopCounterMode (display off) that also counts CPU SDPA; use as `with flop_counter() as fc: ...`."""
+    mapping = {**CPU_SDPA_FLOP_FORMULAS, **kwargs.pop("custom_mapping", {})}
+    return FlopCounterMode(display=kwargs.pop("display", False), custom_mapping=mapping, **kwargs)
+
+
+@dataclass(frozen=True)
+class FlopCount:
+    """FLOPs counted by FlopCounterMode (1 MAC = 2 FLOPs; matmul/conv/attention only, elementwise ops are 0)."""
+
+    total_flops: int
+    by_operator: dict[str, int] = field(default_factory=dict)
+
+
+def count_flops(fn: Callable[..., Any], *args, **kwargs) -> FlopCount:
+    """Run `fn(*args, **kwargs)` under FlopCounterMode (with CPU SDPA registered) and return the counts.
+
+    What torch counts: a forward SDPA is 2 matmuls = 4*B*H*Lq*Lk*D over the FULL Lq x Lk, whatever attn_mask or
+    is_causal allows; its backward is 5 matmuls (QK^T recomputed) = 2.5x the forward. A Linear's backward is 2x its
+    forward (grad input + grad weight), or 1x when the input does not require grad.
+    """
+    with flop_counter() as counter:
+        fn(*args, **kwargs)
+    by_operator = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
+    return FlopCount(total_flops=int(counter.get_total_flops()), by_operator=by_operator)
+
+
+# --------------------------------------------------------------------------------------------------- MFU
+
+
+def achieved_flops_per_s(flops: float, seconds: float) -> float:
+    """FLOPs divided by seconds."""
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    return flops / seconds
+
+
+def mfu(flops: float, seconds: float, peak_flops: float | None) -> float | None:
+    """Model FLOPs utilisation = flops / (seconds * peak FLOP/s); None when the peak is unknown (e.g. CPU)."""
+    if not peak_flops:
+        return None
+    return achieved_flops_per_s(flops, seconds) / peak_flops
+
+
+@dataclass(frozen=True)
+class StepBenchmark:
+    """A measured step: timing, FLOP rate from the median wall time, MFU (None without a peak), peak memory."""
+
+    timing: Timing
+    flops_per_step: float
+    achieved_flops_per_s: float
+    mfu: float | None
+    memory: MemoryStats
+
+
+def benchmark_step(step_fn: Callable[[], Any], device: torch.device | str, warmup: int, repeats: int,
+                   flops_per_step: float, peak_flops: float | None, *, ops: DeviceOps | None = None) -> StepBenchmark:
+    """nanoGPT bench.py in one call: burn-in, synced timed steps, FLOP/s and MFU from the median, peak memory.
+
+    Memory covers warm-up too (the first step allocates optimizer state, which is part of the footprint).
+    """
+    with track_memory(device) as tracker:
+        timing = time_fn(step_fn, device=device, warmup=warmup, repeats=repeats, ops=ops)
+    seconds = timing.median_s
+    return StepBenchmark(timing=timing, flops_per_step=flops_per_step,
+                         achieved_flops_per_s=achieved_flops_per_s(flops_per_step, seconds),
+                         mfu=mfu(flops_per_step, seconds, peak_flops), memory=tracker.result)
