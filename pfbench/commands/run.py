@@ -1,0 +1,87 @@
+"""`pfbench run`: run the suites into a new run folder, collect the tidy table, write the report."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pfbench import runner
+from pfbench.config import DEFAULT_PRESET, PRESETS, get_preset
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run", help="run the benchmark suites and write results + report",
+        description="Run the suites (each a pytest subprocess) into reports/<run-id>/, then write results.parquet, "
+                    "results.csv, report.md and report.html. A run folder is never overwritten.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--preset", default=None, choices=list(PRESETS),
+                   help=f"shapes and budgets (default: {DEFAULT_PRESET}; smoke takes about a minute)")
+    p.add_argument("--suites", default=None,
+                   help=f"comma-separated subset of {','.join(runner.SUITE_FILES)} (default: all)")
+    p.add_argument("--out", type=Path, default=None, help="run folder (default: reports/<run-id> under the cwd)")
+    p.add_argument("--resume", nargs="?", const="", default=None, metavar="RUN_DIR",
+                   help="continue an earlier run: rerun only its suites that did not pass (RUN_DIR or --out)")
+    p.add_argument("--device", default=None, help="device passed to the suites (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0, help="base seed recorded in config.json and passed as PFBENCH_SEED")
+    p.add_argument("--timeout-s", type=float, default=None, help="per-suite time limit in seconds (default: none)")
+    p.add_argument("--suites-dir", type=Path, default=None,
+                   help=f"folder of suite files (default: ${runner.SUITES_DIR_ENV} or the repo's suites/)")
+    p.add_argument("--no-report", action="store_true", help="collect results but skip report.md/report.html")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        spec, todo = _resume_spec(args)
+    else:
+        spec = _new_spec(args)
+        todo = list(spec.suites)
+        runner.write_run_files(spec, {k: v for k, v in vars(args).items() if k != "func"})
+    print(f"pfbench run {spec.run_id}: preset {spec.preset.name}, device {spec.device}, dtype {spec.dtype}, "
+          f"{len(todo)} suite(s) -> {spec.run_dir}", flush=True)
+    statuses, interrupted = runner.run_suites(spec, todo, echo=_echo)
+    if args.no_report:
+        from pfbench.results import collect_run, write_results
+        write_results(collect_run(spec.run_dir), spec.run_dir)
+    else:
+        runner.finish_run(spec.run_dir, echo=_echo)
+    if interrupted:
+        _echo(f"interrupted: continue with `pfbench run --resume {spec.run_dir}`")
+        return runner.INTERRUPTED_EXIT
+    bad = [s.suite for s in statuses if s.status in ("failed", "error")]
+    if bad:
+        _echo(f"{len(bad)} suite(s) did not pass: {', '.join(bad)} (see {spec.run_dir}/logs/); rerun them with "
+              f"`pfbench run --resume {spec.run_dir}`")
+        return 1
+    return 0
+
+
+def _new_spec(args: argparse.Namespace) -> runner.RunSpec:
+    preset = get_preset(args.preset or DEFAULT_PRESET)
+    suites = runner.parse_suites(args.suites)
+    run_id = runner.new_run_id(preset.name)
+    run_dir = runner.claim_run_dir(args.out, run_id)
+    return runner.RunSpec(
+        run_dir=run_dir, run_id=run_id, preset=preset, suites=suites, device=args.device or preset.device,
+        seed=args.seed, suites_dir=args.suites_dir or runner.default_suites_dir(), timeout_s=args.timeout_s,
+    )
+
+
+def _resume_spec(args: argparse.Namespace) -> tuple[runner.RunSpec, list[str]]:
+    run_dir = Path(args.resume) if args.resume else args.out
+    if run_dir is None:
+        raise ValueError("--resume needs the run folder: `pfbench run --resume reports/<run-id>`")
+    if args.preset or args.suites or args.device:
+        raise ValueError("--resume continues a run with its own config.json: drop --preset/--suites/--device, "
+                         "or start a new run without --resume")
+    spec = runner.load_run_spec(run_dir, suites_dir=args.suites_dir)
+    todo = runner.pending_suites(spec.run_dir, spec.suites)
+    done = [s for s in spec.suites if s not in todo]
+    if done:
+        _echo(f"resume: skipping passed suite(s) {', '.join(done)}")
+    return spec, todo
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)
