@@ -336,7 +336,7 @@ def peak_rss_in_child(target: Callable[..., Any], *args, budget_bytes: int | Non
     """
     ctx = multiprocessing.get_context("spawn")
     parent_conn, child_conn = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(child_conn, target, args, kwargs, budget_bytes), daemon=True)
+    proc = ctx.Process(target=_child_main, args=(child_conn, target, args, kwargs, budget_bytes))
     t0 = time.perf_counter()
     proc.start()
     child_conn.close()
