@@ -65,9 +65,12 @@ def resolve_model_source(spec: EncoderSpec, weights_dir: str | Path | None) -> t
     raise WeightsMissing(enable_hint(spec))
 
 
-def _to_float_batch(frames: np.ndarray, device: str):
+def _to_float_batch(frames, device: str):
+    """(N, H, W, 3) uint8 numpy frames, or an (N, 3, H, W) uint8 torch batch -> (N, 3, H, W) float in [0, 255]."""
     import torch
 
+    if isinstance(frames, torch.Tensor):
+        return frames.to(device).float()  # (N, 3, H, W)
     x = torch.from_numpy(np.ascontiguousarray(frames)).to(device)  # (N, H, W, 3) uint8
     return x.permute(0, 3, 1, 2).float()  # (N, 3, H, W) float in [0, 255]
 

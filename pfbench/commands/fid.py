@@ -1,0 +1,58 @@
+"""`pfbench fid REAL FAKE`: FID (with a bootstrap interval) and KID between two folders of images/videos."""
+from __future__ import annotations
+
+import json
+import sys
+
+from pfbench.metrics.fid import EXTRACTORS, OFFLINE_EXTRACTOR, FidConfig, compute_fid, frames_from_path
+
+ERROR_EXIT = 3
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("fid", help="FID/KID between two folders of images or videos (frames pooled)",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("real", help="folder (or file) of reference images / videos")
+    p.add_argument("fake", help="folder (or file) of generated images / videos")
+    p.add_argument("--extractor", default=OFFLINE_EXTRACTOR,
+                   help=f"feature extractor (default {OFFLINE_EXTRACTOR}, offline, not comparable with papers): "
+                        f"{', '.join(EXTRACTORS)}")
+    p.add_argument("--inception-weights", default=None,
+                   help="local weights for inception-v3-compat (or set PFBENCH_INCEPTION_WEIGHTS)")
+    p.add_argument("--extractor-weights", default=None,
+                   help="local weights for clip-* (OpenAI JIT file) or pfbench-hf-vision (transformers folder)")
+    p.add_argument("--fps", type=float, default=None, help="sample video frames at this fps")
+    p.add_argument("--max-frames-per-video", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for the FID interval (0: off)")
+    p.add_argument("--kid-subsets", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.extractor not in EXTRACTORS:
+        raise ValueError(f"unknown extractor {args.extractor!r}: choose one of {', '.join(EXTRACTORS)}")
+    weights = args.inception_weights if args.extractor == "inception-v3-compat" else args.extractor_weights
+    config = FidConfig(extractor=args.extractor, weights_path=weights, batch_size=args.batch_size,
+                       device=args.device, kid_subsets=args.kid_subsets, bootstrap=args.bootstrap, seed=args.seed)
+    size = EXTRACTORS[args.extractor].input_size
+    real, err_real = frames_from_path(args.real, size, args.fps, args.max_frames_per_video)
+    fake, err_fake = frames_from_path(args.fake, size, args.fps, args.max_frames_per_video)
+    result = compute_fid(real, fake, config).to_dict()
+    result["errors"] = err_real + err_fake
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        ci = "" if result["fid_ci_low"] is None else \
+            f"  [{result['fid_ci_low']:.4f}, {result['fid_ci_high']:.4f}] ({result['confidence']:.0%} bootstrap)"
+        print(f"FID {result['fid']:.4f}{ci}")
+        if result["kid_mean"] is not None:
+            print(f"KID {result['kid_mean']:.6f} +- {result['kid_std']:.6f} (subset size {result['kid_subset_size']})")
+        print(f"extractor {result['extractor']} ({'comparable' if result['comparable'] else 'not comparable'} "
+              f"with published numbers); n_real {result['n_real']}, n_fake {result['n_fake']}; {result['resize']}")
+    for err in result["errors"]:
+        print(f"pfbench fid: error: {err}", file=sys.stderr)
+    return ERROR_EXIT if result["errors"] else 0

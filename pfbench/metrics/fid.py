@@ -1,0 +1,400 @@
+"""FID and KID through torch-fidelity, split features -> statistics -> metric, with bootstrap intervals.
+
+Frames (uint8) become a torch ``Dataset`` of 3xSxS uint8 tensors, pre-resized with an antialiased bicubic
+resize to the extractor's input size (clean-fid's lesson: aliased resizes move FID). Features are extracted
+once (``extract_features``) through torch-fidelity's own extractor and data path; FID, KID and bootstrap
+intervals are computed from those features with torch-fidelity's metric functions, so a bootstrap never
+re-extracts. ``calculate_metrics_reference`` runs ``torch_fidelity.calculate_metrics`` end to end on the
+same datasets (the tests check that both paths agree).
+
+Extractors: ``inception-v3-compat`` from a local weights file (no download), torch-fidelity's ``clip-*``
+from a local JIT file, ``pfbench-hf-vision`` (a transformers CLIP / DINOv2 / ViT folder), and the offline
+default ``pfbench-randconv-s0``: a fixed-seed randomly initialised conv net. Random-feature FID is a
+known, honest proxy whose values are not comparable to published FIDs (docs/METRICS.md); every result
+records its extractor.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+
+INCEPTION_ENV = "PFBENCH_INCEPTION_WEIGHTS"
+OFFLINE_EXTRACTOR = "pfbench-randconv-s0"
+
+
+# ----------------------------------------------------------------------------------------------- extractors
+
+class RandConvExtractor(FeatureExtractorBase):
+    """A fixed-seed randomly initialised conv net (4 stride-2 3x3 convs, ReLU, global mean pool -> 256-d).
+
+    Needs no weights and no download, is deterministic across runs (weights come from a seeded
+    ``torch.Generator``), and responds to colour, texture and layout statistics. Its FIDs rank sample sets
+    of one experiment but are not comparable with Inception FIDs from papers.
+    """
+
+    INPUT_IMAGE_SIZE = 128
+    SEED = 0
+    CHANNELS = (32, 64, 128, 256)
+    FEATURE = "randconv256"
+
+    def __init__(self, name, features_list, **kwargs):
+        super().__init__(name, features_list)
+        gen = torch.Generator().manual_seed(self.SEED)
+        layers, c_in = [], 3
+        for c_out in self.CHANNELS:
+            conv = nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)
+            with torch.no_grad():
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (2.0 / (c_in * 9)) ** 0.5)
+                conv.bias.zero_()
+            layers += [conv, nn.ReLU()]
+            c_in = c_out
+        self.net = nn.Sequential(*layers)
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x):
+        if not (torch.is_tensor(x) and x.dtype == torch.uint8 and x.dim() == 4 and x.shape[1] == 3):
+            raise ValueError(f"expected a uint8 (B, 3, H, W) batch, got {getattr(x, 'shape', None)}")
+        size = self.INPUT_IMAGE_SIZE
+        x = x.float() / 127.5 - 1.0  # (B, 3, H, W) in [-1, 1]
+        if x.shape[-2:] != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        feats = self.net(x).mean(dim=(2, 3))  # (B, 256)
+        return (feats.float(),)
+
+    @staticmethod
+    def get_provided_features_list():
+        return (RandConvExtractor.FEATURE,)
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return RandConvExtractor.FEATURE
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        return torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+
+
+class HFVisionExtractor(FeatureExtractorBase):
+    """A transformers vision model from a local folder (``feature_extractor_weights_path``): CLIP gives the
+    projected image embedding (CLIP preprocessing), DINOv2/ViT the CLS token (ImageNet preprocessing)."""
+
+    INPUT_IMAGE_SIZE = 224
+    FEATURE = "embedding"
+
+    def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
+        super().__init__(name, features_list)
+        from transformers import AutoConfig, AutoModel, CLIPModel
+
+        folder = feature_extractor_weights_path
+        if not folder or not (Path(folder) / "config.json").is_file():
+            raise FileNotFoundError(f"extractor {name} needs a transformers model folder (with config.json); pass "
+                                    f"--extractor-weights DIR, e.g. DIR saved by CLIPModel/Dinov2Model.save_pretrained")
+        model_type = AutoConfig.from_pretrained(folder, local_files_only=True).model_type
+        self.is_clip = model_type == "clip"
+        if self.is_clip:
+            clip = CLIPModel.from_pretrained(folder, local_files_only=True)
+            self.model, self.projection = clip.vision_model, clip.visual_projection
+        else:
+            self.model, self.projection = AutoModel.from_pretrained(folder, local_files_only=True), None
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x):
+        from pfbench.metrics.encoders import clip_preprocess, dino_preprocess
+
+        device = str(x.device)
+        if self.is_clip:
+            pooled = self.model(pixel_values=clip_preprocess(x, device)).pooler_output  # (B, width)
+            return (self.projection(pooled).float(),)
+        h = self.model(pixel_values=dino_preprocess(x, device)).last_hidden_state  # (B, L, D)
+        return (h[:, 0].float(),)
+
+    @staticmethod
+    def get_provided_features_list():
+        return (HFVisionExtractor.FEATURE,)
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return HFVisionExtractor.FEATURE
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        return torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+
+
+def _register() -> None:
+    """Register pfbench's extractors with torch-fidelity (idempotent: its registry is process-wide)."""
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+
+    for name, cls in ((OFFLINE_EXTRACTOR, RandConvExtractor), ("pfbench-hf-vision", HFVisionExtractor)):
+        if name not in FEATURE_EXTRACTORS_REGISTRY:
+            register_feature_extractor(name, cls)
+
+
+_register()
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    input_size: int
+    weights: str          # "none" | "file" | "folder"
+    comparable: bool      # values comparable with published numbers using the same extractor
+    note: str
+
+
+EXTRACTORS: dict[str, ExtractorSpec] = {
+    OFFLINE_EXTRACTOR: ExtractorSpec(128, "none", False, "fixed-seed random conv net; offline proxy"),
+    "inception-v3-compat": ExtractorSpec(299, "file", True, "torch-fidelity InceptionV3 (TF-FID compatible)"),
+    "pfbench-hf-vision": ExtractorSpec(224, "folder", False, "transformers CLIP/DINOv2 folder"),
+    "clip-vit-b-32": ExtractorSpec(224, "file", True, "torch-fidelity CLIP ViT-B/32 (OpenAI JIT file)"),
+    "clip-vit-b-16": ExtractorSpec(224, "file", True, "torch-fidelity CLIP ViT-B/16 (OpenAI JIT file)"),
+    "clip-vit-l-14": ExtractorSpec(224, "file", True, "torch-fidelity CLIP ViT-L/14 (OpenAI JIT file)"),
+}
+
+
+def resolve_weights(extractor: str, weights_path: str | None) -> str | None:
+    """The local weights for ``extractor`` (argument, then $PFBENCH_INCEPTION_WEIGHTS); never a download."""
+    if extractor not in EXTRACTORS:
+        raise ValueError(f"unknown extractor {extractor!r}: choose one of {', '.join(EXTRACTORS)}")
+    spec = EXTRACTORS[extractor]
+    if spec.weights == "none":
+        return None
+    path = weights_path or (os.environ.get(INCEPTION_ENV) if extractor == "inception-v3-compat" else None)
+    if not path:
+        hint = (f"pass --inception-weights PATH or set {INCEPTION_ENV} (torch-fidelity's "
+                f"weights-inception-2015-12-05-6726825d.pth)" if extractor == "inception-v3-compat"
+                else "pass --extractor-weights PATH")
+        raise FileNotFoundError(f"extractor {extractor} needs local weights ({spec.note}): {hint}; "
+                                f"or use --extractor {OFFLINE_EXTRACTOR} (offline, not comparable with papers)")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"weights for {extractor} not found at {path}; check the path")
+    return str(path)
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Antialiased bicubic resize of uint8 (N, 3, H, W) to (N, 3, size, size), rounded back to uint8."""
+    from torchvision.transforms.v2 import functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    if images.shape[-2:] == (size, size):
+        return images
+    return TF.resize(images, [size, size], interpolation=InterpolationMode.BICUBIC, antialias=True)
+
+
+class FrameDataset(Dataset):
+    """uint8 frames as torch-fidelity wants them: item i is a 3 x size x size uint8 tensor.
+
+    ``frames``: an (N, H, W, 3) uint8 array, an (N, 3, H, W) uint8 tensor, or a list of (H, W, 3) arrays
+    of any sizes; each is resized (antialiased bicubic) to ``size`` once, at construction."""
+
+    def __init__(self, frames, size: int):
+        if isinstance(frames, torch.Tensor) and frames.dim() == 4 and frames.shape[1] == 3:
+            batch = [frames]
+        else:
+            items = list(frames) if not isinstance(frames, np.ndarray) else [frames]
+            batch = []
+            for item in items:
+                arr = np.asarray(item)
+                if arr.ndim == 3:
+                    arr = arr[None]
+                if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
+                    raise ValueError(f"FID frames must be uint8 (H, W, 3) / (N, H, W, 3), got {arr.shape} {arr.dtype}")
+                batch.append(torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2))  # (n, 3, H, W)
+        resized = [resize_uint8(b, size) for b in batch]
+        self.images = torch.cat(resized) if resized else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+        if len(self.images) == 0:
+            raise ValueError("no frames to compute FID on")
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i]  # (3, size, size) uint8
+
+
+def frames_from_path(path: str | Path, size: int, fps: float | None = None,
+                     max_frames_per_video: int | None = None) -> tuple[FrameDataset, list[str]]:
+    """Every image and (sampled) video frame under ``path`` as a FrameDataset; unreadable files are listed."""
+    from pfbench.video_io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoReadError, iter_frames
+
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such folder; pass a folder of images or videos")
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    batches, errors = [], []
+    for f in files:
+        ext = f.suffix.lower()
+        try:
+            if ext in IMAGE_EXTENSIONS:
+                from PIL import Image
+
+                with Image.open(f) as im:
+                    arr = np.array(im.convert("RGB"), dtype=np.uint8)[None]  # (1, H, W, 3)
+                batches.append(resize_uint8(torch.from_numpy(arr).permute(0, 3, 1, 2), size))
+            elif ext in VIDEO_EXTENSIONS:
+                for i, frame in enumerate(iter_frames(f, fps)):
+                    if max_frames_per_video is not None and i >= max_frames_per_video:
+                        break
+                    batches.append(resize_uint8(torch.from_numpy(frame).permute(2, 0, 1)[None], size))
+        except (VideoReadError, OSError, ValueError) as err:
+            errors.append(f"{f}: {err}")
+    if not batches:
+        raise ValueError(f"{root}: no readable images or videos ({len(errors)} unreadable)")
+    return FrameDataset(torch.cat(batches), size), errors
+
+
+# ----------------------------------------------------------------------------------------------- features -> metric
+
+@dataclass(frozen=True)
+class FidConfig:
+    extractor: str = OFFLINE_EXTRACTOR
+    weights_path: str | None = None
+    batch_size: int = 64
+    device: str = "cpu"
+    kid_subsets: int = 100
+    kid_subset_size: int | None = None   # None: min(1000, n_real, n_fake)
+    bootstrap: int = 100                  # bootstrap resamples for the FID interval; 0 disables
+    confidence: float = 0.95
+    seed: int = 0
+
+
+def extract_features(dataset: Dataset, extractor: str = OFFLINE_EXTRACTOR, weights_path: str | None = None,
+                     batch_size: int = 64, device: str = "cpu") -> torch.Tensor:
+    """(N, D) float32 features of a uint8 dataset through torch-fidelity's extractor and data loader."""
+    from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
+
+    weights = resolve_weights(extractor, weights_path)
+    cuda = device.startswith("cuda")
+    kwargs = {"feature_extractor_weights_path": weights} if weights else {}
+    fe = create_feature_extractor(extractor, [_feature_layer(extractor)], cuda=cuda, verbose=False, **kwargs)
+    feats = get_featuresdict_from_dataset(dataset, fe, batch_size, cuda, save_cpu_ram=True, verbose=False)
+    return feats[_feature_layer(extractor)].float()  # (N, D)
+
+
+def _feature_layer(extractor: str) -> str:
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    return FEATURE_EXTRACTORS_REGISTRY[extractor].get_default_feature_layer_for_metric("fid")
+
+
+def fid_statistics(features: torch.Tensor) -> dict:
+    """{"mu": (D,), "sigma": (D, D)} of (N, D) features (torch-fidelity's statistics)."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics
+
+    return fid_features_to_statistics(features.double())
+
+
+def fid_from_features(f1: torch.Tensor, f2: torch.Tensor) -> float:
+    """Frechet distance between Gaussians fitted to two (N, D) feature sets."""
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
+
+    return float(fid_statistics_to_metric(fid_statistics(f1), fid_statistics(f2), False)[KEY_METRIC_FID])
+
+
+def kid_from_features(f1: torch.Tensor, f2: torch.Tensor, subset_size: int | None = None, subsets: int = 100,
+                      seed: int = 0) -> tuple[float | None, float | None, int]:
+    """(KID mean, KID std, subset size). The subset size adapts to small sets: min(1000, n1, n2)."""
+    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+
+    size = subset_size or min(1000, len(f1), len(f2))
+    size = min(size, len(f1), len(f2))
+    if size < 2:
+        return None, None, size
+    out = kid_features_to_metric(f1.double(), f2.double(), kid_subsets=subsets, kid_subset_size=size,
+                                 rng_seed=seed, verbose=False)
+    return float(out[KEY_METRIC_KID_MEAN]), float(out[KEY_METRIC_KID_STD]), size
+
+
+def bootstrap_fid(f1: torch.Tensor, f2: torch.Tensor, resamples: int = 100, confidence: float = 0.95,
+                  seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of FID over seeded bootstrap resamples (with replacement) of both feature sets."""
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(resamples):
+        i1 = torch.from_numpy(rng.integers(0, len(f1), len(f1)))
+        i2 = torch.from_numpy(rng.integers(0, len(f2), len(f2)))
+        vals.append(fid_from_features(f1[i1], f2[i2]))
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(vals, alpha)), float(np.quantile(vals, 1 - alpha))
+
+
+@dataclass
+class FidResult:
+    """One FID/KID measurement and everything needed to read it."""
+
+    fid: float
+    fid_ci_low: float | None
+    fid_ci_high: float | None
+    kid_mean: float | None
+    kid_std: float | None
+    kid_subset_size: int
+    extractor: str
+    comparable: bool
+    n_real: int
+    n_fake: int
+    resize: str
+    confidence: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compute_fid(real, fake, config: FidConfig = FidConfig()) -> FidResult:
+    """FID (+ bootstrap interval) and KID between two frame sets (anything ``FrameDataset`` takes, or
+    FrameDatasets already resized to the extractor's input size)."""
+    spec = EXTRACTORS.get(config.extractor)
+    if spec is None:
+        raise ValueError(f"unknown extractor {config.extractor!r}: choose one of {', '.join(EXTRACTORS)}")
+    ds_real = real if isinstance(real, Dataset) else FrameDataset(real, spec.input_size)
+    ds_fake = fake if isinstance(fake, Dataset) else FrameDataset(fake, spec.input_size)
+    f1, f2 = (extract_features(ds, config.extractor, config.weights_path, config.batch_size, config.device)
+              for ds in (ds_real, ds_fake))
+    return metrics_from_features(f1, f2, config)
+
+
+def metrics_from_features(f1: torch.Tensor, f2: torch.Tensor, config: FidConfig = FidConfig()) -> FidResult:
+    """The metric half of ``compute_fid``: FID, bootstrap interval, KID from (N, D) features."""
+    if len(f1) < 2 or len(f2) < 2:
+        raise ValueError(f"FID needs at least 2 samples per set, got {len(f1)} and {len(f2)}")
+    spec = EXTRACTORS.get(config.extractor, ExtractorSpec(0, "none", False, ""))
+    fid = fid_from_features(f1, f2)
+    lo = hi = None
+    if config.bootstrap > 0:
+        lo, hi = bootstrap_fid(f1, f2, config.bootstrap, config.confidence, config.seed)
+    kid_mean, kid_std, kid_size = kid_from_features(f1, f2, config.kid_subset_size, config.kid_subsets, config.seed)
+    return FidResult(fid, lo, hi, kid_mean, kid_std, kid_size, config.extractor, spec.comparable, len(f1), len(f2),
+                     f"torchvision bicubic antialias to {spec.input_size}x{spec.input_size}", config.confidence)
+
+
+def calculate_metrics_reference(real: Dataset, fake: Dataset, config: FidConfig = FidConfig()) -> dict:
+    """``torch_fidelity.calculate_metrics`` end to end on two uint8 datasets (no caching, no download)."""
+    import torch_fidelity
+
+    weights = resolve_weights(config.extractor, config.weights_path)
+    n = min(len(real), len(fake))
+    kwargs = {"feature_extractor_weights_path": weights} if weights else {}
+    return torch_fidelity.calculate_metrics(
+        input1=real, input2=fake, fid=True, kid=n >= 2, feature_extractor=config.extractor,
+        cuda=config.device.startswith("cuda"), batch_size=config.batch_size, cache=False, verbose=False,
+        save_cpu_ram=True, kid_subset_size=config.kid_subset_size or min(1000, n), kid_subsets=config.kid_subsets,
+        rng_seed=config.seed, **kwargs)
