@@ -343,18 +343,18 @@ def peak_rss_in_child(target: Callable[..., Any], *args, budget_bytes: int | Non
     message = None
     try:
         ready = multiprocessing.connection.wait([parent_conn, proc.sentinel], timeout=timeout_s)
-        if parent_conn in ready or parent_conn.poll():
+        if ready and parent_conn.poll():  # data, or EOF when the child died without sending
             message = parent_conn.recv()
     except EOFError:
         message = None
     finally:
         parent_conn.close()
-    if message is None and proc.is_alive():  # timed out
+    proc.join(timeout_s if ready else 0)  # a sent result is followed by a prompt exit
+    if proc.is_alive():
         proc.kill()
         proc.join()
         return MemoryResult("timeout", None, f"child still running after {timeout_s} s; killed", None, None,
                             budget_bytes, proc.exitcode, time.perf_counter() - t0)
-    proc.join()
     wall_s = time.perf_counter() - t0
     if message is not None:
         status, payload, peak, baseline = message
