@@ -122,13 +122,13 @@ def _paper(name: str, resolution: str, seconds: float) -> Preset:
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
-        name="smoke", model="tiny", channels=4, frames=3, height=16, width=16, batch_size=2,
+        name="smoke", model="tiny", channels=3, frames=3, height=16, width=16, batch_size=2,
         train_steps=4, steps_first_frame=(2, 2, 2), steps_later_frames=(1, 1, 1), full_sequence_steps=4,
         benchmark_rounds=1, warmup_rounds=1, memory_budget_gib=1.0, memory_max_frames=8, fid_samples=16,
         description="seconds on a laptop CPU: every code path once, numbers not meaningful",
     ),
     "cpu": Preset(
-        name="cpu", model="small", channels=4, frames=8, height=32, width=32, batch_size=4,
+        name="cpu", model="small", channels=3, frames=8, height=32, width=32, batch_size=4,
         train_steps=60, steps_first_frame=(4, 4, 4), steps_later_frames=(2, 2, 2), full_sequence_steps=8,
         benchmark_rounds=3, warmup_rounds=1, memory_budget_gib=4.0, memory_max_frames=48, fid_samples=64,
         description="the default run: minutes on 2 CPU cores, shapes large enough that attention matters",

@@ -1,0 +1,77 @@
+"""`pfbench sample`: generate one clip (or image) with a variant, from random weights or a checkpoint."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from pfbench.config import get_preset
+from pfbench.data import to_uint8_frames
+from reference_model.variants import VARIANTS, SamplingSchedule, get_variant, sample_video
+
+OUTPUT_SUFFIXES = (".png", ".mp4", ".gif")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sample", help="generate a clip (MP4/GIF) or one frame (PNG) with a variant")
+    p.add_argument("--variant", default=None, help=f"one of {', '.join(VARIANTS)} (default: the checkpoint's, "
+                                                   "else pyramid_ar)")
+    p.add_argument("--preset", default="smoke", help="shape preset (default smoke)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frames", type=int, default=None, help="latent frames (default: the preset's)")
+    p.add_argument("--checkpoint", default=None, help="a file written by `pfbench train --out`")
+    p.add_argument("--label", type=int, default=None, help="class label for a conditional checkpoint")
+    p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance weight")
+    p.add_argument("--fps", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True, help="output file: .png (one frame), .mp4 or .gif")
+    p.set_defaults(func=run)
+
+
+def load_or_init_model(args, preset):
+    """The checkpoint's model, or the preset's backbone with seeded random (non-zero) weights."""
+    if args.checkpoint:
+        from pfbench.train import load_checkpoint
+        model, meta = load_checkpoint(args.checkpoint)
+        return model, meta.get("variant")
+    from pfbench.train import model_for_preset
+    torch.manual_seed(args.seed)
+    return model_for_preset(preset, zero_init=False), None
+
+
+def run(args) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ValueError(f"--out {out}: unsupported file type; use one of {', '.join(OUTPUT_SUFFIXES)}")
+    preset = get_preset(args.preset)
+    model, ckpt_variant = load_or_init_model(args, preset)
+    variant = args.variant or ckpt_variant or "pyramid_ar"
+    get_variant(variant)
+    frames = args.frames or preset.frames
+    if out.suffix.lower() == ".png" and frames != 1:
+        raise ValueError(f"--out {out}: a PNG holds one frame but {frames} were asked; use --frames 1 or .mp4/.gif")
+    model = model.to(args.device).eval()
+    y = None
+    if args.label is not None:
+        if model.cfg.num_classes == 0:
+            raise ValueError("--label needs a conditional checkpoint (this model has no classes)")
+        y = torch.tensor([args.label], device=args.device)
+    schedule = SamplingSchedule(full_sequence_steps=preset.full_sequence_steps,
+                                steps_first_frame=preset.steps_first_frame,
+                                steps_later_frames=preset.steps_later_frames)
+    evaluations = []
+    generator = torch.Generator(device=args.device).manual_seed(args.seed)
+    start = time.perf_counter()
+    with torch.no_grad():
+        latents = sample_video(variant, model, (1, model.cfg.in_channels, frames, preset.height, preset.width),
+                               generator=generator, schedule=schedule, y=y, guidance=(args.guidance, args.guidance),
+                               callback=evaluations.append, device=args.device)
+    seconds = time.perf_counter() - start
+    if not torch.isfinite(latents).all():
+        raise ValueError("the sampler produced NaN/Inf: the checkpoint may be diverged; retrain with a lower --lr")
+    from pfbench.video_io import write_video
+    write_video(out, to_uint8_frames(latents[0]).numpy(), fps=args.fps)
+    print(f"wrote {out}: {frames} frame(s) {preset.height}x{preset.width}, variant {variant}, seed {args.seed}, "
+          f"{len(evaluations)} model evaluations in {seconds:.2f} s")
+    return 0

@@ -1,0 +1,117 @@
+"""Temporal pyramid: history levels, token counts at the paper's sizes, masks, loss and corruption scope."""
+import dataclasses
+
+import pytest
+import torch
+
+from pfbench.config import get_preset
+from reference_model.dit import DiT, dit_config
+from reference_model.layout import clip_layout
+from reference_model.temporal import ar_layout, corrupt_history, history_level, history_levels
+from reference_model.variants import VARIANTS, training_layouts
+from reference_model import objectives
+
+
+def test_history_levels_follow_the_paper():
+    # frame i-1 at the current stage's level, i-2 one coarser, capped at K-1
+    assert history_levels(5, 0, 3) == [2, 2, 2, 1, 0]
+    assert history_levels(5, 1, 3) == [2, 2, 2, 2, 1]
+    assert history_levels(5, 2, 3) == [2, 2, 2, 2, 2]
+    assert history_levels(5, 0, 3, full_history=True) == [0] * 5
+    assert history_level(1, 0, 4) == 0 and history_level(4, 0, 4) == 3 and history_level(9, 2, 4) == 3
+
+
+def _max_tokens(variant, preset_name):
+    p = get_preset(preset_name)
+    return max(layout.num_tokens for layout, _ in training_layouts(variant, p.frames, p.height, p.width,
+                                                                   p.patch_size, p.stages))
+
+
+@pytest.mark.parametrize("preset,frames,full,pyramid", [("paper-768p-10s", 31, 119_040, 15_360),
+                                                        ("paper-768p-5s", 16, 61_440, 11_760)])
+def test_paper_token_counts_counted_from_the_builder(preset, frames, full, pyramid):
+    p = get_preset(preset)
+    assert p.frames == frames and p.tokens_per_frame == 3840
+    assert _max_tokens("full_sequence", preset) == full
+    assert _max_tokens("pyramid_ar", preset) == pyramid
+    # the uncompressed-history baseline needs the full sequence again at the last frame
+    assert _max_tokens("ar_full_history", preset) == full
+
+
+def test_layout_is_history_then_current_with_frame_ids():
+    layout = ar_layout(3, 0, 3, 16, 16, patch_size=2)
+    assert [s.role for s in layout.segments] == ["history", "history", "history", "current"]
+    ids = layout.token_frame_ids()
+    assert ids.tolist() == [0] * 4 + [1] * 16 + [2] * 64 + [3] * 64
+    assert layout.current_tokens == 64
+
+
+def test_mask_is_blockwise_causal_and_open_when_bidirectional():
+    layout = ar_layout(3, 1, 3, 16, 16, patch_size=2)
+    mask = layout.dense_mask()
+    ids = layout.token_frame_ids()
+    for q in range(len(ids)):
+        assert torch.equal(mask[q], ids <= ids[q])
+    assert dataclasses.replace(layout, causal=False).dense_mask() is None
+    assert ar_layout(3, 1, 3, 16, 16, causal=False).attention_pairs() == layout.num_tokens ** 2
+
+
+def test_history_corruption_touches_only_history():
+    g = torch.Generator().manual_seed(0)
+    history = [torch.zeros(512, 3, 2, 4, 4)]
+    corrupted = corrupt_history(history, g)[0]
+    per_sample_std = corrupted.flatten(1).std(dim=1)
+    assert per_sample_std.max() <= 1 / 3 * 1.3 and per_sample_std.min() < 0.05  # sigma_c ~ U[0, 1/3]
+    assert corrupt_history([], g) == []
+
+
+class _Spy(torch.nn.Module):
+    """Wraps the backbone and records what each forward receives."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.calls = model, []
+
+    @property
+    def cfg(self):
+        return self.model.cfg
+
+    def forward(self, latents, layout, t, y=None, output="all"):
+        self.calls.append(([z.detach().clone() for z in latents], layout, output))
+        return self.model(latents, layout, t, y, output=output)
+
+
+def test_loss_uses_current_frame_tokens_only_and_corrupts_only_history():
+    torch.manual_seed(0)
+    model = _Spy(DiT(dit_config("tiny", in_channels=3, zero_init=False)))
+    x1 = torch.randn(3, 3, 4, 16, 16)
+    objectives.autoregressive_loss(model, x1, generator=torch.Generator().manual_seed(1),
+                                   frames=torch.tensor([3, 3, 3]), stages=torch.tensor([0, 0, 0]))
+    latents, layout, output = model.calls[0]
+    assert output == "last"  # the model returns (and the loss sees) current-frame tokens only
+    frame2 = latents[2]  # frame 2 at level 0
+    assert not torch.allclose(frame2, x1[:, :, 2:3])  # corrupted
+    # the current frame's input is built from x1 (endpoints), not corrupted history noise
+    assert latents[-1].shape == (3, 3, 1, 16, 16)
+    # gradient reaches no history input: loss is a function of the current-frame output only
+    x = torch.randn(1, 3, 4, 16, 16)
+    model.calls.clear()
+    loss = objectives.autoregressive_loss(model, x, generator=torch.Generator().manual_seed(2), corrupt=False,
+                                          frames=torch.tensor([2]), stages=torch.tensor([1]))
+    latents, layout, _ = model.calls[0]
+    assert torch.allclose(latents[0], torch.nn.functional.avg_pool2d(x[:, :, 0], 4).unsqueeze(2))  # clean, coarse
+    assert loss.ndim == 0
+
+
+def test_spatial_pyramid_variant_is_bidirectional_whole_clip():
+    layouts = list(training_layouts("spatial_pyramid", 4, 16, 16, 2, 3))
+    assert [l.num_tokens for l, _ in layouts] == [256, 64, 16]
+    assert sum(p for _, p in layouts) == pytest.approx(1.0)
+    assert all(not l.causal for l, _ in layouts)
+    assert clip_layout(4, 16, 16).num_tokens == 256
+
+
+def test_every_variant_enumerates_a_probability_distribution():
+    for name in VARIANTS:
+        total = sum(p for _, p in training_layouts(name, 5, 16, 16, 2, 3))
+        assert total == pytest.approx(1.0), name
