@@ -329,11 +329,12 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float = 0.05) -
     Columns: the key, unit, value_a, value_b, change (B - A), change_rel, spread (combined), beyond_spread,
     direction, verdict. Verdicts: same, better, worse, regression (worse, beyond spread and beyond the
     threshold), changed (a deterministic analytic/counted/paper number moved at all: a failure), differs
-    (moved, no better side), within-noise, missing (only in A), new (only in B), n/a (no value on a side).
+    (moved, no better side), within-noise, missing (only in A), new (only in B), n/a (no value on a side;
+    a value in A that became oom/error in B is a regression).
     """
     ka, kb = _keyed(a), _keyed(b)
-    joined = ka[["unit", "value", "spread"]].join(kb[["unit", "value", "spread"]], how="outer",
-                                                   lsuffix="_a", rsuffix="_b")
+    cols = ["unit", "value", "spread", "status"]
+    joined = ka[cols].join(kb[cols], how="outer", lsuffix="_a", rsuffix="_b")
     in_a, in_b = joined.index.isin(ka.index), joined.index.isin(kb.index)
     out = joined.reset_index()
     out["x_value"] = pd.to_numeric(out.pop("x_key").replace("", None), errors="coerce")
@@ -349,8 +350,8 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float = 0.05) -
     for row, has_a, has_b in zip(out.itertuples(index=False), in_a, in_b):
         verdicts.append(_verdict(row, has_a, has_b, threshold))
     out["verdict"] = verdicts
-    cols = KEY_COLUMNS + ["unit", "value_a", "value_b", "change", "change_rel", "spread", "beyond_spread",
-                          "direction", "verdict"]
+    cols = KEY_COLUMNS + ["unit", "value_a", "value_b", "status_a", "status_b", "change", "change_rel", "spread",
+                          "beyond_spread", "direction", "verdict"]
     return out[cols].sort_values(KEY_COLUMNS[:4], kind="stable").reset_index(drop=True)
 
 
@@ -360,6 +361,10 @@ def _verdict(row, has_a: bool, has_b: bool, threshold: float) -> str:
     if not has_b:
         return "missing"
     va, vb = row.value_a, row.value_b
+    if pd.isna(va) and pd.isna(vb):
+        return "same" if row.status_a == row.status_b else "n/a"
+    if pd.isna(vb) and row.status_b in ("oom", "error"):
+        return "regression"  # measured before, fails (out of memory / error) now
     if pd.isna(va) or pd.isna(vb):
         return "n/a"
     if math.isclose(va, vb, rel_tol=1e-9, abs_tol=0.0):
