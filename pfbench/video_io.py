@@ -92,6 +92,9 @@ def probe_video(path: str | Path, folder_fps: float = DEFAULT_FOLDER_FPS) -> Vid
         return VideoInfo(str(path), folder_fps, w, h, len(files), folder_fps, "frames")
     if path.stat().st_size == 0:
         raise VideoReadError(f"{path}: empty file (0 bytes); re-export or remove it")
+    if path.suffix.lower() == ".gif":
+        fps, base_ms, w, h, repeats = _gif_meta(path)
+        return VideoInfo(str(path), fps, w, h, sum(repeats), fps, "gif", "gif")
     import av
 
     try:
@@ -134,11 +137,57 @@ def _read_image(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)  # (H, W, 3) uint8
 
 
+_GIF_TAG = "pfbench frame_ms="
+
+
+def _gif_meta(path: Path) -> tuple[float, float, int, int, list[int]]:
+    """(fps, frame duration ms, width, height, repeats per stored frame) of a GIF.
+
+    GIF writers (Pillow included) merge identical consecutive frames into one longer frame; expanding each
+    stored frame by duration / frame duration restores the constant-rate sequence. The frame duration comes
+    from the comment ``write_video`` stores, else the shortest frame duration in the file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            durations = []
+            for i in range(getattr(im, "n_frames", 1)):
+                im.seek(i)
+                durations.append(float(im.info.get("duration") or 0))
+            comment = im.info.get("comment", b"")
+    except Exception as err:
+        raise VideoReadError(f"{path}: cannot read as a GIF ({type(err).__name__}: {err}); re-export it") from err
+    comment = comment.decode("utf-8", "ignore") if isinstance(comment, bytes) else str(comment)
+    positive = [d for d in durations if d > 0]
+    base = min(positive) if positive else 100.0
+    fps = 1000.0 / base
+    if comment.startswith(_GIF_TAG):
+        try:
+            base_s, fps_s = comment[len(_GIF_TAG):].split(" fps=")
+            base, fps = float(base_s), float(fps_s)
+        except ValueError:
+            pass
+    repeats = [max(1, int(round(d / base))) if d > 0 else 1 for d in durations]
+    return fps, base, w, h, repeats
+
+
 def _iter_raw_frames(path: Path) -> Iterator[np.ndarray]:
     """Every decoded frame, (H, W, 3) uint8, in display order."""
     if path.is_dir():
         for f in _frame_files(path):
             yield _read_image(f)
+        return
+    if path.suffix.lower() == ".gif":
+        from PIL import Image
+
+        *_, repeats = _gif_meta(path)
+        with Image.open(path) as im:
+            for i, n in enumerate(repeats):
+                im.seek(i)
+                frame = np.array(im.convert("RGB"), dtype=np.uint8)  # (H, W, 3)
+                for _ in range(n):
+                    yield frame
         return
     import av
 
@@ -277,9 +326,10 @@ def write_video(path: str | Path, frames, fps: float = 24.0, crf: int = 17) -> P
         from PIL import Image
 
         images = [Image.fromarray(f) for f in arr]
-        duration_ms = max(10, int(round(1000.0 / fps)))  # GIF stores centiseconds; 10 ms is the floor
+        duration_ms = max(10, int(round(100.0 / fps)) * 10)  # GIF stores centiseconds
+        # Pillow merges identical consecutive frames; the comment lets read_video expand them back.
         images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0,
-                       optimize=False, disposal=1)
+                       optimize=False, disposal=1, comment=f"{_GIF_TAG}{duration_ms} fps={fps:g}")
         return path
     if suffix not in _CONTAINER_CODECS:
         raise ValueError(f"{path}: unsupported extension {suffix!r}; use one of "

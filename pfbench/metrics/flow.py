@@ -80,7 +80,8 @@ def load_raft(weights_path: str | Path, model: str = "raft_large", device: str =
 
 @dataclass
 class RaftFlow:
-    """torchvision RAFT (``iters`` refinement steps, 20 as in VBench) on ``device``; frames padded to x8."""
+    """torchvision RAFT (``iters`` refinement steps, 20 as in VBench) on ``device``; frames edge-padded to a
+    multiple of 8 and to at least 128 px (RAFT's correlation pyramid needs 16 feature rows/columns)."""
 
     weights_path: str
     model: str = "raft_large"
@@ -98,7 +99,7 @@ class RaftFlow:
 
         a, b = _check_pairs(a, b)
         n, h, w, _ = a.shape
-        ph, pw = (-h) % 8, (-w) % 8
+        ph, pw = _raft_pad(h), _raft_pad(w)
         out = []
         with torch.inference_mode():
             for s in range(0, n, self.batch_size):
@@ -112,6 +113,12 @@ class RaftFlow:
                 flow = self.net(xa, xb, num_flow_updates=self.iters)[-1]  # (B, 2, H', W')
                 out.append(flow[:, :, :h, :w].permute(0, 2, 3, 1).float().cpu().numpy())  # (B, H, W, 2)
         return np.concatenate(out).astype(np.float32)  # (N, H, W, 2)
+
+
+def _raft_pad(size: int) -> int:
+    """Padding that makes ``size`` a multiple of 8 and at least 128."""
+    target = max(128, size + (-size) % 8)
+    return target - size
 
 
 # ----------------------------------------------------------------------------------------------- registry

@@ -403,7 +403,7 @@ class FlowScore(Accumulator):
 
     def update(self, chunk):
         flows = chunk.pair_flows()
-        self.total += float(magnitude(flows).reshape(len(flows), -1).mean(axis=1).sum()) if len(flows) else 0.0
+        self.total += float(magnitude(flows).reshape(len(flows), -1).mean(axis=1, dtype=np.float64).sum()) if len(flows) else 0.0
         self.count += len(flows)
 
     def finish(self):

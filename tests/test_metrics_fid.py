@@ -1,0 +1,90 @@
+"""FID/KID: zero on identical sets, monotonic in a controlled shift, batch-size independent, equal to
+torch_fidelity.calculate_metrics, and Inception loadable from a local weights file (no download)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pfbench.metrics.fid import (FidConfig, FrameDataset, calculate_metrics_reference, compute_fid, extract_features,
+                                 fid_from_features, kid_from_features, metrics_from_features, resolve_weights)
+
+
+def _images(n=24, size=48, seed=0) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    return np.stack([cv2.resize(rng.integers(0, 256, (7, 7, 3), dtype=np.uint8), (size, size),
+                                interpolation=cv2.INTER_CUBIC) for _ in range(n)])  # (N, H, W, 3)
+
+
+def _shift(images, d):
+    return np.clip(images.astype(int) + d, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def real_features():
+    return extract_features(FrameDataset(_images(), 128))
+
+
+def test_fid_of_a_set_with_itself_is_zero(real_features):
+    assert abs(fid_from_features(real_features, real_features)) < 1e-6
+
+
+def test_fid_grows_monotonically_with_a_shift(real_features):
+    other = _images(seed=1)
+    fids = [fid_from_features(real_features, extract_features(FrameDataset(_shift(other, d), 128)))
+            for d in (0, 20, 40, 80)]
+    assert all(x < y for x, y in zip(fids, fids[1:])), fids
+
+
+def test_fid_does_not_depend_on_batch_size():
+    ds = FrameDataset(_images(10), 128)
+    f3, f10 = extract_features(ds, batch_size=3), extract_features(ds, batch_size=10)
+    assert torch.allclose(f3, f10, atol=1e-5)
+    other = extract_features(FrameDataset(_images(10, seed=2), 128), batch_size=4)
+    assert fid_from_features(f3, other) == pytest.approx(fid_from_features(f10, other), rel=1e-5)
+
+
+def test_matches_torch_fidelity_calculate_metrics():
+    a, b = FrameDataset(_images(12), 128), FrameDataset(_images(12, seed=3), 128)
+    config = FidConfig(kid_subsets=10, bootstrap=0)
+    ref = calculate_metrics_reference(a, b, config)
+    ours = compute_fid(a, b, config)
+    assert ours.fid == pytest.approx(ref["frechet_inception_distance"], rel=1e-4)
+    assert ours.kid_mean == pytest.approx(ref["kernel_inception_distance_mean"], rel=1e-3, abs=1e-6)
+    assert ours.extractor == "pfbench-randconv-s0" and not ours.comparable
+
+
+def test_kid_subset_adapts_and_bootstrap_interval(real_features):
+    other = extract_features(FrameDataset(_shift(_images(seed=1), 40), 128))
+    mean, std, size = kid_from_features(real_features[:7], other, subsets=5)
+    assert size == 7 and mean > 0
+    r = metrics_from_features(real_features, other, FidConfig(bootstrap=10, kid_subsets=5))
+    assert r.fid_ci_low <= r.fid_ci_high and r.fid_ci_low > 0
+    assert r.to_dict()["extractor"] == "pfbench-randconv-s0"
+
+
+def test_inception_needs_local_weights(monkeypatch):
+    monkeypatch.delenv("PFBENCH_INCEPTION_WEIGHTS", raising=False)
+    with pytest.raises(FileNotFoundError, match="--inception-weights"):
+        resolve_weights("inception-v3-compat", None)
+
+
+@pytest.mark.slow
+def test_inception_from_a_local_weights_file(tmp_path, monkeypatch):
+    """A state dict of torch-fidelity's own InceptionV3 architecture (random init: load is patched out while
+    building it, so nothing downloads), loaded back through the path users take (env var)."""
+    import torch_fidelity.feature_extractor_inceptionv3 as inc
+
+    with monkeypatch.context() as m:
+        m.setattr(inc, "load_state_dict_from_url", lambda *a, **k: None)
+        m.setattr(inc.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None)
+        torch.manual_seed(0)
+        net = inc.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    path = tmp_path / "inception.pth"
+    torch.save(net.state_dict(), path)
+    monkeypatch.setenv("PFBENCH_INCEPTION_WEIGHTS", str(path))
+    r = compute_fid(_images(4), _images(4, seed=5), FidConfig(extractor="inception-v3-compat", bootstrap=0,
+                                                               kid_subsets=2))
+    assert np.isfinite(r.fid) and r.extractor == "inception-v3-compat" and r.comparable
