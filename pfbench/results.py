@@ -334,7 +334,7 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float = 0.05) -
     """
     ka, kb = _keyed(a), _keyed(b)
     cols = ["unit", "value", "spread", "status"]
-    joined = ka[cols].join(kb[cols], how="outer", lsuffix="_a", rsuffix="_b")
+    joined = ka[cols].add_suffix("_a").join(kb[cols].add_suffix("_b"), how="outer")
     in_a, in_b = joined.index.isin(ka.index), joined.index.isin(kb.index)
     out = joined.reset_index()
     out["x_value"] = pd.to_numeric(out.pop("x_key").replace("", None), errors="coerce")

@@ -277,6 +277,7 @@ def suite_env(spec: RunSpec, suite: str) -> dict:
     env = dict(os.environ)
     package_root = str(Path(pfbench.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([package_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env.setdefault("COLUMNS", "200")  # pytest sizes its summary lines to the terminal: keep reasons whole
     env.update(PFBENCH_RUN_DIR=str(spec.run_dir.resolve()), PFBENCH_SUITE=suite, PFBENCH_SEED=str(spec.seed),
                PFBENCH_PRESET=spec.preset.name, PFBENCH_DEVICE=spec.device)
     return env
@@ -345,8 +346,9 @@ def summarize_log(text: str, status: str) -> str:
         summary = "no tests collected"
     if status in ("failed", "error"):
         first = next((ln.strip() for ln in lines if ln.startswith(("FAILED", "ERROR"))), "")
-        if not first:
-            first = next((ln.strip() for ln in reversed(lines) if ln.startswith("E ")), "")
+        error = next((ln[1:].strip() for ln in lines if ln.startswith("E ") and ln[1:].strip()), "")
+        if error and (not first or first.endswith("...")):  # pytest shortens the summary line: use the E line
+            first = (first.split(" - ")[0] + " - " if first else "") + error
         if not first and not summary:
             first = lines[-1].strip() if lines else "no output"
         return "; ".join(x for x in (first[:300], summary) if x)

@@ -1,0 +1,95 @@
+"""The report built from the committed fixture run: sections, embedded plots, skipped items, comparison."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pfbench.cli import main
+from pfbench.report import fmt, markdown_table, write_report
+from pfbench.results import collect_run, tidy_frame
+
+FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
+SECTIONS = ["Tokens and attention pairs", "FLOPs and GPU-hours", "Throughput",
+            "Memory and the out-of-memory frontier", "FID against training compute", "VBench-style scores",
+            "Ablations", "Skipped, failed and missing"]
+PLOTS = ["tokens_vs_length", "flops", "gpu_hours", "throughput", "memory", "fid_vs_compute", "vbench"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("report") / "run_cpu"
+    shutil.copytree(FIXTURE, run)
+    assert main(["report", str(run)]) == 0
+    return run
+
+
+def test_writes_results_report_and_plots(built):
+    for name in ("results.parquet", "results.csv", "report.md", "report.html"):
+        assert (built / name).stat().st_size > 0, name
+    for name in PLOTS:
+        assert (built / "plots" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_markdown_has_every_section_and_the_papers_numbers(built):
+    md = (built / "report.md").read_text()
+    for title in SECTIONS:
+        assert f"## {title}" in md, title
+    assert "119,040" in md and "15,360" in md and "-87.1%" in md  # measured beside the paper's, and the saving
+    assert "20,700" in md                                              # the paper's A100-hours
+    for name in PLOTS:
+        assert f"(plots/{name}.png)" in md
+
+
+def test_html_is_self_contained(built):
+    page = (built / "report.html").read_text()
+    images = re.findall(r"<img [^>]*src='([^']*)'", page)
+    assert len(images) == len(PLOTS)
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert "plots/" not in "".join(images)
+    for title in SECTIONS:
+        assert title in page
+
+
+def test_skipped_and_failed_items_have_reasons(built):
+    for text in ((built / "report.md").read_text(), (built / "report.html").read_text()):
+        assert "PFBENCH_AESTHETIC_WEIGHTS" in text           # a metric skipped for missing weights, with the fix
+        assert "stage mix (0.0, 0.0, 0.0)" in text            # the failed ablation suite's reason
+        assert "No rows for stage_mix" in text
+        assert "mfu" in text and "None" in text               # MFU unavailable on CPU
+
+
+def test_compare_section(tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(FIXTURE, other)
+    path = other / "benchmarks" / "throughput.json"
+    data = json.loads(path.read_text())
+    data["benchmarks"][0]["stats"]["median"] *= 1.5
+    path.write_text(json.dumps(data))
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    assert main(["report", str(run), "--compare", str(other)]) == 0
+    md = (run / "report.md").read_text()
+    assert "## Comparison with other" in md and "Verdict: **pass**" in md  # this run is faster than the baseline
+    assert "better" in md
+
+
+def test_empty_run_says_so_instead_of_crashing(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"run_id": "x", "suites": ["tokens", "fid"]}))
+    md, html = write_report(tmp_path, tidy_frame([]))
+    text = md.read_text()
+    assert "No token counts in this run (the tokens suite was not run in this run)" in text
+    assert "suite **fid**: not run" in text
+    assert "<html>" in html.read_text()
+
+
+def test_formatting_helpers():
+    assert fmt(119040.0, "tokens") == "119,040"
+    assert fmt(1.4171e10, "pairs") == "1.42e10"
+    assert fmt(2 * 2**30, "bytes") == "2 GiB"
+    assert fmt(float("nan")) == "—"
+    df = tidy_frame([{"case": "a|b", "metric": "m", "value": 1}])[["case", "metric"]]
+    assert markdown_table(df).splitlines()[2] == "| a\\|b | m |"

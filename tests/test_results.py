@@ -1,0 +1,170 @@
+"""The tidy result table built from the committed fixture run, and run comparison."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pfbench.cli import main
+from pfbench.results import (
+    COLUMNS, append_rows, collect_run, compare_results, load_results, parse_threshold, unit_for_key, write_results,
+)
+
+FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return collect_run(FIXTURE)
+
+
+def one(df: pd.DataFrame, **where) -> pd.Series:
+    for col, val in where.items():
+        df = df[df[col] == val]
+    assert len(df) == 1, where
+    return df.iloc[0]
+
+
+def test_columns_and_context(table):
+    assert list(table.columns) == COLUMNS
+    assert set(table["suite"]) == {"tokens", "throughput", "memory", "fid", "vbench", "ablations"}
+    assert set(table["run_id"]) == {"20261124T071500Z-cpu"}
+    assert set(table["preset"]) == {"cpu"} and set(table["device"]) == {"cpu"} and set(table["dtype"]) == {"float32"}
+    assert set(table["seed"]) == {0} and set(table["commit"]) == {"5f0b44c"}
+    assert (table["time"] != "").all()
+    assert set(table["status"]) <= {"ok", "skipped", "error", "oom"}
+
+
+def test_paper_token_counts(table):
+    t = table[(table["suite"] == "tokens") & (table["case"] == "paper-768p-10s") & (table["metric"] == "max_tokens")]
+    assert one(t, variant="full_sequence", backend="analytic")["value"] == 119040
+    assert one(t, variant="pyramid_ar", backend="analytic")["value"] == 15360
+    assert one(t, variant="pyramid_ar", backend="paper")["value"] == 15360
+    assert one(t, variant="pyramid_ar", backend="paper")["unit"] == "tokens"
+
+
+def test_benchmark_json_becomes_rows(table):
+    bench = json.loads((FIXTURE / "benchmarks" / "throughput.json").read_text())
+    entry = next(b for b in bench["benchmarks"] if b["extra_info"]["case"] == "train_step"
+                 and b["extra_info"]["variant"] == "pyramid_ar")
+    tp = table[(table["suite"] == "throughput") & (table["case"] == "train_step") & (table["variant"] == "pyramid_ar")]
+    median = one(tp, metric="time_s")
+    assert median["value"] == pytest.approx(entry["stats"]["median"])
+    assert median["spread"] == pytest.approx(entry["stats"]["iqr"])
+    assert (median["unit"], median["spread_kind"], median["source"]) == ("s", "iqr", "benchmark")
+    assert one(tp, metric="time_mean_s")["spread_kind"] == "std"
+    assert one(tp, metric="rounds")["value"] == 3
+    assert one(tp, metric="achieved_flops_per_s")["unit"] == "FLOP/s"
+    assert one(tp, metric="analytic_flops")["unit"] == "FLOP"
+    mfu = one(tp, metric="mfu")  # None in extra_info -> a skipped row that says why
+    assert mfu["status"] == "skipped" and pd.isna(mfu["value"]) and "None" in mfu["note"]
+    assert one(tp, metric="speedup_vs_full_sequence")["backend"] == "measured"
+
+
+def test_sweeps_and_oom_rows(table):
+    mem = table[(table["suite"] == "memory") & (table["variant"] == "full_sequence")]
+    oom = one(mem, metric="peak_memory_bytes", x_value=32.0)
+    assert oom["status"] == "oom" and oom["x_name"] == "latent_frames" and pd.isna(oom["value"])
+    assert one(mem, metric="max_frames_fit")["value"] == 24
+
+
+@pytest.mark.parametrize("key, unit", [
+    ("peak_memory_bytes", "bytes"), ("time_s", "s"), ("latency_ms", "ms"), ("analytic_flops", "FLOP"),
+    ("achieved_flops_per_s", "FLOP/s"), ("frames_per_s", "frames/s"), ("max_tokens", "tokens"), ("tokens", "tokens"),
+    ("energy_j", "J"), ("power_w", "W"), ("mfu", "fraction"), ("speedup_vs_full_sequence", "x"),
+    ("attention_pairs", "pairs"), ("peak_gib", "GiB"), ("block_correlation", ""),
+])
+def test_unit_for_key(key, unit):
+    assert unit_for_key(key) == unit
+
+
+def test_append_rows_roundtrip_and_validation(tmp_path):
+    append_rows(tmp_path, "tokens", [{"case": "c", "variant": "v", "metric": "max_tokens", "value": 5, "unit": "tokens",
+                                      "backend": "analytic"}])
+    append_rows(tmp_path, "tokens", [{"case": "c", "variant": "v", "metric": "mean_tokens", "value": None,
+                                      "unit": "tokens", "status": "skipped", "note": "why"}])
+    df = collect_run(tmp_path)
+    assert list(df["metric"]) == ["max_tokens", "mean_tokens"]
+    assert df["value"].iloc[0] == 5 and pd.isna(df["value"].iloc[1]) and df["run_id"].iloc[0] == tmp_path.name
+    with pytest.raises(ValueError, match="needs case, metric and value"):
+        append_rows(tmp_path, "tokens", [{"case": "c", "value": 1}])
+
+
+def test_parquet_and_csv_roundtrip(tmp_path, table):
+    parquet, csv = write_results(table, tmp_path)
+    back = pd.read_parquet(parquet)
+    assert list(back.columns) == COLUMNS and len(back) == len(table)
+    assert len(pd.read_csv(csv)) == len(table)
+    assert len(load_results(tmp_path)) == len(table)  # no raw files: read from results.parquet
+
+
+def test_missing_results_error_names_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run `pfbench run` first"):
+        load_results(tmp_path)
+
+
+def test_parse_threshold():
+    assert parse_threshold("5%") == pytest.approx(0.05)
+    assert parse_threshold("0.05") == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="5% or 0.05"):
+        parse_threshold("five")
+
+
+# ------------------------------------------------------------------------------------------- compare
+
+def copy_fixture(tmp_path: Path, name: str = "b") -> Path:
+    dest = tmp_path / name
+    shutil.copytree(FIXTURE, dest)
+    return dest
+
+
+def edit_benchmark(run: Path, case: str, variant: str, factor: float) -> None:
+    path = run / "benchmarks" / "throughput.json"
+    data = json.loads(path.read_text())
+    for b in data["benchmarks"]:
+        if (b["extra_info"]["case"], b["extra_info"]["variant"]) == (case, variant):
+            b["stats"]["median"] *= factor
+    path.write_text(json.dumps(data, indent=4))
+
+
+def test_compare_unchanged_run_passes(tmp_path, capsys):
+    b = copy_fixture(tmp_path)
+    assert main(["compare", str(FIXTURE), str(b)]) == 0
+    assert "pass" in capsys.readouterr().out
+
+
+def test_compare_flags_planted_regression(tmp_path, capsys):
+    b = copy_fixture(tmp_path)
+    edit_benchmark(b, "train_step", "pyramid_ar", 1.20)  # 20% slower median
+    assert main(["compare", str(FIXTURE), str(b), "--fail-above", "5%"]) == 1
+    out = capsys.readouterr().out
+    assert "regression" in out and "+20.0%" in out and "FAIL" in out
+    cmp = compare_results(collect_run(FIXTURE), collect_run(b), 0.05)
+    row = one(cmp, suite="throughput", case="train_step", variant="pyramid_ar", metric="time_s")
+    assert row["verdict"] == "regression" and bool(row["beyond_spread"])
+    assert main(["compare", str(FIXTURE), str(b), "--fail-above", "25%"]) == 0  # under a looser threshold: worse
+
+
+def test_compare_improvement_and_noise_do_not_fail(tmp_path):
+    b = copy_fixture(tmp_path)
+    edit_benchmark(b, "generate", "pyramid_ar", 0.8)           # faster: better
+    edit_benchmark(b, "train_step", "full_sequence", 1.01)     # +1%: inside the IQR
+    cmp = compare_results(collect_run(FIXTURE), collect_run(b), 0.05)
+    assert one(cmp, case="generate", variant="pyramid_ar", metric="time_s")["verdict"] == "better"
+    assert one(cmp, case="train_step", variant="full_sequence", metric="time_s")["verdict"] == "within-noise"
+    assert main(["compare", str(FIXTURE), str(b)]) == 0
+
+
+def test_compare_flags_changed_analytic_count(tmp_path):
+    b = copy_fixture(tmp_path)
+    path = b / "rows" / "tokens.jsonl"
+    lines = path.read_text().splitlines()
+    row = json.loads(lines[0])
+    row["value"] += 1  # an exactly-deterministic number moved by one token
+    path.write_text("\n".join([json.dumps(row)] + lines[1:]) + "\n")
+    cmp = compare_results(collect_run(FIXTURE), collect_run(b))
+    assert (cmp["verdict"] == "changed").sum() == 1
+    assert main(["compare", str(FIXTURE), str(b)]) == 1

@@ -1,0 +1,173 @@
+"""`pfbench run` with a tiny fake suites folder: failures are contained, runs never overwrite, --resume works."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pfbench import runner
+from pfbench.cli import main
+from pfbench.config import get_preset
+
+CONFTEST = '''
+def pytest_addoption(parser):
+    for name in ("--pf-preset", "--pf-device", "--pf-run-dir"):
+        parser.addoption(name, default=None)
+'''
+PASSING = '''
+import os
+from pathlib import Path
+from pfbench.results import append_rows
+
+def test_rows(request, benchmark):
+    run_dir = request.config.getoption("--pf-run-dir")
+    assert run_dir == os.environ["PFBENCH_RUN_DIR"]
+    with open(Path(__file__).parent / "calls.log", "a") as f:
+        f.write("{suite}\\n")
+    benchmark.extra_info.update(case="fake", variant="v", max_tokens=7)
+    benchmark.pedantic(lambda: None, rounds=2, iterations=1)
+    append_rows(run_dir, "{suite}", [dict(case="fake", variant="v", metric="value_s", value=1.5, unit="s",
+                                         backend=request.config.getoption("--pf-preset"))])
+'''
+FAILING = '''
+from pathlib import Path
+
+def test_boom():
+    with open(Path(__file__).parent / "calls.log", "a") as f:
+        f.write("{suite}\\n")
+    raise RuntimeError("boom: planted failure")
+'''
+
+
+def fake_suites(tmp_path: Path, passing=("tokens",), failing=("throughput",)) -> Path:
+    suites = tmp_path / "repo" / "suites"
+    suites.mkdir(parents=True)
+    (suites / "conftest.py").write_text(CONFTEST)
+    for name in passing:
+        (suites / runner.SUITE_FILES[name]).write_text(PASSING.replace("{suite}", name))
+    for name in failing:
+        (suites / runner.SUITE_FILES[name]).write_text(FAILING.replace("{suite}", name))
+    return suites
+
+
+def status(run: Path, suite: str) -> dict:
+    return json.loads((run / "status" / f"{suite}.json").read_text())
+
+
+def calls(suites: Path) -> list[str]:
+    log = suites / "calls.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def test_failing_suite_is_reported_and_others_survive(tmp_path, capsys):
+    suites = fake_suites(tmp_path)
+    run = tmp_path / "run"
+    code = main(["run", "--preset", "smoke", "--suites", "throughput,tokens,memory", "--out", str(run),
+                 "--suites-dir", str(suites)])
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "[1/3] throughput" in out and "failed" in out and "--resume" in out
+    assert status(run, "throughput")["status"] == "failed"
+    assert "boom: planted failure" in status(run, "throughput")["note"]
+    assert status(run, "tokens")["status"] == "passed"
+    assert (status(run, "memory")["status"], status(run, "memory")["note"]) == ("skipped", "suite file not present")
+    df = pd.read_parquet(run / "results.parquet")
+    tokens = df[df["suite"] == "tokens"]
+    assert set(tokens["metric"]) >= {"value_s", "time_s", "max_tokens", "rounds"}
+    assert (tokens[tokens["metric"] == "value_s"]["backend"] == "smoke").all()  # --pf-preset reached the suite
+    assert (run / "benchmarks" / "tokens.json").exists() and (run / "logs" / "throughput.log").exists()
+    config = json.loads((run / "config.json").read_text())
+    assert config["preset"] == json.loads(json.dumps(get_preset("smoke").to_dict())) and config["suites"] == ["throughput", "tokens",
+                                                                                       "memory"]
+    assert "torch_version" in json.loads((run / "env.json").read_text())
+    report = (run / "report.md").read_text()
+    assert "boom: planted failure" in report and "suite file not present" in report
+
+
+def test_same_out_twice_refuses(tmp_path, capsys):
+    suites = fake_suites(tmp_path, passing=(), failing=())
+    run = tmp_path / "run"
+    args = ["run", "--preset", "smoke", "--suites", "memory", "--out", str(run), "--suites-dir", str(suites),
+            "--no-report"]
+    assert main(args) == 0
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    assert main(args) == 2
+    assert "never overwrites" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
+
+
+def test_without_out_each_run_gets_its_own_folder(tmp_path, monkeypatch):
+    suites = fake_suites(tmp_path, passing=(), failing=())
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "--preset", "smoke", "--suites", "memory", "--suites-dir", str(suites), "--no-report"]
+    assert main(args) == 0 and main(args) == 0
+    runs = sorted((tmp_path / "reports").iterdir())
+    assert len(runs) == 2 and all(re.fullmatch(r"\d{8}T\d{6}Z-smoke(-\d+)?", r.name) for r in runs)
+    assert all((r / "config.json").exists() for r in runs)
+
+
+def test_resume_skips_passed_suites(tmp_path, capsys):
+    suites = fake_suites(tmp_path)
+    run = tmp_path / "run"
+    assert main(["run", "--preset", "smoke", "--suites", "tokens,throughput", "--out", str(run),
+                 "--suites-dir", str(suites), "--no-report"]) == 1
+    first_tokens = status(run, "tokens")
+    (suites / "test_throughput.py").write_text(PASSING.replace("{suite}", "throughput"))  # fix the suite
+    assert main(["run", "--resume", str(run), "--no-report"]) == 0
+    assert "skipping passed suite(s) tokens" in capsys.readouterr().out
+    assert calls(suites) == ["tokens", "throughput", "throughput"]
+    assert status(run, "tokens") == first_tokens            # untouched
+    assert status(run, "throughput")["status"] == "passed"
+    kept = run / "attempts" / "throughput-1"
+    assert "boom" in (kept / "logs-throughput.log").read_text()  # the failed attempt is kept, not overwritten
+    df = pd.read_parquet(run / "results.parquet")
+    assert set(df["suite"]) == {"tokens", "throughput"}
+
+
+def test_ctrl_c_records_interrupted_and_stops(tmp_path, monkeypatch):
+    suites = fake_suites(tmp_path)
+
+    class InterruptedChild:
+        def __init__(self, *args, **kwargs):
+            self.terminated = False
+
+        def wait(self, timeout=None):
+            if not self.terminated:
+                raise KeyboardInterrupt
+            return -15
+
+        def terminate(self):
+            self.terminated = True
+
+    monkeypatch.setattr(runner.subprocess, "Popen", InterruptedChild)
+    run = tmp_path / "run"
+    run.mkdir()
+    spec = runner.RunSpec(run_dir=run, run_id="x", preset=get_preset("smoke"), suites=("tokens", "throughput"),
+                          device="cpu", suites_dir=suites)
+    lines = []
+    statuses, interrupted = runner.run_suites(spec, ["tokens", "throughput"], echo=lines.append)
+    assert interrupted and statuses == []
+    assert status(run, "tokens")["status"] == "interrupted"
+    assert not (run / "status" / "throughput.json").exists()
+    assert runner.pending_suites(run, spec.suites) == ["tokens", "throughput"]
+
+
+def test_suite_command_follows_the_contract(tmp_path):
+    spec = runner.RunSpec(run_dir=tmp_path, run_id="x", preset=get_preset("cpu"), suites=("fid",), device="cpu",
+                          suites_dir=tmp_path / "suites")
+    cmd = runner.suite_command(spec, "fid", spec.suites_dir / "test_fid_convergence.py")
+    text = " ".join(cmd)
+    assert "-m pytest" in text and "-p no:cacheprovider" in text and "--pf-preset cpu" in text
+    assert f"--benchmark-json {tmp_path.resolve()}/benchmarks/fid.json" in text
+    assert "--benchmark-columns=median,iqr,rounds" in text and f"--pf-run-dir {tmp_path.resolve()}" in text
+    assert spec.repo_root == tmp_path.resolve()
+
+
+def test_unknown_suite_and_resume_errors(tmp_path, capsys):
+    assert main(["run", "--suites", "tokens,nope", "--out", str(tmp_path / "r")]) == 2
+    assert "unknown suite(s) nope" in capsys.readouterr().err
+    assert main(["run", "--resume", str(tmp_path / "missing")]) == 2
+    assert "config.json not found" in capsys.readouterr().err
