@@ -35,6 +35,7 @@ PAPER_VBENCH_PERCENT = {
     "background_consistency": 98.06, "temporal_flickering": 99.49, "aesthetic_quality": 63.26,
     "imaging_quality": 65.01,
 }
+PAPER_VBENCH_PERCENT["vbench_quality_score"] = PAPER_VBENCH_PERCENT["quality_score"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,7 +306,7 @@ def _seconds_of_case(case: str) -> float:
 
 
 def section_tokens(ctx: ReportContext) -> list[Block]:
-    t = ctx.rows("tokens", metric=["max_tokens", "mean_tokens", "attention_pairs"])
+    t = ctx.rows("tokens", metric=["max_tokens", "mean_tokens", "attention_pairs", "max_attention_pairs"])
     if t.empty:
         return [no_data(ctx, "tokens", "token counts")]
     ctx.mark(t)
@@ -336,6 +337,9 @@ def section_tokens(ctx: ReportContext) -> list[Block]:
                 "mean tokens": fmt(value_of(dv, metric="mean_tokens", backend="analytic"), "tokens"),
                 "attention pairs": fmt(pairs, "pairs"), "pairs vs full": pct_change(pairs, full_pairs),
             })
+            if (d["metric"] == "max_attention_pairs").any():
+                rows[-1]["max pairs (one pass)"] = fmt(value_of(dv, metric="max_attention_pairs",
+                                                                backend="analytic"), "pairs")
     if rows:
         blocks.append(table(pd.DataFrame(rows), "Per case (preset): measured/analytic beside the paper's numbers"))
     return blocks
@@ -665,9 +669,11 @@ def section_vbench(ctx: ReportContext) -> list[Block]:
     if vb.empty:
         return [no_data(ctx, "vbench", "VBench-style scores")]
     ctx.mark(vb)
-    dims = vb[vb["case"] == "variant_samples"]
-    dims = dims[~dims["metric"].isin(["frames_per_s", "realtime_factor", "time_s", "time_mean_s", "time_min_s",
-                                      "rounds"])]
+    is_speed = vb["metric"].map(_is_speed_metric)
+    dims = vb[~is_speed & ~vb["metric"].isin(["time_s", "time_mean_s", "time_min_s", "rounds"])
+              & (vb["source"] == "rows")].copy()
+    if dims["case"].nunique() > 1:  # several sample sets: one column per case/variant
+        dims["variant"] = dims["case"] + "/" + dims["variant"]
     blocks = [text("VBench-style dimensions computed offline on each variant's samples (backend per dimension). "
                    "The paper column is Pyramid Flow's published VBench score (768p, 5 s; Table 1) scaled to this "
                    "table's unit: a reference point, not a like-for-like comparison.")]
@@ -690,13 +696,20 @@ def section_vbench(ctx: ReportContext) -> list[Block]:
         if not ok.empty:
             blocks.append(image(_plot_vbench(ctx, ok), "VBench-style scores per variant; gold ticks: the paper"))
         blocks.append(table(pd.DataFrame(rows), "VBench-style scores (higher is better)"))
-    speed = vb[vb["metric"].isin(["frames_per_s", "realtime_factor"])]
+    speed = vb[is_speed]
     if not speed.empty:
+        speed = speed.assign(variant=[f"{c}/{v}" if speed["case"].nunique() > 1 else v
+                                      for c, v in zip(speed["case"], speed["variant"])])
+        speed = speed.assign(metric=speed["metric"].replace({"frames_per_second": "frames_per_s"}))
         rows = [{"variant": v, "frames/s": fmt(value_of(speed, variant=v, metric="frames_per_s")),
                  "realtime factor": fmt(value_of(speed, variant=v, metric="realtime_factor"))}
                 for v in order_variants(speed["variant"])]
         blocks.append(table(pd.DataFrame(rows), "Generation speed while producing the samples"))
     return blocks
+
+
+def _is_speed_metric(metric: str) -> bool:
+    return metric in ("realtime_factor", "frames_per_second") or metric.endswith("_per_s")
 
 
 def _plot_vbench(ctx: ReportContext, ok: pd.DataFrame) -> Path:
