@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,8 +106,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:11
 color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #ccc;margin-top:2em}
 table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.88em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f2f2f2}
-td:first-child,th:first-child{text-align:left}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f2f2f2}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#555}
 code{background:#f4f4f4;padding:0 3px}.caption{font-style:italic;color:#555;margin-bottom:.2em}
 .bad{color:#b00;font-weight:bold}
@@ -117,6 +118,15 @@ def _inline(text_: str) -> str:
     """Escape HTML and turn `code` spans into <code>."""
     parts = html.escape(text_).split("`")
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+_NUMERIC = re.compile(r"^[-+]?[\d.,]+(e-?\d+)?(%|x| GiB)?$|^—$")
+
+
+def _cell(value) -> str:
+    """A table cell; numbers are right-aligned."""
+    text_ = str(value)
+    return f"<td class='n'>{_inline(text_)}</td>" if _NUMERIC.match(text_) else f"<td>{_inline(text_)}</td>"
 
 
 def render_html(blocks: list[Block], title: str) -> str:
@@ -135,7 +145,7 @@ def render_html(blocks: list[Block], title: str) -> str:
                 out.append(cap + "<p><em>(no rows)</em></p>")
                 continue
             head = "".join(f"<th>{_inline(str(c))}</th>" for c in df.columns)
-            rows = "".join("<tr>" + "".join(f"<td>{_inline(str(v))}</td>" for v in r) + "</tr>"
+            rows = "".join("<tr>" + "".join(_cell(v) for v in r) + "</tr>"
                            for r in df.itertuples(index=False, name=None))
             out.append(f"{cap}<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif b.kind == "image":
