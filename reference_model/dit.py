@@ -50,7 +50,7 @@ class DiTConfig:
 # ~1.0B parameters in the image stream where SD3-Medium has ~2B over both streams.
 DIT_PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(hidden_size=64, depth=2, num_heads=4),
-    "small": DiTConfig(hidden_size=128, depth=4, num_heads=4),
+    "small": DiTConfig(hidden_size=192, depth=4, num_heads=4),
     "base": DiTConfig(hidden_size=384, depth=12, num_heads=6),
     "large": DiTConfig(hidden_size=1024, depth=24, num_heads=16),
     "sd3-medium-like": DiTConfig(in_channels=16, hidden_size=1536, depth=24, num_heads=24),

@@ -71,6 +71,23 @@ def draw_frames(batch: int, num_frames: int, generator=None) -> torch.Tensor:
     return torch.randint(0, num_frames, (batch,), generator=generator, device=_generator_device(generator)).cpu()
 
 
+def stratified_draws(batch: int, stage_mix, num_stages: int, num_frames: int,
+                     generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stages and current frames spread evenly over their distributions (stratified sampling).
+
+    Stage j sits at the (j + 0.5) / B quantile of the stage mix, frame j at the (j + 0.5) / B quantile of the
+    uniform frame distribution, and frames are shuffled against stages. A batch drawn this way costs close
+    to the expected cost of a training sample, which makes a benchmarked step representative.
+    """
+    probs = stage_mix_weights(stage_mix, num_stages)
+    cdf = torch.cumsum(probs.flip(0), 0)  # coarsest stage first, as the mix is written
+    quantiles = (torch.arange(batch, dtype=torch.float64) + 0.5) / batch
+    stages = (num_stages - 1) - torch.searchsorted(cdf, quantiles).clamp(max=num_stages - 1)
+    frames = (quantiles * num_frames).floor().long()
+    perm = torch.randperm(batch, generator=generator, device=_generator_device(generator)).cpu()
+    return stages.long(), frames[perm]
+
+
 def draw_time(batch: int, scheme: str = "uniform", generator=None, device=None) -> torch.Tensor:
     """t in (0, 1) per sample: uniform, or logit-normal (sigmoid of N(0, 1), as in SD3)."""
     if scheme == "uniform":

@@ -1,0 +1,90 @@
+"""`pfbench tokens`: sequence lengths and attention pairs per variant for a video shape, analytic and counted."""
+from __future__ import annotations
+
+import json
+
+from pfbench.accounting import ModelShape, VideoShape, all_variant_counts, token_reduction
+from pfbench.config import PRESETS, VideoSpec, get_preset, parse_resolution
+from reference_model.dit import DIT_PRESETS, dit_config
+from reference_model.variants import SamplingSchedule
+
+
+def add_shape_arguments(p) -> None:
+    """Options shared by `tokens` and `flops`: a preset, or a video described in pixels."""
+    p.add_argument("--preset", default=None, help=f"one of {', '.join(PRESETS)} (default paper-768p-10s "
+                                                  "unless --resolution is given)")
+    p.add_argument("--resolution", default=None, help="384p | 768p | WIDTHxHEIGHT (pixels)")
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--fps", type=int, default=24)
+    p.add_argument("--stages", type=int, default=3, help="pyramid stages K")
+    p.add_argument("--stage-mix", default="1:2:1", help="'uniform' or low:...:full weights, e.g. 1:2:1")
+    p.add_argument("--model", default=None, help=f"backbone size for FLOPs: {', '.join(DIT_PRESETS)}")
+    p.add_argument("--no-counted", action="store_true", help="skip the counted twins (faster at huge sizes)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def resolve_shape(args) -> tuple[dict, VideoShape, ModelShape, SamplingSchedule]:
+    """(description, latent shape, model shape, schedule) from --preset or --resolution/--seconds/--fps."""
+    if args.resolution:
+        w, h = parse_resolution(args.resolution)
+        video = VideoSpec(width=w, height=h, seconds=args.seconds, fps=args.fps)
+        shape = VideoShape.from_video(video, args.stages, args.stage_mix)
+        model_name = args.model or "sd3-medium-like"
+        channels, schedule = video.latent_channels, SamplingSchedule()
+        desc = {"source": f"{w}x{h} {args.seconds:g} s at {args.fps} fps", "pixel_frames": video.pixel_frames}
+    else:
+        preset = get_preset(args.preset or "paper-768p-10s")
+        shape = VideoShape(preset.frames, preset.height, preset.width, preset.patch_size, args.stages or preset.stages,
+                           args.stage_mix or preset.stage_mix)
+        model_name, channels = args.model or preset.model, preset.channels
+        schedule = SamplingSchedule(preset.full_sequence_steps, preset.steps_first_frame, preset.steps_later_frames)
+        desc = {"source": f"preset {preset.name}", "preset": preset.name}
+        if preset.video:
+            desc["pixel_frames"] = preset.video.pixel_frames
+    if (shape.height // shape.patch_size) % (2 ** (shape.stages - 1)) or \
+            (shape.width // shape.patch_size) % (2 ** (shape.stages - 1)):
+        raise ValueError(f"latent {shape.height}x{shape.width} cannot be halved {shape.stages - 1} times into whole "
+                         "patches: choose a resolution divisible by 64 (8x VAE, 2x2 patch, 4x pyramid) or fewer stages")
+    model = ModelShape.from_config(dit_config(model_name, in_channels=channels, patch_size=shape.patch_size))
+    desc.update({"latent_frames": shape.frames, "latent_height": shape.height, "latent_width": shape.width,
+                 "tokens_per_frame": shape.tokens_at_level(0), "stages": shape.stages,
+                 "stage_mix": shape.stage_mix if isinstance(shape.stage_mix, str) else list(shape.stage_mix),
+                 "model": model_name})
+    return desc, shape, model, schedule
+
+
+def build_report(args) -> dict:
+    desc, shape, model, schedule = resolve_shape(args)
+    variants = all_variant_counts(shape, model, schedule, counted=not args.no_counted)
+    full = variants["full_sequence"]
+    for row in variants.values():
+        row["max_tokens_reduction"] = token_reduction(full["max_tokens"], row["max_tokens"])
+        row["train_flops_reduction"] = token_reduction(full["train_flops_per_sample"], row["train_flops_per_sample"])
+    return {**desc, "variants": variants}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("tokens", help="tokens and attention pairs per variant (analytic and counted)")
+    add_shape_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if value < 1e6 else f"{value:.3e}"
+
+
+def run(args) -> int:
+    report = build_report(args)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{report['source']}: {report['latent_frames']} latent frames x {report['tokens_per_frame']} tokens "
+          f"({report['stages']} stages, mix {report['stage_mix']})")
+    print(f"{'variant':26s} {'max tokens':>12s} {'counted':>12s} {'mean tokens':>12s} {'attn pairs':>12s} "
+          f"{'counted':>12s} {'max saved':>9s}")
+    for name, row in report["variants"].items():
+        counted = row.get("counted", {})
+        print(f"{name:26s} {_fmt(row['max_tokens']):>12s} {_fmt(counted.get('max_tokens', float('nan'))):>12s} "
+              f"{_fmt(row['mean_tokens']):>12s} {_fmt(row['attention_pairs']):>12s} "
+              f"{_fmt(counted.get('attention_pairs', float('nan'))):>12s} {row['max_tokens_reduction']:>8.1%}")
+    return 0

@@ -1,0 +1,85 @@
+"""Shared options and fixtures of the benchmark suites.
+
+Options: --pf-preset (default smoke when pytest is run by hand; `pfbench run` passes its preset),
+--pf-device (cpu | cuda | cuda:N), --pf-run-dir (where tidy rows go; without it rows are only printed).
+The machine_info hook records torch/CUDA versions, GPU name, driver, dtype and TF32 flags in the
+pytest-benchmark JSON.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from pfbench.config import get_preset
+from pfbench.hardware import machine_info as pf_machine_info
+from pfbench.results import append_rows
+
+SUITE_OF_MODULE = {"test_tokens": "tokens", "test_throughput": "throughput", "test_memory": "memory",
+                   "test_fid_convergence": "fid", "test_vbench": "vbench", "test_ablations": "ablations"}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("pfbench")
+    group.addoption("--pf-preset", default=os.environ.get("PFBENCH_PRESET", "smoke"),
+                    help="pfbench preset name (smoke, cpu, gpu, ...)")
+    group.addoption("--pf-device", default=os.environ.get("PFBENCH_DEVICE", "cpu"), help="cpu | cuda | cuda:N")
+    group.addoption("--pf-run-dir", default=os.environ.get("PFBENCH_RUN_DIR"),
+                    help="run folder for tidy rows (rows/<suite>.jsonl)")
+
+
+def _device(config) -> str:
+    device = config.getoption("--pf-device")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise pytest.UsageError(f"--pf-device {device}: CUDA is not available on this machine; use --pf-device cpu")
+    return device
+
+
+def pytest_benchmark_update_machine_info(config, machine_info: dict):  # noqa: F811 - pytest-benchmark hook
+    preset = get_preset(config.getoption("--pf-preset"))
+    machine_info["pfbench"] = {**pf_machine_info(config.getoption("--pf-device"), preset.dtype), "preset": preset.name}
+
+
+@pytest.fixture(scope="session")
+def pf_preset(pytestconfig):
+    return get_preset(pytestconfig.getoption("--pf-preset"))
+
+
+@pytest.fixture(scope="session")
+def pf_device(pytestconfig) -> str:
+    return _device(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def pf_dtype(pf_preset, pf_device) -> torch.dtype:
+    """The preset's compute dtype; reduced precision only on CUDA (CPU runs are fp32)."""
+    if not pf_device.startswith("cuda"):
+        return torch.float32
+    return getattr(torch, pf_preset.dtype)
+
+
+@pytest.fixture(scope="session")
+def pf_seed() -> int:
+    return int(os.environ.get("PFBENCH_SEED", "0"))
+
+
+@pytest.fixture
+def pf_record(request, pytestconfig):
+    """Record tidy rows: pf_record([{case, variant, metric, value, unit, ...}, ...])."""
+    run_dir = pytestconfig.getoption("--pf-run-dir")
+    module = Path(request.node.fspath).stem
+    suite = os.environ.get("PFBENCH_SUITE") or SUITE_OF_MODULE.get(module, module)
+
+    def record(rows: list[dict]) -> None:
+        rows = list(rows)
+        if run_dir:
+            append_rows(run_dir, suite, rows)
+        for row in rows:
+            value = row.get("value")
+            shown = f"{value:.6g}" if isinstance(value, (int, float)) else value
+            print(f"[{suite}] {row.get('case')} {row.get('variant', '')} {row['metric']} = {shown} "
+                  f"{row.get('unit', '')} {row.get('backend', '')} {row.get('status', '')} {row.get('note', '')}")
+
+    return record

@@ -1,0 +1,158 @@
+"""Throughput: a training step and a full generation per variant, timed the way GPU labs trust.
+
+Each case runs under ``benchmark.pedantic`` with warm-up rounds; the timed function synchronizes the
+device before returning, so round times cover the device work. extra_info carries tokens, analytic and
+FlopCounterMode FLOPs, achieved FLOP/s, MFU (when the device's peak is known), device and dtype. The last
+test turns the medians of one run into speedups over ``full_sequence`` and sets them beside the speedup the
+FLOP counts predict for exactly the same batches.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+
+from pfbench.accounting import ModelShape, VideoShape, forward_flops, sampling_cases, step_train_flops
+from pfbench.hardware import peak_flops
+from pfbench.measure import achieved_flops_per_s, count_flops, mfu, synchronized
+from pfbench.train import dataset_for_preset, model_for_preset
+from reference_model.objectives import stratified_draws
+from reference_model.variants import VARIANTS, SamplingSchedule, sample_video, training_loss
+
+# On the CPU preset, the measured training-step speedup of pyramid_ar over full_sequence must reach this
+# fraction of the speedup the FLOP counts predict (issue 4).
+MIN_SPEEDUP_EFFICIENCY = 0.7
+
+
+@pytest.fixture(scope="module")
+def medians() -> dict:
+    """(case, variant) -> (median seconds, iqr seconds, analytic FLOPs) collected during this module."""
+    return {}
+
+
+def _autocast(device: str, dtype: torch.dtype):
+    if device.startswith("cuda") and dtype != torch.float32:
+        return torch.autocast(device_type="cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def _device_name(device: str) -> str:
+    return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
+
+
+def _batch(preset, device):
+    clips, _ = dataset_for_preset(preset, preset.batch_size, seed=123).tensors()
+    return clips.to(device)  # (B, C, T, H, W)
+
+
+def _draws(preset, seed):
+    """Stratified (stage, frame) per sample: a batch whose cost is close to the expected training cost."""
+    return stratified_draws(preset.batch_size, preset.stage_mix, preset.stages, preset.frames,
+                            torch.Generator().manual_seed(seed))
+
+
+def _record_flop_info(benchmark, device, dtype, analytic, measured, seconds):
+    peak = peak_flops(_device_name(device), dtype, allow_tf32=torch.backends.cuda.matmul.allow_tf32)
+    benchmark.extra_info.update(
+        analytic_flops=analytic, measured_flops=measured,
+        achieved_flops_per_s=achieved_flops_per_s(analytic, seconds),
+        mfu=mfu(analytic, seconds, peak) if peak else None,
+        peak_flops_per_s=peak, device=_device_name(device), dtype=str(dtype).replace("torch.", ""),
+    )
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_train_step(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, variant):
+    torch.manual_seed(pf_seed)
+    model = model_for_preset(pf_preset).to(pf_device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=1e-4)
+    clips = _batch(pf_preset, pf_device)
+    stages, frames = _draws(pf_preset, pf_seed)
+
+    def loss_fn():
+        gen = torch.Generator(device=pf_device).manual_seed(pf_seed)
+        with _autocast(pf_device, pf_dtype):
+            return training_loss(variant, model, clips, generator=gen, num_stages=pf_preset.stages,
+                                 stage_mix=pf_preset.stage_mix, stages=stages, frames=frames)
+
+    def step():
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    shape, mshape = VideoShape.from_preset(pf_preset), ModelShape.from_preset(pf_preset)
+    analytic = step_train_flops(variant, shape, mshape, stages, frames)
+    with torch.no_grad():
+        measured_forward = count_flops(loss_fn).total_flops
+    measured = count_flops(step).total_flops
+    benchmark.pedantic(synchronized(step, pf_device), rounds=pf_preset.benchmark_rounds,
+                       warmup_rounds=pf_preset.warmup_rounds, iterations=1)
+    stats = benchmark.stats.stats
+    medians[("train_step", variant)] = (stats.median, stats.iqr, analytic)
+    _record_flop_info(benchmark, pf_device, pf_dtype, analytic, measured, stats.median)
+    benchmark.extra_info.update(case="train_step", variant=variant, analytic_forward_flops=analytic / 3,
+                                measured_forward_flops=measured_forward, batch=pf_preset.batch_size,
+                                stages=stages.tolist(), frames=frames.tolist())
+    # the analytic forward count is the one FlopCounterMode sees (chunked attention counts allowed pairs only)
+    assert measured_forward == pytest.approx(analytic / 3, rel=0.02)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_generate(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, variant):
+    torch.manual_seed(pf_seed)
+    model = model_for_preset(pf_preset).to(pf_device).eval()
+    schedule = SamplingSchedule(pf_preset.full_sequence_steps, pf_preset.steps_first_frame,
+                                pf_preset.steps_later_frames)
+    shape = (pf_preset.batch_size, pf_preset.channels, pf_preset.frames, pf_preset.height, pf_preset.width)
+
+    def generate():
+        gen = torch.Generator(device=pf_device).manual_seed(pf_seed)
+        with torch.no_grad(), _autocast(pf_device, pf_dtype):
+            return sample_video(variant, model, shape, generator=gen, schedule=schedule, device=pf_device)
+
+    mshape = ModelShape.from_preset(pf_preset)
+    cases = sampling_cases(variant, VideoShape.from_preset(pf_preset), schedule)
+    analytic = pf_preset.batch_size * sum(n * forward_flops(mshape, c.tokens, c.pairs, c.output_tokens)
+                                          for c, n in cases)
+    rounds = max(1, pf_preset.benchmark_rounds - 1)
+    out = benchmark.pedantic(synchronized(generate, pf_device), rounds=rounds, warmup_rounds=1, iterations=1)
+    stats = benchmark.stats.stats
+    medians[("generate", variant)] = (stats.median, stats.iqr, analytic)
+    _record_flop_info(benchmark, pf_device, pf_dtype, analytic, None, stats.median)
+    benchmark.extra_info.update(case="generate", variant=variant, model_evaluations=sum(n for _, n in cases),
+                                frames_per_s=pf_preset.frames * pf_preset.batch_size / stats.median)
+    assert out.shape == shape and torch.isfinite(out).all()
+
+
+def test_speedup_vs_full_sequence(pf_preset, pf_record, medians):
+    """Measured speedup (one run, same batches) against the FLOP-predicted speedup."""
+    rows = []
+    for case in ("train_step", "generate"):
+        if (case, "full_sequence") not in medians:
+            pytest.skip("full_sequence was not measured in this run")
+        base_s, base_iqr, base_flops = medians[(case, "full_sequence")]
+        for variant in VARIANTS:
+            if variant == "full_sequence" or (case, variant) not in medians:
+                continue
+            s, iqr, flops = medians[(case, variant)]
+            measured, predicted = base_s / s, base_flops / flops
+            # propagate the IQRs of both medians into the ratio (first order)
+            spread = measured * ((base_iqr / base_s) ** 2 + (iqr / s) ** 2) ** 0.5
+            rows += [
+                dict(case=case, variant=variant, metric="speedup_vs_full_sequence", value=measured, unit="x",
+                     backend="measured", spread=spread, spread_kind="iqr-propagated"),
+                dict(case=case, variant=variant, metric="predicted_speedup", value=predicted, unit="x",
+                     backend="analytic"),
+                dict(case=case, variant=variant, metric="speedup_ratio", value=measured / predicted, unit="x",
+                     backend="measured/analytic"),
+            ]
+            print(f"{case:10s} {variant:26s} measured {measured:6.2f}x  predicted by FLOPs {predicted:6.2f}x  "
+                  f"ratio {measured / predicted:.2f}")
+    pf_record(rows)
+    if pf_preset.name == "cpu":
+        ratio = next(r["value"] for r in rows if r["case"] == "train_step" and r["variant"] == "pyramid_ar"
+                     and r["metric"] == "speedup_ratio")
+        assert ratio >= MIN_SPEEDUP_EFFICIENCY, (
+            f"pyramid_ar's measured training speedup is only {ratio:.2f} of the FLOP-predicted one")
