@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from reference_model.layout import SequenceLayout
+from reference_model.layout import PackedLayout, SequenceLayout
 
 ATTENTION_BACKENDS = ("auto", "dense", "chunked", "flex")
 
@@ -50,7 +50,7 @@ class DiTConfig:
 # ~1.0B parameters in the image stream where SD3-Medium has ~2B over both streams.
 DIT_PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(hidden_size=64, depth=2, num_heads=4),
-    "small": DiTConfig(hidden_size=192, depth=4, num_heads=4),
+    "small": DiTConfig(hidden_size=256, depth=4, num_heads=4),
     "base": DiTConfig(hidden_size=384, depth=12, num_heads=6),
     "large": DiTConfig(hidden_size=1024, depth=24, num_heads=16),
     "sd3-medium-like": DiTConfig(in_channels=16, hidden_size=1536, depth=24, num_heads=24),
@@ -113,41 +113,55 @@ class TimestepEmbedder(nn.Module):
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return x * (1 + scale[:, None]) + shift[:, None]
+    """x (B, L, D) scaled and shifted by per-sample (B, 1, D) or per-token (1, L, D) modulation."""
+    return x * (1 + scale) + shift
+
+
+def per_token(mod: torch.Tensor, sample_index: torch.Tensor | None) -> torch.Tensor:
+    """Per-sample modulation (S, k * D) -> (S, 1, k * D), or gathered per packed token -> (1, L, k * D)."""
+    return mod[:, None] if sample_index is None else mod[sample_index][None]
 
 
 # --------------------------------------------------------------------------------------------------
 # Attention with a layout-aware mask
 # --------------------------------------------------------------------------------------------------
-def _flex_attention(q, k, v, layout: SequenceLayout):
-    """FlexAttention with a block mask built from the layout's frame ids (skips fully masked blocks)."""
+def _flex_attention(q, k, v, layout):
+    """FlexAttention with a block mask built from the layout's frame (and sample) ids: skips masked blocks."""
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
     fid = layout.token_frame_ids(q.device)
     length = fid.shape[0]
+    if isinstance(layout, PackedLayout):
+        sid = layout.token_sample_ids(q.device)
+        causal = torch.tensor([lay.causal for lay in layout.layouts], device=q.device)
 
-    def mask_mod(b, h, q_idx, kv_idx):
-        return SequenceLayout.allowed(fid[q_idx], fid[kv_idx], causal=True)
+        def mask_mod(b, h, q_idx, kv_idx):
+            same = sid[q_idx] == sid[kv_idx]
+            return same & ((fid[q_idx] >= fid[kv_idx]) | ~causal[sid[q_idx]])
+    else:
+        def mask_mod(b, h, q_idx, kv_idx):
+            return SequenceLayout.allowed(fid[q_idx], fid[kv_idx], causal=True)
 
     block_mask = create_block_mask(mask_mod, B=None, H=None, Q_LEN=length, KV_LEN=length, device=q.device)
     fn = torch.compile(flex_attention) if q.is_cuda else flex_attention
     return fn(q, k, v, block_mask=block_mask)
 
 
-def layout_attention(q, k, v, layout: SequenceLayout, backend: str = "auto") -> torch.Tensor:
+def layout_attention(q, k, v, layout, backend: str = "auto") -> torch.Tensor:
     """Attention of q, k, v (B, heads, L, head_dim) under the layout's rule.
 
     dense:   one SDPA call with an (L, L) boolean mask (reference path; pays for every pair).
-    chunked: one SDPA call per frame over the allowed key prefix: only allowed pairs are computed
-             (and counted by FlopCounterMode), on any device.
-    flex:    FlexAttention with a block mask (CUDA, compiled; eager elsewhere, slow but exact).
-    auto:    chunked for causal layouts, unmasked SDPA otherwise.
+    chunked: one SDPA call per block of queries over its allowed key range (a frame's prefix; a packed
+             sample's own tokens): only allowed pairs are computed (and counted by FlopCounterMode).
+    flex:    FlexAttention with a block mask (CUDA, compiled; eager elsewhere, slow but exact; no CPU backward).
+    auto:    chunked.
     """
-    if not layout.causal:
+    chunks = layout.attention_chunks()
+    if len(chunks) == 1:
         return F.scaled_dot_product_attention(q, k, v)
     if backend in ("auto", "chunked"):
-        outs = [F.scaled_dot_product_attention(q[:, :, qs:qe], k[:, :, :ke], v[:, :, :ke])
-                for qs, qe, ke in layout.causal_chunks()]
+        outs = [F.scaled_dot_product_attention(q[:, :, qs:qe], k[:, :, ks:ke], v[:, :, ks:ke])
+                for qs, qe, ks, ke in chunks]
         return torch.cat(outs, dim=2)  # (B, heads, L, head_dim)
     if backend == "dense":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=layout.dense_mask(q.device))
@@ -186,10 +200,11 @@ class DiTBlock(nn.Module):
                                  nn.Linear(cfg.mlp_hidden, cfg.hidden_size))
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden_size, 6 * cfg.hidden_size))
 
-    def forward(self, x, c, rope, layout, backend):
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(c).chunk(6, dim=-1)  # (B, D) each
-        x = x + gate1[:, None] * self.attn(modulate(self.norm1(x), shift1, scale1), rope, layout, backend)
-        x = x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))
+    def forward(self, x, c, rope, layout, backend, sample_index=None):
+        mods = per_token(self.ada(c), sample_index)  # (B, 1, 6D) or (1, L, 6D)
+        shift1, scale1, gate1, shift2, scale2, gate2 = mods.chunk(6, dim=-1)
+        x = x + gate1 * self.attn(modulate(self.norm1(x), shift1, scale1), rope, layout, backend)
+        x = x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
         return x  # (B, L, D)
 
 
@@ -200,8 +215,8 @@ class FinalLayer(nn.Module):
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden_size, 2 * cfg.hidden_size))
         self.linear = nn.Linear(cfg.hidden_size, cfg.patch_size ** 2 * cfg.in_channels)
 
-    def forward(self, x, c):
-        shift, scale = self.ada(c).chunk(2, dim=-1)  # (B, D) each
+    def forward(self, x, c, sample_index=None):
+        shift, scale = per_token(self.ada(c), sample_index).chunk(2, dim=-1)  # (B, 1, D) or (1, L, D) each
         return self.linear(modulate(self.norm(x), shift, scale))  # (B, L, p * p * C)
 
 
@@ -260,46 +275,62 @@ class DiT(nn.Module):
         x = tokens.reshape(B, frames, h // p, w // p, C, p, p).permute(0, 4, 1, 2, 5, 3, 6)  # (B, C, T, h/p, p, w/p, p)
         return x.reshape(B, C, frames, h, w)
 
-    def _check_inputs(self, latents, layout: SequenceLayout):
+    def _check_inputs(self, latents, layout):
         if len(latents) != len(layout.segments):
             raise ValueError(f"got {len(latents)} latent segments for a layout of {len(layout.segments)}")
+        batch = latents[0].shape[0] if latents[0].ndim else 0
         for index, (x, seg) in enumerate(zip(latents, layout.segments)):
             if x.ndim != 5:
                 raise ValueError(f"segment {index}: expected a (B, C, T, H, W) tensor, got shape {tuple(x.shape)}")
             expected = (self.cfg.in_channels, seg.frames, seg.height, seg.width)
-            if tuple(x.shape[1:]) != expected:
+            if tuple(x.shape[1:]) != expected or x.shape[0] != batch:
                 raise ValueError(f"segment {index}: shape {tuple(x.shape)} does not match the layout "
-                                 f"(B, {', '.join(map(str, expected))})")
+                                 f"({batch}, {', '.join(map(str, expected))})")
+        if isinstance(layout, PackedLayout) and batch != 1:
+            raise ValueError(f"a packed layout holds one sample per sub-layout: segments need batch 1, got {batch}")
 
     # ---- forward -------------------------------------------------------------------------------
-    def forward(self, latents: list[torch.Tensor], layout: SequenceLayout, t: torch.Tensor,
+    def forward(self, latents: list[torch.Tensor], layout: SequenceLayout | PackedLayout, t: torch.Tensor,
                 y: torch.Tensor | None = None, output: str = "all") -> list[torch.Tensor]:
         """Velocities for the segments of ``layout``.
 
         latents: one (B, C, T_s, h_s, w_s) tensor per segment; t: (B,) global time in [0, 1];
         y: (B,) class labels or None (null label). output='last' returns only the last segment's
         velocity (the final layer then runs on those tokens only).
+        With a PackedLayout, every segment has batch 1, t and y hold one entry per packed sample, and
+        output='last' returns each sample's last segment, (1, C, T, h, w) per sample.
         """
         self._check_inputs(latents, layout)
-        B = latents[0].shape[0]
+        packed = isinstance(layout, PackedLayout)
         x = torch.cat([self.patch_embed(self.patchify(z)) for z in latents], dim=1)  # (B, L, D)
+        n_cond = layout.num_samples if packed else x.shape[0]
+        if t.ndim == 0:
+            t = t.expand(n_cond)
         if y is None:
-            y = torch.full((B,), self.null_label, dtype=torch.long, device=x.device)
-        c = self.t_embed(t.expand(B) if t.ndim == 0 else t) + self.y_embed(y)  # (B, D)
+            y = torch.full((n_cond,), self.null_label, dtype=torch.long, device=x.device)
+        c = self.t_embed(t) + self.y_embed(y)  # (B, D), one row per (packed) sample
+        sample_index = layout.token_sample_ids(x.device) if packed else None  # (L,) or None
         rope = rope_angles(layout.positions(x.device), self.cfg.head_dim, self.cfg.rope_theta)
         backend = self.cfg.attention
         for block in self.blocks:
             if self.gradient_checkpointing and self.training:
-                x = torch.utils.checkpoint.checkpoint(block, x, c, rope, layout, backend, use_reentrant=False)
+                x = torch.utils.checkpoint.checkpoint(block, x, c, rope, layout, backend, sample_index,
+                                                      use_reentrant=False)
             else:
-                x = block(x, c, rope, layout, backend)
+                x = block(x, c, rope, layout, backend, sample_index)
 
-        segments = layout.segments
         if output == "last":
-            x, segments = x[:, x.shape[1] - layout.current_tokens:], segments[-1:]
-        elif output != "all":
+            if packed:
+                keep = layout.current_token_index(x.device)  # (sum of current tokens,)
+                x, sample_index = x[:, keep], sample_index[keep]
+                segments = tuple(lay.segments[-1] for lay in layout.layouts)
+            else:
+                x, segments = x[:, x.shape[1] - layout.current_tokens:], layout.segments[-1:]
+        elif output == "all":
+            segments = layout.segments
+        else:
             raise ValueError(f"output must be 'all' or 'last', got {output!r}")
-        out = self.final(x, c)  # (B, L_out, p * p * C)
+        out = self.final(x, c, sample_index)  # (B, L_out, p * p * C)
         results, start = [], 0
         for seg in segments:
             n = layout.segment_tokens(seg)

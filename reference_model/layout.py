@@ -145,6 +145,12 @@ class SequenceLayout:
             start += n
         return chunks
 
+    def attention_chunks(self) -> list[tuple[int, int, int, int]]:
+        """(q_start, q_end, k_start, k_end) blocks that together cover exactly the allowed pairs."""
+        if not self.causal:
+            return [(0, self.num_tokens, 0, self.num_tokens)]
+        return [(qs, qe, 0, ke) for qs, qe, ke in self.causal_chunks()]
+
     def describe(self) -> str:
         parts = [f"{s.role}[{','.join(map(str, s.frame_ids))}]@{s.height}x{s.width}" for s in self.segments]
         return f"{' + '.join(parts)} ({self.num_tokens} tokens, {'causal' if self.causal else 'bidirectional'})"
@@ -154,3 +160,78 @@ def clip_layout(frames: int, height: int, width: int, patch_size: int = 2, level
     """All frames of a clip at one resolution, bidirectional: full-sequence and spatial-pyramid training."""
     seg = SegmentSpec(height=height, width=width, frame_ids=tuple(range(frames)), level=level, role="current")
     return SequenceLayout(segments=(seg,), patch_size=patch_size, causal=False)
+
+
+@dataclass(frozen=True)
+class PackedLayout:
+    """Several samples' layouts packed into one sequence (sequence packing, batch size 1 in the tensors).
+
+    Samples never attend to each other; inside a sample its own rule applies. Packing lets one forward serve
+    samples whose sequences differ in length (different frames and stages), so small sequences share large
+    matrix multiplications instead of each paying for its own.
+    """
+
+    layouts: tuple[SequenceLayout, ...]
+
+    def __post_init__(self):
+        if not self.layouts:
+            raise ValueError("a packed layout needs at least one sample layout")
+        if len({layout.patch_size for layout in self.layouts}) != 1:
+            raise ValueError("packed layouts must share one patch size")
+
+    @property
+    def patch_size(self) -> int:
+        return self.layouts[0].patch_size
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.layouts)
+
+    @property
+    def segments(self) -> tuple[SegmentSpec, ...]:
+        return tuple(seg for layout in self.layouts for seg in layout.segments)
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(layout.num_tokens for layout in self.layouts)
+
+    def offsets(self) -> list[int]:
+        out, start = [], 0
+        for layout in self.layouts:
+            out.append(start)
+            start += layout.num_tokens
+        return out
+
+    def segment_tokens(self, seg: SegmentSpec) -> int:
+        return self.layouts[0].segment_tokens(seg)
+
+    def token_sample_ids(self, device=None) -> torch.Tensor:
+        """Sample index of every token, (L,) int64."""
+        counts = torch.tensor([layout.num_tokens for layout in self.layouts], device=device)
+        return torch.repeat_interleave(torch.arange(self.num_samples, device=device), counts)
+
+    def current_token_index(self, device=None) -> torch.Tensor:
+        """Positions of every sample's last-segment tokens in the packed sequence, (sum of current,) int64."""
+        parts = [torch.arange(o + layout.num_tokens - layout.current_tokens, o + layout.num_tokens, device=device)
+                 for o, layout in zip(self.offsets(), self.layouts)]
+        return torch.cat(parts)
+
+    def positions(self, device=None) -> torch.Tensor:
+        return torch.cat([layout.positions(device) for layout in self.layouts])  # (L, 3)
+
+    def token_frame_ids(self, device=None) -> torch.Tensor:
+        return torch.cat([layout.token_frame_ids(device) for layout in self.layouts])  # (L,)
+
+    def attention_chunks(self) -> list[tuple[int, int, int, int]]:
+        return [(o + qs, o + qe, o + ks, o + ke) for o, layout in zip(self.offsets(), self.layouts)
+                for qs, qe, ks, ke in layout.attention_chunks()]
+
+    def dense_mask(self, device=None) -> torch.Tensor:
+        """(L, L) block-diagonal mask of the samples' own masks."""
+        mask = torch.zeros(self.num_tokens, self.num_tokens, dtype=torch.bool, device=device)
+        for qs, qe, ks, ke in self.attention_chunks():
+            mask[qs:qe, ks:ke] = True
+        return mask
+
+    def attention_pairs(self) -> int:
+        return sum(layout.attention_pairs() for layout in self.layouts)

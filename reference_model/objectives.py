@@ -10,11 +10,9 @@ cost known in advance (the throughput suite does this); otherwise they are drawn
 """
 from __future__ import annotations
 
-from collections import defaultdict
-
 import torch
 
-from reference_model.layout import clip_layout
+from reference_model.layout import PackedLayout, clip_layout
 from reference_model.pyramid import (check_pyramid_size, global_time, interpolate, noise_pyramid, stage_endpoints,
                                      stage_windows, velocity_target)
 from reference_model.temporal import ar_layout, corrupt_history, history_latents
@@ -142,30 +140,28 @@ def autoregressive_loss(model, x1: torch.Tensor, y: torch.Tensor | None = None, 
                         frames: torch.Tensor | None = None, gamma: float = -1.0 / 3.0) -> torch.Tensor:
     """Spatial + temporal pyramid: predict the velocity of one current frame given its (compressed) history.
 
-    Samples that drew the same (frame, stage) share one forward. Only current-frame tokens carry loss.
+    Every sample draws its own (frame, stage), so sequences differ in length; they are packed into one
+    sequence (samples never attend to each other) and run in a single forward. Only current-frame tokens
+    carry loss.
     """
     _check_clip(x1, model, num_stages)
-    B, _, T, H, W = x1.shape
+    B, C, T, H, W = x1.shape
     windows = stage_windows(num_stages, gamma)
     ks = draw_stages(B, stage_mix, num_stages, generator) if stages is None else stages.cpu()
     fs = draw_frames(B, T, generator) if frames is None else frames.cpu()
-    noise = torch.randn((B, x1.shape[1], 1, H, W), generator=generator, device=x1.device, dtype=x1.dtype)
+    noise = torch.randn((B, C, 1, H, W), generator=generator, device=x1.device, dtype=x1.dtype)
     levels = noise_pyramid(noise, num_stages)
     t_local = torch.rand(B, generator=generator, device=x1.device)  # (B,)
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    layouts, latents, targets, t_global = [], [], [], []
     for b, (i, k) in enumerate(zip(fs.tolist(), ks.tolist())):
-        groups[(i, k)].append(b)
-    losses = torch.zeros(B, device=x1.device)
-    for (i, k), members in sorted(groups.items()):
-        idx = torch.tensor(members, device=x1.device)
-        current = x1[idx, :, i:i + 1]  # (b, C, 1, H, W)
-        x_s, x_e = stage_endpoints(current, levels[k][idx], k, num_stages, windows)  # (b, C, 1, H_k, W_k)
-        x_t = interpolate(x_s, x_e, t_local[idx])
         layout = ar_layout(i, k, num_stages, H, W, model.cfg.patch_size, full_history, causal)
-        history = history_latents(x1[idx], layout)
+        x_s, x_e = stage_endpoints(x1[b:b + 1, :, i:i + 1], levels[k][b:b + 1], k, num_stages, windows)
+        history = history_latents(x1[b:b + 1], layout)  # (1, C, T_s, h_s, w_s) per history segment
         if corrupt:
             history = corrupt_history(history, generator)
-        v = model(history + [x_t], layout, global_time(t_local[idx], k, windows),
-                  None if y is None else y[idx], output="last")[0]  # (b, C, 1, H_k, W_k)
-        losses = losses.index_put((idx,), _mse_per_sample(v, velocity_target(x_s, x_e)))
-    return losses.mean()
+        layouts.append(layout)
+        latents += history + [interpolate(x_s, x_e, t_local[b:b + 1])]
+        targets.append(velocity_target(x_s, x_e))  # (1, C, 1, H_k, W_k)
+        t_global.append(global_time(t_local[b:b + 1], k, windows))
+    v = model(latents, PackedLayout(tuple(layouts)), torch.cat(t_global), y, output="last")  # B x (1, C, 1, h, w)
+    return torch.stack([_mse_per_sample(pred, target)[0] for pred, target in zip(v, targets)]).mean()

@@ -6,7 +6,7 @@ import torch
 
 from pfbench.config import get_preset
 from reference_model.dit import DiT, dit_config
-from reference_model.layout import clip_layout
+from reference_model.layout import PackedLayout, clip_layout
 from reference_model.temporal import ar_layout, corrupt_history, history_level, history_levels
 from reference_model.variants import VARIANTS, training_layouts
 from reference_model import objectives
@@ -86,21 +86,43 @@ def test_loss_uses_current_frame_tokens_only_and_corrupts_only_history():
     model = _Spy(DiT(dit_config("tiny", in_channels=3, zero_init=False)))
     x1 = torch.randn(3, 3, 4, 16, 16)
     objectives.autoregressive_loss(model, x1, generator=torch.Generator().manual_seed(1),
-                                   frames=torch.tensor([3, 3, 3]), stages=torch.tensor([0, 0, 0]))
-    latents, layout, output = model.calls[0]
+                                   frames=torch.tensor([3, 1, 0]), stages=torch.tensor([0, 2, 1]))
+    latents, packed, output = model.calls[0]
     assert output == "last"  # the model returns (and the loss sees) current-frame tokens only
-    frame2 = latents[2]  # frame 2 at level 0
-    assert not torch.allclose(frame2, x1[:, :, 2:3])  # corrupted
-    # the current frame's input is built from x1 (endpoints), not corrupted history noise
-    assert latents[-1].shape == (3, 3, 1, 16, 16)
-    # gradient reaches no history input: loss is a function of the current-frame output only
+    assert isinstance(packed, PackedLayout) and packed.num_samples == 3
+    assert [lay.num_tokens for lay in packed.layouts] == [4 + 16 + 64 + 64, 4 + 4, 16]
+    # sample 0: history frame 2 sits at full resolution and is corrupted, not the clean frame
+    frame2 = latents[2]
+    assert frame2.shape == (1, 3, 1, 16, 16) and not torch.allclose(frame2, x1[:1, :, 2:3])
+    assert (frame2 - x1[:1, :, 2:3]).abs().max() < 1.0 + 4 * x1.abs().max()  # a blend, not replaced
+    # its current frame is built from clean x1 (coupled endpoints), never from corrupted history
+    g = torch.Generator().manual_seed(1)
     x = torch.randn(1, 3, 4, 16, 16)
     model.calls.clear()
-    loss = objectives.autoregressive_loss(model, x, generator=torch.Generator().manual_seed(2), corrupt=False,
-                                          frames=torch.tensor([2]), stages=torch.tensor([1]))
-    latents, layout, _ = model.calls[0]
-    assert torch.allclose(latents[0], torch.nn.functional.avg_pool2d(x[:, :, 0], 4).unsqueeze(2))  # clean, coarse
-    assert loss.ndim == 0
+    objectives.autoregressive_loss(model, x, generator=g, corrupt=False, frames=torch.tensor([2]),
+                                   stages=torch.tensor([1]))
+    latents, packed, _ = model.calls[0]
+    clean_coarse = torch.nn.functional.avg_pool2d(x[:, :, 0], 4).unsqueeze(2)
+    assert torch.allclose(latents[0], clean_coarse)  # frame 0 at level 2, clean without corruption
+    # samples never see each other: the packed mask is block diagonal
+    mask = PackedLayout((ar_layout(1, 0, 3, 8, 8), ar_layout(0, 0, 3, 8, 8))).dense_mask()
+    assert not mask[:32, 32:].any() and not mask[32:, :32].any()
+
+
+def test_future_frames_never_reach_the_loss():
+    """Frame i's loss depends on frames 0..i only: a change to a later frame leaves it bit-identical."""
+    torch.manual_seed(0)
+    model = DiT(dit_config("tiny", in_channels=3, zero_init=False))
+    x = torch.randn(1, 3, 3, 16, 16)
+    changed = x.clone()
+    changed[:, :, 2] += 5.0
+
+    def loss(clip, frame):
+        return objectives.autoregressive_loss(model, clip, generator=torch.Generator().manual_seed(0),
+                                              frames=torch.tensor([frame]), stages=torch.tensor([0]))
+
+    assert torch.equal(loss(x, 1), loss(changed, 1))
+    assert not torch.equal(loss(x, 2), loss(changed, 2))
 
 
 def test_spatial_pyramid_variant_is_bidirectional_whole_clip():
