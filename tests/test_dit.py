@@ -146,3 +146,21 @@ def test_unsorted_frame_ids_cannot_use_chunks():
     layout = SequenceLayout((SegmentSpec(4, 4, (1,)), SegmentSpec(4, 4, (0,))), patch_size=2, causal=True)
     with pytest.raises(ValueError, match="non-decreasing"):
         layout.causal_chunks()
+
+
+@pytest.mark.parametrize("backend", ["dense", "chunked", "flex"])
+def test_packed_forward_equals_separate_forwards(backend):
+    """Sequence packing: each sample's output is what it would get alone (samples never mix)."""
+    from reference_model.layout import PackedLayout
+    layouts = (ar_layout(2, 0, 3, 16, 16), ar_layout(0, 2, 3, 16, 16), ar_layout(3, 1, 3, 16, 16, causal=False))
+    model = _random_model(attention=backend, num_classes=3)
+    inputs = [_inputs(layout, batch=1, seed=i) for i, layout in enumerate(layouts)]
+    t = torch.tensor([0.1, 0.5, 0.8])
+    y = torch.tensor([0, 2, 1])
+    with torch.no_grad():
+        packed = model([z for sample in inputs for z in sample], PackedLayout(layouts), t, y, output="last")
+        alone = [model(inputs[i], layouts[i], t[i:i + 1], y[i:i + 1], output="last")[0] for i in range(3)]
+    for a, b in zip(packed, alone):
+        assert torch.allclose(a, b, atol=2e-5)
+    with pytest.raises(ValueError, match="batch 1"):
+        model([torch.cat([z, z]) for z in inputs[0]], PackedLayout(layouts[:1]), t[:1])

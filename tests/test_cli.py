@@ -1,0 +1,87 @@
+"""The `pfbench` command end to end: tokens/flops JSON, sample outputs, train -> sample, errors."""
+import json
+
+import numpy as np
+import pytest
+
+from pfbench.cli import main
+from pfbench.video_io import read_video
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_tokens_json_paper_768p_10s(capsys):
+    report = _json(capsys, ["tokens", "--preset", "paper-768p-10s", "--json"])
+    assert report["latent_frames"] == 31 and report["tokens_per_frame"] == 3840
+    full, pyramid = report["variants"]["full_sequence"], report["variants"]["pyramid_ar"]
+    assert full["max_tokens"] == 119_040 and pyramid["max_tokens"] == 15_360
+    for row in report["variants"].values():
+        for key in ("max_tokens", "mean_tokens", "attention_pairs", "train_flops_per_sample"):
+            assert row["counted"][key] == pytest.approx(row[key], rel=1e-12)
+
+
+def test_tokens_from_resolution_and_flops_plan(capsys):
+    report = _json(capsys, ["tokens", "--resolution", "768p", "--seconds", "5", "--json"])
+    assert report["latent_frames"] == 16 and report["variants"]["pyramid_ar"]["max_tokens"] == 11_760
+    flops = _json(capsys, ["flops", "--preset", "paper-384p-5s", "--json", "--no-counted"])
+    assert flops["paper_plan"]["reported_gpu_hours"] == 20_700
+    assert flops["variants"]["pyramid_ar"]["train_flops_per_sample"] < flops["variants"]["full_sequence"][
+        "train_flops_per_sample"]
+    assert main(["tokens", "--preset", "paper-768p-5s"]) == 0
+    assert "pyramid_ar" in capsys.readouterr().out
+
+
+def test_tokens_rejects_bad_resolution(capsys):
+    assert main(["tokens", "--resolution", "700x500"]) == 2
+    assert "divisible by 64" in capsys.readouterr().err
+    assert main(["tokens", "--resolution", "huge"]) == 2
+    assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_sample_png_is_deterministic_per_seed(tmp_path, capsys):
+    paths = [tmp_path / name for name in ("a.png", "b.png", "c.png")]
+    for path, seed in zip(paths, (1, 1, 2)):
+        assert main(["sample", "--variant", "spatial_pyramid", "--preset", "smoke", "--frames", "1",
+                     "--seed", str(seed), "--out", str(path)]) == 0
+    a, b, c = (read_video(p)[0] for p in paths)
+    assert a.shape == (1, 16, 16, 3)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_sample_pyramid_ar_writes_a_playable_4_frame_clip(tmp_path):
+    out = tmp_path / "clip.mp4"
+    assert main(["sample", "--variant", "pyramid_ar", "--preset", "smoke", "--frames", "4", "--out", str(out)]) == 0
+    frames, info = read_video(out)
+    assert frames.shape[0] == 4 and info.width == 16 and info.height == 16
+    gif = tmp_path / "clip.gif"
+    assert main(["sample", "--variant", "full_sequence", "--preset", "smoke", "--out", str(gif)]) == 0
+    assert read_video(gif)[0].shape[0] == 3
+
+
+def test_train_then_sample_from_checkpoint(tmp_path, capsys):
+    ckpt = tmp_path / "m.pt"
+    assert main(["train", "--variant", "pyramid_ar", "--preset", "smoke", "--steps", "3", "--out", str(ckpt)]) == 0
+    assert ckpt.exists()
+    assert main(["train", "--variant", "pyramid_ar", "--preset", "smoke", "--steps", "3", "--out", str(ckpt)]) == 2
+    assert "never overwritten" in capsys.readouterr().err
+    out = tmp_path / "s.gif"
+    assert main(["sample", "--checkpoint", str(ckpt), "--preset", "smoke", "--label", "1", "--guidance", "2",
+                 "--out", str(out)]) == 0
+    assert "variant pyramid_ar" in capsys.readouterr().out
+
+
+def test_sample_errors_name_the_fix(tmp_path, capsys):
+    assert main(["sample", "--variant", "pyramid", "--out", str(tmp_path / "x.mp4")]) == 2
+    assert "unknown variant 'pyramid'" in capsys.readouterr().err
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00garbage")
+    assert main(["sample", "--checkpoint", str(bad), "--out", str(tmp_path / "x.mp4")]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    assert main(["sample", "--frames", "3", "--out", str(tmp_path / "x.png")]) == 2
+    assert "PNG holds one frame" in capsys.readouterr().err
+    assert main(["sample", "--out", str(tmp_path / "x.avi2")]) == 2
+    assert main(["sample", "--preset", "nope", "--out", str(tmp_path / "x.mp4")]) == 2
+    assert "unknown preset" in capsys.readouterr().err
