@@ -9,6 +9,7 @@ through ``F.scaled_dot_product_attention``; blockwise-causal layouts can skip ma
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -125,15 +126,23 @@ def per_token(mod: torch.Tensor, sample_index: torch.Tensor | None) -> torch.Ten
 # --------------------------------------------------------------------------------------------------
 # Attention with a layout-aware mask
 # --------------------------------------------------------------------------------------------------
-def _flex_attention(q, k, v, layout):
-    """FlexAttention with a block mask built from the layout's frame (and sample) ids: skips masked blocks."""
-    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+@functools.lru_cache(maxsize=1)
+def _compiled_flex_attention():
+    """flex_attention compiled once per process (compiling per call would recompile constantly)."""
+    from torch.nn.attention.flex_attention import flex_attention
+    return torch.compile(flex_attention, dynamic=True)
 
-    fid = layout.token_frame_ids(q.device)
+
+@functools.lru_cache(maxsize=64)
+def _block_mask(layout, device: str):
+    """FlexAttention block mask for a layout (cached: layouts are frozen, every layer reuses it)."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    fid = layout.token_frame_ids(device)
     length = fid.shape[0]
     if isinstance(layout, PackedLayout):
-        sid = layout.token_sample_ids(q.device)
-        causal = torch.tensor([lay.causal for lay in layout.layouts], device=q.device)
+        sid = layout.token_sample_ids(device)
+        causal = torch.tensor([lay.causal for lay in layout.layouts], device=device)
 
         def mask_mod(b, h, q_idx, kv_idx):
             same = sid[q_idx] == sid[kv_idx]
@@ -142,8 +151,18 @@ def _flex_attention(q, k, v, layout):
         def mask_mod(b, h, q_idx, kv_idx):
             return SequenceLayout.allowed(fid[q_idx], fid[kv_idx], causal=True)
 
-    block_mask = create_block_mask(mask_mod, B=None, H=None, Q_LEN=length, KV_LEN=length, device=q.device)
-    fn = torch.compile(flex_attention) if q.is_cuda else flex_attention
+    return create_block_mask(mask_mod, B=None, H=None, Q_LEN=length, KV_LEN=length, device=device)
+
+
+def _flex_attention(q, k, v, layout):
+    """FlexAttention with a block mask built from the layout's frame (and sample) ids: skips masked blocks.
+
+    Compiled on CUDA (the fused kernel); eager elsewhere (materialises scores, forward only on CPU).
+    """
+    from torch.nn.attention.flex_attention import flex_attention
+
+    block_mask = _block_mask(layout, str(q.device))
+    fn = _compiled_flex_attention() if q.is_cuda else flex_attention
     return fn(q, k, v, block_mask=block_mask)
 
 

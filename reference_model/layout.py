@@ -145,11 +145,15 @@ class SequenceLayout:
             start += n
         return chunks
 
+    @cached_property
+    def _chunks(self) -> tuple[tuple[int, int, int, int], ...]:
+        if not self.causal:
+            return ((0, self.num_tokens, 0, self.num_tokens),)
+        return tuple((qs, qe, 0, ke) for qs, qe, ke in self.causal_chunks())
+
     def attention_chunks(self) -> list[tuple[int, int, int, int]]:
         """(q_start, q_end, k_start, k_end) blocks that together cover exactly the allowed pairs."""
-        if not self.causal:
-            return [(0, self.num_tokens, 0, self.num_tokens)]
-        return [(qs, qe, 0, ke) for qs, qe, ke in self.causal_chunks()]
+        return list(self._chunks)
 
     def describe(self) -> str:
         parts = [f"{s.role}[{','.join(map(str, s.frame_ids))}]@{s.height}x{s.width}" for s in self.segments]

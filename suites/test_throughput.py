@@ -66,7 +66,8 @@ def _record_flop_info(benchmark, device, dtype, analytic, measured, seconds):
 def test_train_step(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, variant):
     torch.manual_seed(pf_seed)
     model = model_for_preset(pf_preset).to(pf_device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=1e-4,
+                            fused=pf_device.startswith("cuda"))
     clips = _batch(pf_preset, pf_device)
     stages, frames = _draws(pf_preset, pf_seed)
 
