@@ -386,7 +386,9 @@ def _annotate_saving(ax, d: pd.DataFrame, label: str, variant: str = "pyramid_ar
     new = value_of(d[d["x_value"] == x], variant=variant)
     if pd.isna(base) or pd.isna(new) or base <= 0:
         return
-    ax.annotate(f"{(new - base) / base * 100:+.0f}% {label}", xy=(x, new), xytext=(-10, -22),
+    change = (new - base) / base * 100
+    shown = f"{change:+.1f}" if abs(change) >= 99.5 else f"{change:+.0f}"  # never round -99.8% to -100%
+    ax.annotate(f"{shown}% {label}", xy=(x, new), xytext=(-10, -22),
                 textcoords="offset points", ha="right", fontsize=10, fontweight="bold", color=color(variant),
                 arrowprops=dict(arrowstyle="->", color=color(variant)))
 
