@@ -13,9 +13,10 @@ import contextlib
 import pytest
 import torch
 
-from pfbench.accounting import ModelShape, VideoShape, forward_flops, sampling_cases, step_train_flops
+from pfbench.accounting import (ModelShape, VideoShape, a100_equivalent, forward_flops, sampling_cases,
+                                step_train_flops)
 from pfbench.hardware import peak_flops
-from pfbench.measure import achieved_flops_per_s, count_flops, mfu, synchronized
+from pfbench.measure import EnergyMeter, achieved_flops_per_s, count_flops, mfu, nvml_index, synchronized
 from pfbench.train import dataset_for_preset, model_for_preset
 from reference_model.objectives import stratified_draws
 from reference_model.variants import VARIANTS, SamplingSchedule, sample_video, training_loss
@@ -52,14 +53,40 @@ def _draws(preset, seed):
                             torch.Generator().manual_seed(seed))
 
 
+def _energy_meter(device: str) -> EnergyMeter:
+    """NVML energy over the timed rounds (whole GPU); unavailable on CPU, with the reason recorded."""
+    index = nvml_index(torch.device(device)) if device.startswith("cuda") else 0
+    return EnergyMeter(index)
+
+
+def _run_measured(benchmark, fn, device, rounds, warmup_rounds):
+    """benchmark.pedantic with a synchronizing body, inside an NVML energy window."""
+    meter = _energy_meter(device)
+    with meter:
+        out = benchmark.pedantic(synchronized(fn, device), rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
+    energy = meter.result
+    calls = rounds + warmup_rounds
+    if energy is not None and energy.available and energy.energy_j is not None:
+        benchmark.extra_info.update(energy_per_call_j=energy.energy_j / calls, mean_power_w=energy.mean_power_w,
+                                    energy_window_s=energy.window_s, energy_short_window=energy.short_window)
+    else:
+        benchmark.extra_info["energy_note"] = getattr(energy, "reason", "no NVML") or "no NVML"
+    return out
+
+
 def _record_flop_info(benchmark, device, dtype, analytic, measured, seconds):
-    peak = peak_flops(_device_name(device), dtype, allow_tf32=torch.backends.cuda.matmul.allow_tf32)
+    name = _device_name(device)
+    peak = peak_flops(name, dtype, allow_tf32=torch.backends.cuda.matmul.allow_tf32)
+    utilisation = mfu(analytic, seconds, peak) if peak else None
     benchmark.extra_info.update(
         analytic_flops=analytic, measured_flops=measured,
         achieved_flops_per_s=achieved_flops_per_s(analytic, seconds),
-        mfu=mfu(analytic, seconds, peak) if peak else None,
-        peak_flops_per_s=peak, device=_device_name(device), dtype=str(dtype).replace("torch.", ""),
+        mfu=utilisation, peak_flops_per_s=peak, device=name, dtype=str(dtype).replace("torch.", ""),
     )
+    if utilisation and "A100" not in name:
+        projection = a100_equivalent(utilisation, analytic)
+        benchmark.extra_info.update(a100_projection_s=projection["a100_seconds"],
+                                    a100_projection_note="projection: " + projection["basis"])
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -88,8 +115,7 @@ def test_train_step(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians,
     with torch.no_grad():
         measured_forward = count_flops(loss_fn).total_flops
     measured = count_flops(step).total_flops
-    benchmark.pedantic(synchronized(step, pf_device), rounds=pf_preset.benchmark_rounds,
-                       warmup_rounds=pf_preset.warmup_rounds, iterations=1)
+    _run_measured(benchmark, step, pf_device, pf_preset.benchmark_rounds, pf_preset.warmup_rounds)
     stats = benchmark.stats.stats
     medians[("train_step", variant)] = (stats.median, stats.iqr, analytic)
     _record_flop_info(benchmark, pf_device, pf_dtype, analytic, measured, stats.median)
@@ -118,7 +144,7 @@ def test_generate(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, v
     analytic = pf_preset.batch_size * sum(n * forward_flops(mshape, c.tokens, c.pairs, c.output_tokens)
                                           for c, n in cases)
     rounds = max(1, min(2, pf_preset.benchmark_rounds))  # a generation is long: fewer rounds
-    out = benchmark.pedantic(synchronized(generate, pf_device), rounds=rounds, warmup_rounds=1, iterations=1)
+    out = _run_measured(benchmark, generate, pf_device, rounds, 1)
     stats = benchmark.stats.stats
     medians[("generate", variant)] = (stats.median, stats.iqr, analytic)
     _record_flop_info(benchmark, pf_device, pf_dtype, analytic, None, stats.median)

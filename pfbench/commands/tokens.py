@@ -17,6 +17,9 @@ def add_shape_arguments(p) -> None:
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--fps", type=int, default=24)
     p.add_argument("--stages", type=int, default=3, help="pyramid stages K")
+    p.add_argument("--vae-spatial", type=int, default=8, help="VAE spatial compression (with --resolution)")
+    p.add_argument("--vae-temporal", type=int, default=8, help="VAE temporal compression (with --resolution)")
+    p.add_argument("--patch-size", type=int, default=2, help="patch size (with --resolution)")
     p.add_argument("--stage-mix", default="1:2:1", help="'uniform' or low:...:full weights, e.g. 1:2:1")
     p.add_argument("--model", default=None, help=f"backbone size for FLOPs: {', '.join(DIT_PRESETS)}")
     p.add_argument("--no-counted", action="store_true", help="skip the counted twins (faster at huge sizes)")
@@ -27,7 +30,8 @@ def resolve_shape(args) -> tuple[dict, VideoShape, ModelShape, SamplingSchedule]
     """(description, latent shape, model shape, schedule) from --preset or --resolution/--seconds/--fps."""
     if args.resolution:
         w, h = parse_resolution(args.resolution)
-        video = VideoSpec(width=w, height=h, seconds=args.seconds, fps=args.fps)
+        video = VideoSpec(width=w, height=h, seconds=args.seconds, fps=args.fps, vae_spatial=args.vae_spatial,
+                          vae_temporal=args.vae_temporal, patch_size=args.patch_size)
         shape = VideoShape.from_video(video, args.stages, args.stage_mix)
         model_name = args.model or "sd3-medium-like"
         channels, schedule = video.latent_channels, SamplingSchedule()
@@ -44,7 +48,8 @@ def resolve_shape(args) -> tuple[dict, VideoShape, ModelShape, SamplingSchedule]
     if (shape.height // shape.patch_size) % (2 ** (shape.stages - 1)) or \
             (shape.width // shape.patch_size) % (2 ** (shape.stages - 1)):
         raise ValueError(f"latent {shape.height}x{shape.width} cannot be halved {shape.stages - 1} times into whole "
-                         "patches: choose a resolution divisible by 64 (8x VAE, 2x2 patch, 4x pyramid) or fewer stages")
+                         "patches: choose a resolution divisible by VAE x patch x 2^(K-1) (64 for 8x VAE, 2x2 patches "
+                         "and 3 stages) or fewer stages")
     model = ModelShape.from_config(dit_config(model_name, in_channels=channels, patch_size=shape.patch_size))
     desc.update({"latent_frames": shape.frames, "latent_height": shape.height, "latent_width": shape.width,
                  "tokens_per_frame": shape.tokens_at_level(0), "stages": shape.stages,
