@@ -47,9 +47,10 @@ def resolve_shape(args) -> tuple[dict, VideoShape, ModelShape, SamplingSchedule]
             desc["pixel_frames"] = preset.video.pixel_frames
     if (shape.height // shape.patch_size) % (2 ** (shape.stages - 1)) or \
             (shape.width // shape.patch_size) % (2 ** (shape.stages - 1)):
+        unit = (args.vae_spatial if args.resolution else 1) * shape.patch_size * 2 ** (shape.stages - 1)
         raise ValueError(f"latent {shape.height}x{shape.width} cannot be halved {shape.stages - 1} times into whole "
-                         "patches: choose a resolution divisible by VAE x patch x 2^(K-1) (64 for 8x VAE, 2x2 patches "
-                         "and 3 stages) or fewer stages")
+                         f"patches: choose a {'resolution' if args.resolution else 'latent size'} divisible by {unit} "
+                         "(VAE x patch x 2^(K-1)) or fewer stages")
     model = ModelShape.from_config(dit_config(model_name, in_channels=channels, patch_size=shape.patch_size))
     desc.update({"latent_frames": shape.frames, "latent_height": shape.height, "latent_width": shape.width,
                  "tokens_per_frame": shape.tokens_at_level(0), "stages": shape.stages,
