@@ -81,7 +81,7 @@ class SequenceLayout:
         """Frame id of every token, (L,) int64."""
         ids = torch.tensor([fid for fid, _ in self.frame_tokens], dtype=torch.long, device=device)
         counts = torch.tensor([n for _, n in self.frame_tokens], dtype=torch.long, device=device)
-        return torch.repeat_interleave(ids, counts)  # (L,)
+        return torch.repeat_interleave(ids, counts, output_size=self.num_tokens)  # (L,)
 
     def positions(self, device=None) -> torch.Tensor:
         """(frame, row, column) rotary positions of every token, (L, 3) float32."""
@@ -212,7 +212,8 @@ class PackedLayout:
     def token_sample_ids(self, device=None) -> torch.Tensor:
         """Sample index of every token, (L,) int64."""
         counts = torch.tensor([layout.num_tokens for layout in self.layouts], device=device)
-        return torch.repeat_interleave(torch.arange(self.num_samples, device=device), counts)
+        return torch.repeat_interleave(torch.arange(self.num_samples, device=device), counts,
+                                       output_size=self.num_tokens)
 
     def current_token_index(self, device=None) -> torch.Tensor:
         """Positions of every sample's last-segment tokens in the packed sequence, (sum of current,) int64."""

@@ -26,7 +26,7 @@ def _check_clip(x1: torch.Tensor, model, num_stages: int) -> None:
                          "add a frame axis for images: x.unsqueeze(2)")
     if x1.shape[1] != model.cfg.in_channels:
         raise ValueError(f"latents have {x1.shape[1]} channels, the model expects {model.cfg.in_channels}")
-    if not torch.isfinite(x1).all():
+    if x1.device.type != "meta" and not torch.isfinite(x1).all():
         raise ValueError("clean latents contain NaN or Inf: check the data pipeline (normalisation, decoding)")
     check_pyramid_size(x1.shape[-2], x1.shape[-1], num_stages, model.cfg.patch_size)
 

@@ -137,3 +137,20 @@ def test_every_variant_enumerates_a_probability_distribution():
     for name in VARIANTS:
         total = sum(p for _, p in training_layouts(name, 5, 16, 16, 2, 3))
         assert total == pytest.approx(1.0), name
+
+
+@pytest.mark.parametrize("variant", ["full_sequence", "pyramid_ar"])
+def test_gpu_preset_training_step_runs_shape_only_on_meta(variant):
+    """The SD3-Medium-shaped backbone at the gpu preset's 384p 5 s latents: forward and backward on the meta
+    device (shapes only, no memory, no compute), so the realistic path is exercised on any machine."""
+    from pfbench.train import model_for_preset
+    from reference_model.objectives import stratified_draws
+    from reference_model.variants import training_loss
+    p = get_preset("gpu")
+    with torch.device("meta"):
+        model = model_for_preset(p)
+    x = torch.randn(1, p.channels, p.frames, p.height, p.width, device="meta")
+    stages, frames = stratified_draws(1, p.stage_mix, p.stages, p.frames)
+    loss = training_loss(variant, model, x, stages=stages, frames=frames)
+    loss.backward()
+    assert loss.shape == () and model.blocks[0].attn.qkv.weight.grad.shape == (3 * 1536, 1536)
