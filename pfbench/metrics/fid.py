@@ -33,7 +33,29 @@ OFFLINE_EXTRACTOR = "pfbench-randconv-s0"
 
 # ----------------------------------------------------------------------------------------------- extractors
 
-class RandConvExtractor(FeatureExtractorBase):
+class _OneFeatureExtractor(FeatureExtractorBase):
+    """torch-fidelity's extractor interface for extractors that provide one feature, named ``FEATURE``."""
+
+    FEATURE = "features"
+
+    @classmethod
+    def get_provided_features_list(cls):
+        return (cls.FEATURE,)
+
+    @classmethod
+    def get_default_feature_layer_for_metric(cls, metric):
+        return cls.FEATURE
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        return torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+
+
+class RandConvExtractor(_OneFeatureExtractor):
     """A fixed-seed randomly initialised conv net (4 stride-2 3x3 convs, ReLU, global mean pool -> 256-d).
 
     Needs no weights and no download, is deterministic across runs (weights come from a seeded
@@ -71,24 +93,8 @@ class RandConvExtractor(FeatureExtractorBase):
         feats = self.net(x).mean(dim=(2, 3))  # (B, 256)
         return (feats.float(),)
 
-    @staticmethod
-    def get_provided_features_list():
-        return (RandConvExtractor.FEATURE,)
 
-    @staticmethod
-    def get_default_feature_layer_for_metric(metric):
-        return RandConvExtractor.FEATURE
-
-    @staticmethod
-    def can_be_compiled():
-        return False
-
-    @staticmethod
-    def get_dummy_input_for_compile():
-        return torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
-
-
-class HFVisionExtractor(FeatureExtractorBase):
+class HFVisionExtractor(_OneFeatureExtractor):
     """A transformers vision model from a local folder (``feature_extractor_weights_path``): CLIP gives the
     projected image embedding (CLIP preprocessing), DINOv2/ViT the CLS token (ImageNet preprocessing)."""
 
@@ -122,22 +128,6 @@ class HFVisionExtractor(FeatureExtractorBase):
             return (self.projection(pooled).float(),)
         h = self.model(pixel_values=dino_preprocess(x, device)).last_hidden_state  # (B, L, D)
         return (h[:, 0].float(),)
-
-    @staticmethod
-    def get_provided_features_list():
-        return (HFVisionExtractor.FEATURE,)
-
-    @staticmethod
-    def get_default_feature_layer_for_metric(metric):
-        return HFVisionExtractor.FEATURE
-
-    @staticmethod
-    def can_be_compiled():
-        return False
-
-    @staticmethod
-    def get_dummy_input_for_compile():
-        return torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
 
 
 def _register() -> None:
