@@ -1,0 +1,161 @@
+"""Memory: peak memory of one training step per variant as clip length and resolution grow, up to running out.
+
+For each variant the step measured is the forward + backward (batch 1) of its LARGEST layout (whole clip at full
+resolution for full_sequence / spatial_pyramid; last frame at stage 0 with its history for the autoregressive
+variants), because that decides whether a clip fits. Two ascending ladders per variant, each stopped at the first
+size that does not fit the budget: latent frames 1, 2, 4, ... up to ``preset.memory_max_frames``, and H x W
+times 1, 1.5, 2, 3, 4 at ``preset.frames``. An out-of-memory is a result row (status "oom"), never a crash.
+How it is measured (spawned child + RLIMIT_AS + per-size RSS high-water mark on CPU, allocator peaks on CUDA) is
+documented in ``pfbench/memory_sweep.py``.
+
+Budget: the GPU's capacity on CUDA; ``preset.memory_budget_gib`` on CPU (``PFBENCH_MEMORY_BUDGET_GIB`` overrides
+it for a one-off run; the budget row names its source). Each ladder also has a wall-time limit per preset
+(TIME_LIMIT_S): a size predicted to overrun it is recorded as "skipped" (a time cap, not a memory result).
+
+Rows (pf_record): peak_memory_bytes (+ peak_memory_increase_bytes) per size, max_frames_fit /
+max_tokens_per_frame_fit per variant, memory_per_frame_bytes (slope over the frame ladder), memory_budget_bytes.
+Each variant's sweep also runs once under ``benchmark.pedantic`` (rounds=1) so it appears in the pytest-benchmark
+JSON: the timed call is the whole sweep, extra_info carries the peak at the preset's own clip.
+"""
+from __future__ import annotations
+
+import gc
+import os
+
+import pytest
+import torch
+
+from pfbench.memory_sweep import (fit_rows, measure_variant_cpu, measure_variant_cuda, per_frame_bytes,
+                                  points_to_rows)
+from pfbench.train import model_for_preset
+from reference_model.variants import VARIANTS
+
+GIB = 2**30
+# Wall-seconds limit per ladder (frames, resolution) per variant; other presets (GPU) get DEFAULT_TIME_LIMIT_S.
+TIME_LIMIT_S = {"smoke": 5.0, "cpu": 30.0}
+DEFAULT_TIME_LIMIT_S = 240.0
+
+
+@pytest.fixture(scope="module")
+def sweeps() -> dict:
+    """variant -> measured points, collected by the per-variant tests for the cross-variant checks."""
+    return {}
+
+
+def _is_cuda(device: str) -> bool:
+    return device.startswith("cuda") and torch.cuda.is_available()
+
+
+def _budget(preset, device: str) -> tuple[int, str, str]:
+    """(bytes, backend, note): the GPU's capacity on CUDA, the preset's RAM budget (or the override) on CPU."""
+    if _is_cuda(device):
+        props = torch.cuda.get_device_properties(torch.device(device))
+        return (int(props.total_memory), "cuda_total_memory",
+                f"capacity of {props.name}; running out is torch.cuda.OutOfMemoryError")
+    override = os.environ.get("PFBENCH_MEMORY_BUDGET_GIB")
+    gib = float(override) if override else preset.memory_budget_gib
+    source = "PFBENCH_MEMORY_BUDGET_GIB" if override else f"preset {preset.name}'s memory_budget_gib"
+    return (int(gib * GIB), "rlimit_as",
+            f"{gib:g} GiB from {source}: address space the child may add after imports (RLIMIT_AS)")
+
+
+def _device_name(device: str) -> str:
+    return torch.cuda.get_device_name(torch.device(device)) if _is_cuda(device) else "cpu"
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_memory_sweep(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, pf_record, sweeps, variant):
+    budget, _, _ = _budget(pf_preset, pf_device)
+    limit = TIME_LIMIT_S.get(pf_preset.name, DEFAULT_TIME_LIMIT_S)
+    cuda = _is_cuda(pf_device)
+    model = None
+    if cuda:
+        torch.manual_seed(pf_seed)
+        model = model_for_preset(pf_preset).to(pf_device).train()
+
+        def run():
+            return measure_variant_cuda(variant, model, pf_preset, device=pf_device, dtype=pf_dtype, seed=pf_seed,
+                                        time_limit_s=limit)
+    else:
+        def run():
+            return measure_variant_cpu(variant, pf_preset, budget_bytes=budget, seed=pf_seed, time_limit_s=limit,
+                                       timeout_s=2 * limit + 120)
+
+    result = benchmark.pedantic(run, rounds=1, iterations=1)
+    if model is not None:
+        del model
+        gc.collect()
+        torch.cuda.empty_cache()
+    points = result["points"]
+    sweeps[variant] = points
+
+    kind = "cuda" if cuda else "cpu"
+    rows = points_to_rows(variant, points, device_kind=kind, budget_bytes=budget)
+    rows += fit_rows(variant, points, device_kind=kind, budget_bytes=budget)
+    slope = per_frame_bytes(points)
+    if slope is not None:
+        rows.append(dict(case="frames_sweep", variant=variant, metric="memory_per_frame_bytes", value=slope,
+                         unit="bytes", backend=rows[0]["backend"], status="ok",
+                         note="least-squares slope of peak_memory_increase_bytes over the latent frames that fit"))
+    if not cuda and result["child_status"] != "ok":
+        rows.append(dict(case="memory_sweep", variant=variant, metric="child_wall_s", value=result["child_wall_s"],
+                         unit="s", backend="child_peak_rss", status=result["child_status"],
+                         note=f"the sweep child did not return: {result['child_message'][-300:]}"))
+    pf_record(rows)
+
+    # the preset's own clip is the resolution ladder's first size (T = preset.frames, multiplier 1)
+    preset_clip = next((p for p in points if p["sweep"] == "resolution_sweep" and p["status"] == "ok"), None)
+    peak_key = "max_allocated_bytes" if cuda else "peak_rss_bytes"
+    benchmark.extra_info.update(
+        case="memory_sweep", variant=variant, device=_device_name(pf_device),
+        backend="cuda_max_allocated" if cuda else "child_peak_rss",
+        peak_memory_bytes=preset_clip[peak_key] if preset_clip else None,
+        peak_memory_increase_bytes=preset_clip["increase_bytes"] if preset_clip else None,
+        memory_budget_bytes=budget, sizes_measured=len(points),
+        note=("timed: the whole sweep (" + ("in-process" if cuda else "one spawned child: imports, model, ")
+              + "both ladders); peak_memory_bytes: one step at the preset's own clip "
+              f"(T={pf_preset.frames}, {pf_preset.height}x{pf_preset.width}, batch 1)"))
+
+    errors = [p for p in points if p["status"] == "error"]
+    assert not errors, f"{variant}: the sweep failed (not a memory result): {errors[0].get('message', '')[-2000:]}"
+    assert any(p["status"] == "ok" for p in points), f"{variant}: no size fitted the budget of {budget / GIB:g} GiB"
+    if variant == "full_sequence":
+        ok = [p for p in points if p["sweep"] == "frames_sweep" and p["status"] == "ok"]
+        grow = [p["increase_bytes"] for p in ok]
+        assert len(grow) >= 2 and grow[-1] > grow[0], f"full_sequence's memory did not grow with frames: {grow}"
+        # each longer clip needs at least about as much (allocator slack: 5% or 8 MiB)
+        for a, b, pa, pb in zip(grow, grow[1:], ok, ok[1:]):
+            assert b >= a - max(0.05 * a, 8 * 2**20), (
+                f"full_sequence needed less at T={pb['frames']} ({b} bytes) than at T={pa['frames']} ({a} bytes)")
+
+
+def test_memory_frontier(pf_preset, pf_device, pf_record, sweeps):
+    """The budget row, and what the sweeps together must show."""
+    budget, backend, note = _budget(pf_preset, pf_device)
+    pf_record([dict(case="budget", variant="", metric="memory_budget_bytes", value=budget, unit="bytes",
+                    backend=backend, status="ok", note=note)])
+    missing = [v for v in ("full_sequence", "pyramid_ar") if v not in sweeps]
+    if missing:
+        pytest.skip(f"not measured in this run: {', '.join(missing)}")
+
+    def frames_ok(variant):
+        return {p["frames"]: p for p in sweeps[variant] if p["sweep"] == "frames_sweep" and p["status"] == "ok"}
+
+    for variant, points in sweeps.items():
+        fit = [p for p in points if p["sweep"] == "frames_sweep" and p["status"] == "ok"]
+        stop = next((p for p in points if p["sweep"] == "frames_sweep" and p["status"] != "ok"), None)
+        print(f"{variant:26s} max frames that fit: {fit[-1]['frames'] if fit else 0:3d}  "
+              f"({'ran out at ' + str(stop['frames']) if stop and stop['status'] == 'oom' else 'no OOM in sweep'}); "
+              f"per frame {(per_frame_bytes(points) or 0) / 2**20:7.2f} MiB")
+
+    full, pyr = frames_ok("full_sequence"), frames_ok("pyramid_ar")
+    common = sorted(set(full) & set(pyr))
+    assert common, "full_sequence and pyramid_ar share no frame count that fits"
+    t = common[-1]
+    assert pyr[t]["increase_bytes"] < full[t]["increase_bytes"], (
+        f"pyramid_ar's step at T={t} needed {pyr[t]['increase_bytes']} bytes, not less than full_sequence's "
+        f"{full[t]['increase_bytes']}")
+    if pf_preset.name == "cpu":
+        assert any(p["status"] == "oom" for p in sweeps["full_sequence"]), (
+            f"full_sequence never ran out of the {budget / GIB:g} GiB budget on the cpu preset: the sweep does not "
+            "reach the out-of-memory frontier (lower memory_budget_gib or raise memory_max_frames)")

@@ -1,0 +1,107 @@
+"""The memory suite's helpers: ladders, the stop-at-first-OOM loop, rows, and a real child running out of budget."""
+from __future__ import annotations
+
+import pytest
+
+from pfbench.config import get_preset
+from pfbench.memory_sweep import (fit_rows, frame_ladder, largest_layout_tokens, measure_variant_cpu,
+                                  per_frame_bytes, points_to_rows, resolution_ladder, run_ladder, sweep_points)
+
+MIB = 2**20
+
+
+def test_frame_ladder_doubles_up_to_the_cap():
+    assert frame_ladder(48) == [1, 2, 4, 8, 16, 32, 48]
+    assert frame_ladder(8) == [1, 2, 4, 8]
+    assert frame_ladder(1) == [1]
+    with pytest.raises(ValueError, match="memory_max_frames"):
+        frame_ladder(0)
+
+
+@pytest.mark.parametrize("h, w", [(16, 16), (32, 32), (48, 80)])
+def test_resolution_ladder_stays_on_the_pyramid_grid(h, w):
+    sizes = resolution_ladder(h, w, 8)
+    assert sizes[0] == (h, w) and sizes[-1] == (4 * h, 4 * w)
+    assert all(a % 8 == 0 and b % 8 == 0 for a, b in sizes)
+    areas = [a * b for a, b in sizes]
+    assert areas == sorted(set(areas))
+
+
+def test_largest_layouts():
+    p = get_preset("cpu")  # 32 x 32 latents, patch 2: 256 tokens per frame
+    assert largest_layout_tokens("full_sequence", 8, 32, 32, 2, 3) == 8 * 256
+    assert largest_layout_tokens("spatial_pyramid", 8, 32, 32, 2, 3) == 8 * 256
+    assert largest_layout_tokens("ar_full_history", 8, 32, 32, 2, 3) == 8 * 256
+    # last frame at stage 0: itself and its predecessor at full size, one at 1/2, the rest at 1/4
+    assert largest_layout_tokens("pyramid_ar", 8, 32, 32, 2, 3) == 256 + 256 + 64 + 5 * 16
+    points = sweep_points("pyramid_ar", p, "resolution_sweep")
+    assert points[0]["frames"] == p.frames and points[0]["x_value"] == p.tokens_per_frame
+    assert [q["x_name"] for q in points] == ["tokens_per_frame"] * len(points)
+
+
+def _fake(statuses):
+    it = iter(statuses)
+    return lambda point: {"status": next(it), "message": "", "peak_rss_bytes": 10**9 + point["tokens"],
+                          "increase_bytes": point["tokens"], "step_s": 0.0}
+
+
+def _points(n):
+    return [dict(sweep="frames_sweep", x_name="latent_frames", x_value=float(t), frames=t, height=8, width=8,
+                 tokens_per_frame=16, tokens=16 * t) for t in frame_ladder(n)]
+
+
+def test_run_ladder_stops_at_the_first_oom():
+    out = run_ladder(_points(16), _fake(["ok", "ok", "ok", "oom", "ok"]))
+    assert [p["status"] for p in out] == ["ok", "ok", "ok", "oom"]
+    rows = points_to_rows("v", out, device_kind="cpu", budget_bytes=2**30)
+    oom = [r for r in rows if r["status"] == "oom"]
+    assert len(oom) == 1 and oom[0]["value"] is None and oom[0]["x_value"] == 8.0
+    (fit,) = fit_rows("v", out, device_kind="cpu", budget_bytes=2**30)
+    assert fit["metric"] == "max_frames_fit" and fit["value"] == 4.0 and "ran out at 8" in fit["note"]
+
+
+def test_a_ladder_that_never_runs_out_gives_a_lower_bound():
+    out = run_ladder(_points(8), _fake(["ok"] * 4))
+    (fit,) = fit_rows("v", out, device_kind="cpu", budget_bytes=2**30)
+    assert fit["value"] == 8.0 and fit["status"] == "ok" and "did not run out within the sweep" in fit["note"]
+
+
+def test_time_limit_skips_instead_of_running_long():
+    def slow(point):
+        return {"status": "ok", "message": "", "peak_rss_bytes": 2, "increase_bytes": 1, "step_s": 10.0}
+
+    out = run_ladder(_points(16), slow, time_limit_s=30.0)
+    assert out[-1]["status"] == "skipped" and "time cap, not memory" in out[-1]["message"]
+    assert all(p["status"] == "ok" for p in out[:-1])
+    (fit,) = fit_rows("v", out, device_kind="cpu", budget_bytes=2**30)
+    assert "time limit" in fit["note"]
+
+
+def test_per_frame_slope():
+    pts = [dict(sweep="frames_sweep", status="ok", frames=t, increase_bytes=100 + 7 * t) for t in (1, 2, 4, 8)]
+    assert per_frame_bytes(pts) == pytest.approx(7.0)
+
+
+def test_cuda_rows_name_each_backend():
+    p = dict(sweep="frames_sweep", x_name="latent_frames", x_value=2.0, frames=2, height=8, width=8, tokens=32,
+             status="ok", step_s=0.1, max_allocated_bytes=10, max_reserved_bytes=20, nvml_device_used_bytes=None,
+             increase_bytes=5)
+    rows = points_to_rows("v", [p], device_kind="cuda", budget_bytes=100)
+    assert {(r["metric"], r["backend"]) for r in rows} == {
+        ("peak_memory_bytes", "cuda_max_allocated"), ("peak_memory_bytes", "cuda_max_reserved"),
+        ("peak_memory_increase_bytes", "cuda_max_allocated")}
+
+
+@pytest.mark.slow
+def test_a_child_out_of_budget_is_a_row_not_a_crash():
+    """A real spawned child with a small RLIMIT_AS budget: it runs out part-way up the ladder and says so."""
+    preset = get_preset("smoke").replace(height=32, width=32, memory_max_frames=32)
+    result = measure_variant_cpu("full_sequence", preset, budget_bytes=64 * MIB, time_limit_s=60,
+                                 sweeps=("frames_sweep",))
+    statuses = [p["status"] for p in result["points"]]
+    assert result["child_status"] == "ok", result["child_message"]
+    # the tiny model's step adds ~20 MiB at T=1 and ~95 MiB at T=16: a 64 MiB budget runs out on the way
+    assert statuses[:2] == ["ok", "ok"] and statuses[-1] == "oom", statuses
+    ok = [p for p in result["points"] if p["status"] == "ok"]
+    assert all(p["peak_rss_bytes"] > p["increase_bytes"] > 0 for p in ok)
+    assert ok[-1]["increase_bytes"] > ok[0]["increase_bytes"]
