@@ -94,3 +94,40 @@ def test_weights_dimensions_status(pf_record, pf_device, clips):
     rows = score_clips({"translating": clips["translating"][:4]}, FPS, weights, config, case="vbench-score")
     pf_record(rows)
     assert all(r["status"] in ("ok", "skipped") for r in rows), rows
+
+
+def test_variant_sample_scores(pf_preset, pf_device, pf_seed, pf_record):
+    """Offline VBench-style scores of every reference variant's own samples.
+
+    Each variant is trained briefly (``vbench_steps`` steps of ``ablation_batch`` clips, same seeded init and
+    procedural clips for all; pfbench.experiments.experiment_shape: cpu 40 steps of 8 tiny-model 4 x 16 x 16 clips)
+    so that samples are more than the zero-initialised model's rescaled noise; then ``vbench_clips`` class-balanced
+    clips per variant are scored (frames as uint8 via to_uint8_frames, 8 fps) and aggregated across clips the
+    VBench way. Scores of barely trained models: a smoke test of the sample -> score path, not a ranking.
+    """
+    from pfbench.experiments import (SAMPLE_FPS, clips_to_videos, experiment_shape, initial_model, procedural_clips,
+                                     sample_clips, score_sample_sets, train_variant)
+    from reference_model.variants import VARIANTS
+
+    if not pf_preset.trainable:
+        pytest.skip(f"preset {pf_preset.name} is shape-only; sampling variants needs a trainable preset")
+    shape = experiment_shape(pf_preset)
+    preset = shape.preset(pf_preset)
+    data = procedural_clips(preset, shape.dataset_size, pf_seed)
+    init = initial_model(preset, pf_seed, pf_device)
+    sets = {}
+    for variant in VARIANTS:
+        model = train_variant(variant, preset, init, data, steps=shape.vbench_steps, batch_size=shape.ablation_batch,
+                              seed=pf_seed, lr=shape.lr, device=pf_device).model
+        clips = sample_clips(variant, model, preset, shape.vbench_clips, shape.schedule, seed=pf_seed + 1,
+                             device=pf_device)
+        sets[variant] = clips_to_videos(clips)
+    config = VBenchConfig(device=pf_device, weights_dir=os.environ.get("PFBENCH_WEIGHTS_DIR"))
+    rows = score_sample_sets(sets, SAMPLE_FPS, OFFLINE_DIMENSIONS, config, case="variant_samples")
+    note = (f"{shape.vbench_clips} clips per variant, each variant trained {shape.vbench_steps} steps x "
+            f"{shape.ablation_batch} clips from one init (shape {shape.name})")
+    for r in rows:
+        r["note"] = f"{r['note']}; {note}" if r["note"] else note
+    pf_record(rows)
+    assert {r["variant"] for r in rows} == set(VARIANTS)
+    assert all(r["status"] in ("ok", "skipped") for r in rows), [r for r in rows if r["status"] == "error"]

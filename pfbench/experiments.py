@@ -1,0 +1,389 @@
+"""Shared logic of the quality experiments (FID convergence, ablations, VBench-style scores of samples).
+
+The suites (``suites/test_fid_convergence.py``, ``suites/test_ablations.py``, the last test of
+``suites/test_vbench.py``) stay thin: shapes, training, sampling, FID and the block-artifact measure live here
+as small functions, unit-tested in ``tests/test_experiments.py``.
+
+Experiment shapes. The presets' own shapes are sized for the throughput suites (the cpu preset's "small"
+backbone on 8 x 32 x 32 clips costs ~0.5 s per training step on 2 cores), far too slow to train several
+variants to a measurable FID within minutes. :func:`experiment_shape` therefore derives a smaller,
+documented shape from the preset (table in its docstring): RGB pixels as "latents" (channels = 3, no VAE),
+so samples are scored directly.
+
+Equalisation (FID convergence). As in the paper's Fig. 7 ablation, every variant trains from the same
+initial weights, on the same procedural clips, with the same optimiser and hyper-parameters, for the same
+number of steps, with **equal tokens per batch**: a pyramid variant sees fewer tokens per sample (low
+resolution stages; one current frame with compressed history), so it takes proportionally more clips per
+step (:func:`equal_token_batches`). The x axis is cumulative *expected* analytic training FLOPs
+(``pfbench.accounting.variant_counts(...).train_flops_per_sample`` x batch x steps; the mean over the stage
+and frame draws, not the FLOPs of the concrete draws) and the training step.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pfbench.accounting import ModelShape, VideoShape, variant_counts
+from pfbench.config import Preset
+from pfbench.data import ProceduralVideoConfig, ProceduralVideos, to_uint8_frames
+from pfbench.metrics.fid import (EXTRACTORS, OFFLINE_EXTRACTOR, FidConfig, FidResult, FrameDataset, extract_features,
+                                 metrics_from_features)
+from pfbench.train import TrainConfig, TrainResult, model_for_preset, train
+from reference_model.variants import SamplingSchedule, get_variant, sample_video, training_loss
+
+NUM_CLASSES = 4          # the procedural set's motion directions; models are class-conditional
+HELDOUT_SEED = 7919      # procedural seed of the held-out real set (training clips use the run seed)
+SAMPLE_FPS = 8.0         # frame rate given to the VBench-style metrics for latent-frame clips (no subsampling)
+
+
+# --------------------------------------------------------------------------------------------------
+# Experiment shapes
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExperimentShape:
+    """Shapes and budgets of the quality experiments for one preset (see :func:`experiment_shape`)."""
+
+    name: str
+    model: str                        # key of reference_model.dit.DIT_PRESETS
+    frames: int                       # latent (= pixel) frames per clip
+    height: int
+    width: int
+    batch_size: int                   # clips per step of full_sequence (pyramid variants: equal tokens)
+    steps: int                        # FID-convergence training steps per variant
+    eval_steps: tuple[int, ...]       # FID evaluation points (completed steps)
+    dataset_size: int                 # training clips
+    heldout_clips: int                # real clips for FID (never trained on), all frames used
+    sample_clips: int                 # generated clips per FID evaluation, all frames used
+    fid_bootstrap: int                # bootstrap resamples of the FID interval
+    schedule: SamplingSchedule        # sampler steps (full sequence; per pyramid stage)
+    ablation_steps: int               # training steps of each ablation model
+    ablation_batch: int               # clips per step in the ablations (same for both settings of a pair)
+    vbench_steps: int                 # training steps of each variant for the VBench-style sample scores
+    vbench_clips: int                 # clips scored per variant
+    lr: float = 1e-3
+
+    def preset(self, base: Preset) -> Preset:
+        """The run preset with this experiment's backbone and clip shape (RGB pixels as latents)."""
+        return base.replace(name=f"{base.name}/{self.name}", model=self.model, channels=3, frames=self.frames,
+                            height=self.height, width=self.width, batch_size=self.batch_size, num_classes=NUM_CLASSES)
+
+
+def experiment_shape(preset: Preset) -> ExperimentShape:
+    """The experiment shape for a preset.
+
+    | preset    | model | clip (T x H x W) | batch | FID steps (evals)          | samples / real frames | ablations |
+    |-----------|-------|------------------|-------|----------------------------|-----------------------|-----------|
+    | smoke     | tiny  | 3 x 16 x 16      | 4     | 30 (10, 20, 30)            | 36 / 48               | 20 steps  |
+    | cpu       | tiny  | 4 x 16 x 16      | 8     | 200 (10 .. 200, 6 points)  | 128 / 256             | 150 steps |
+    | otherwise | small | 8 x 32 x 32      | 16    | 2000 (100 .. 2000, 7)      | 2048 / 2048           | 1000      |
+
+    tiny = 2 blocks of width 64; small = 4 blocks of width 256 (reference_model.dit.DIT_PRESETS); patch 2,
+    3 pyramid stages, stage mix 1:2:1. Sampling: 12 Euler steps full-sequence, 4 per pyramid stage (cpu).
+    """
+    if not preset.trainable:
+        raise ValueError(f"preset {preset.name!r} is shape-only (not trainable): run the quality experiments "
+                         "with --pf-preset smoke, cpu or gpu")
+    if preset.name == "smoke":
+        return ExperimentShape("smoke-tiny-3x16x16", "tiny", 3, 16, 16, batch_size=4, steps=30,
+                               eval_steps=(10, 20, 30), dataset_size=32, heldout_clips=16, sample_clips=12,
+                               fid_bootstrap=20, schedule=SamplingSchedule(6, (2, 2, 2), (2, 2, 2)),
+                               ablation_steps=20, ablation_batch=4, vbench_steps=8, vbench_clips=2)
+    if preset.name == "cpu":
+        return ExperimentShape("cpu-tiny-4x16x16", "tiny", 4, 16, 16, batch_size=8, steps=200,
+                               eval_steps=(10, 25, 50, 100, 150, 200), dataset_size=256, heldout_clips=64,
+                               sample_clips=32, fid_bootstrap=30, schedule=SamplingSchedule(12, (4, 4, 4), (4, 4, 4)),
+                               ablation_steps=150, ablation_batch=8, vbench_steps=40, vbench_clips=3)
+    return ExperimentShape(f"{preset.name}-small-8x32x32", "small", 8, 32, 32, batch_size=16, steps=2000,
+                           eval_steps=(100, 200, 400, 800, 1200, 1600, 2000), dataset_size=1024, heldout_clips=256,
+                           sample_clips=256, fid_bootstrap=100,
+                           schedule=SamplingSchedule(30, (10, 10, 10), (10, 10, 10)),
+                           ablation_steps=1000, ablation_batch=16, vbench_steps=200, vbench_clips=4)
+
+
+# --------------------------------------------------------------------------------------------------
+# Accounting helpers
+# --------------------------------------------------------------------------------------------------
+def _shapes(preset: Preset, stage_mix) -> tuple[VideoShape, ModelShape]:
+    return (VideoShape(preset.frames, preset.height, preset.width, preset.patch_size, preset.stages, stage_mix),
+            ModelShape.from_preset(preset))
+
+
+def train_flops_per_sample(variant: str, preset: Preset, stage_mix="1:2:1") -> float:
+    """Expected analytic training FLOPs of one clip (mean over stage and frame draws), from accounting."""
+    shape, model = _shapes(preset, stage_mix)
+    return variant_counts(variant, shape, model).train_flops_per_sample
+
+
+def mean_tokens_per_sample(variant: str, preset: Preset, stage_mix="1:2:1") -> float:
+    shape, model = _shapes(preset, stage_mix)
+    return variant_counts(variant, shape, model).mean_tokens
+
+
+def equal_token_batches(variants, preset: Preset, base_batch: int, base_variant: str = "full_sequence",
+                        stage_mix="1:2:1") -> dict[str, int]:
+    """Clips per step so that every variant processes (about) as many tokens per batch as ``base_variant``
+    does with ``base_batch`` clips: round(base_batch * mean_tokens(base) / mean_tokens(variant)), at least 1."""
+    base = mean_tokens_per_sample(base_variant, preset, stage_mix) * base_batch
+    return {v: max(1, round(base / mean_tokens_per_sample(v, preset, stage_mix))) for v in variants}
+
+
+# --------------------------------------------------------------------------------------------------
+# Data and models
+# --------------------------------------------------------------------------------------------------
+def procedural_clips(preset: Preset, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n procedural clips (N, 3, T, H, W) in [-1, 1] with labels (N,) for the experiment preset."""
+    ds = ProceduralVideos(ProceduralVideoConfig(num_clips=n, channels=preset.channels, frames=preset.frames,
+                                                height=preset.height, width=preset.width,
+                                                num_classes=NUM_CLASSES, seed=seed))
+    return ds.tensors()
+
+
+def heldout_clips(preset: Preset, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The real set for FID: procedural clips from a seed the training set never uses."""
+    return procedural_clips(preset, n, HELDOUT_SEED + seed)
+
+
+def initial_model(preset: Preset, seed: int, device: str = "cpu"):
+    """The common initial weights every compared variant starts from (class-conditional)."""
+    torch.manual_seed(seed)
+    return model_for_preset(preset, num_classes=NUM_CLASSES).to(device)
+
+
+def clips_to_frames(clips: torch.Tensor) -> np.ndarray:
+    """(N, C, T, H, W) in [-1, 1] -> (N * T, H, W, 3) uint8 frames (every frame of every clip)."""
+    return np.concatenate([to_uint8_frames(c.cpu()).numpy() for c in clips])
+
+
+def clips_to_videos(clips: torch.Tensor) -> list[np.ndarray]:
+    """(N, C, T, H, W) in [-1, 1] -> N videos (T, H, W, 3) uint8."""
+    return [to_uint8_frames(c.cpu()).numpy() for c in clips]
+
+
+@dataclass
+class Snapshots:
+    """A train() callback that keeps a copy of the weights and the mean loss at each evaluation step.
+
+    Evaluating after training (not inside the callback) keeps training time and evaluation time apart."""
+
+    eval_steps: tuple[int, ...]
+    weights: dict[int, dict] = field(default_factory=dict)
+    window_loss: dict[int, float] = field(default_factory=dict)
+    _window: list[float] = field(default_factory=list)
+
+    def __call__(self, step: int, loss: float, model) -> None:
+        self._window.append(loss)
+        done = step + 1
+        if done in self.eval_steps:
+            self.weights[done] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            self.window_loss[done] = float(np.mean(self._window))
+            self._window = []
+
+
+def train_variant(variant: str, preset: Preset, init_model, data, *, steps: int, batch_size: int, seed: int,
+                  lr: float = 1e-3, stage_mix="1:2:1", device: str = "cpu", callback=None) -> TrainResult:
+    """Train a copy of ``init_model`` with pfbench.train.train (AdamW, warm-up, clipping) on ``data``."""
+    cfg = TrainConfig(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                      num_stages=preset.stages, stage_mix=stage_mix, conditional=True,
+                      warmup_steps=min(10, max(1, steps // 10)))
+    return train(cfg, preset, device=device, model=copy.deepcopy(init_model), data=data, callback=callback)
+
+
+def sample_labels(n: int) -> torch.Tensor:
+    """Class labels of n generated clips, balanced like the held-out set (label = index % classes)."""
+    return torch.arange(n) % NUM_CLASSES
+
+
+@torch.no_grad()
+def sample_clips(variant: str, model, preset: Preset, n: int, schedule: SamplingSchedule, seed: int,
+                 device: str = "cpu", renoise: bool = True) -> torch.Tensor:
+    """n class-conditional clips (N, C, T, H, W) (no guidance), same seed -> same clips."""
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    sched = SamplingSchedule(schedule.full_sequence_steps, schedule.steps_first_frame, schedule.steps_later_frames,
+                             schedule.gamma, renoise)
+    shape = (n, preset.channels, preset.frames, preset.height, preset.width)
+    out = sample_video(variant, model, shape, generator=gen, schedule=sched, y=sample_labels(n).to(device),
+                       device=device)
+    model.train(was_training)
+    if not torch.isfinite(out).all():
+        raise FloatingPointError(f"{variant} produced NaN/Inf samples: the model diverged; lower the lr")
+    return out.float().cpu()
+
+
+# --------------------------------------------------------------------------------------------------
+# FID against a fixed real set
+# --------------------------------------------------------------------------------------------------
+class FidEvaluator:
+    """FID of generated frames against a fixed real frame set whose features are extracted once."""
+
+    def __init__(self, real_frames: np.ndarray, config: FidConfig):
+        self.config = config
+        self.size = EXTRACTORS[config.extractor].input_size
+        self.real = self._features(real_frames)
+
+    def _features(self, frames: np.ndarray) -> torch.Tensor:
+        c = self.config
+        return extract_features(FrameDataset(frames, self.size), c.extractor, c.weights_path, c.batch_size, c.device)
+
+    def __call__(self, fake_frames: np.ndarray) -> FidResult:
+        return metrics_from_features(self.real, self._features(fake_frames), self.config)
+
+
+def fid_config(shape: ExperimentShape, device: str = "cpu", seed: int = 0) -> FidConfig:
+    return FidConfig(extractor=OFFLINE_EXTRACTOR, device=device, bootstrap=shape.fid_bootstrap, kid_subsets=50,
+                     seed=seed)
+
+
+def ci_half_width(result: FidResult) -> float | None:
+    if result.fid_ci_low is None or result.fid_ci_high is None:
+        return None
+    return (result.fid_ci_high - result.fid_ci_low) / 2.0
+
+
+def compute_to_reach(xs, ys, target: float) -> float | None:
+    """First x at which the curve y(x) reaches ``target`` (y <= target), interpolated linearly in log x between
+    the evaluation points around the crossing (as the report does); None if it never does."""
+    pts = sorted(zip(xs, ys))
+    for i, (x, y) in enumerate(pts):
+        if y <= target:
+            if i == 0:
+                return float(x)
+            (x0, y0) = pts[i - 1]
+            frac = (y0 - target) / (y0 - y) if y0 != y else 1.0
+            return float(10 ** (math.log10(x0) + frac * (math.log10(x) - math.log10(x0))))
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Held-out losses (a loss comparable across stage mixes)
+# --------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def heldout_stage_losses(variant: str, model, clips: torch.Tensor, labels: torch.Tensor, num_stages: int,
+                         seed: int, device: str = "cpu") -> dict[int, float]:
+    """The variant's loss on held-out clips with every sample forced to stage k, per k (fixed noise seed).
+
+    Unlike the training loss, these do not depend on the stage mix a model was trained with."""
+    was_training = model.training
+    model.eval()
+    out = {}
+    for k in range(num_stages):
+        gen = torch.Generator(device=device).manual_seed(seed)
+        stages = torch.full((len(clips),), k, dtype=torch.long)
+        frames = torch.arange(len(clips)) % clips.shape[2]
+        loss = training_loss(variant, model, clips.to(device), labels.to(device), generator=gen,
+                             num_stages=num_stages, stages=stages,
+                             frames=frames if get_variant(variant).autoregressive else None)
+        out[k] = float(loss)
+    model.train(was_training)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Block artifacts
+# --------------------------------------------------------------------------------------------------
+def high_pass(images: torch.Tensor) -> torch.Tensor:
+    """x minus its 3x3 box blur on (N, 1, H, W), valid positions only: (N, 1, H - 2, W - 2), whose pixel (i, j)
+    is the input's (i + 1, j + 1). No padding, so image borders add no artificial residual."""
+    return images[:, :, 1:-1, 1:-1] - F.avg_pool2d(images, 3, stride=1)
+
+
+def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double().flatten() - a.double().mean(), b.double().flatten() - b.double().mean()
+    denom = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
+    return float((a * b).sum()) / denom if denom > 0 else 0.0
+
+
+def block_correlation(clips: torch.Tensor, block: int = 2) -> dict[str, float]:
+    """Block-artifact measure of clips (N, C, T, H, W) (any range).
+
+    On the high-pass residual r = x - box3x3(x) of every frame and channel (interior pixels only), the Pearson correlation of
+    horizontally and vertically neighbouring pixel pairs is computed separately for pairs inside one
+    ``block`` x ``block`` cell of the pyramid grid (cells aligned at 0) and for pairs straddling a cell
+    border. ``value`` = within - across. A stationary image (natural or noise) has ~0: position relative to
+    the grid does not matter. Nearest-upsampled content (a jump without corrective noise that the fine
+    stage did not repair) makes neighbours inside a cell alike and those across a border unlike: > 0.
+    """
+    if clips.ndim != 5:
+        raise ValueError(f"expected clips (N, C, T, H, W), got shape {tuple(clips.shape)}")
+    N, C, T, H, W = clips.shape
+    if H < 2 * block or W < 2 * block:
+        raise ValueError(f"frames of {H}x{W} are too small for {block}x{block} blocks")
+    x = clips.float().permute(0, 2, 1, 3, 4).reshape(N * T * C, 1, H, W)
+    r = high_pass(x)[:, 0]  # (M, H - 2, W - 2); residual pixel j sits at input column j + 1
+    cols = torch.arange(1, W - 2)  # input column of the left pixel of each horizontal residual pair
+    rows = torch.arange(1, H - 2)
+    within_c, across_c = (cols % block) != block - 1, (cols % block) == block - 1
+    within_r, across_r = (rows % block) != block - 1, (rows % block) == block - 1
+    h_a, h_b = r[:, :, :-1], r[:, :, 1:]       # horizontal pairs (j, j + 1)
+    v_a, v_b = r[:, :-1, :], r[:, 1:, :]       # vertical pairs (i, i + 1)
+    within = _corr(torch.cat([h_a[:, :, within_c].flatten(), v_a[:, within_r, :].flatten()]),
+                   torch.cat([h_b[:, :, within_c].flatten(), v_b[:, within_r, :].flatten()]))
+    across = _corr(torch.cat([h_a[:, :, across_c].flatten(), v_a[:, across_r, :].flatten()]),
+                   torch.cat([h_b[:, :, across_c].flatten(), v_b[:, across_r, :].flatten()]))
+    return {"within": within, "across": across, "value": within - across}
+
+
+# --------------------------------------------------------------------------------------------------
+# VBench-style scores of sample sets
+# --------------------------------------------------------------------------------------------------
+def score_sample_sets(sets: dict[str, list[np.ndarray]], fps: float, dimensions, config, case: str) -> list[dict]:
+    """Score several clips per setting and aggregate across them the way VBench does (pfbench.metrics.vbench:
+    ``score_stream`` per clip, ``aggregate`` across clips, ``quality_score`` over the aggregates).
+
+    Rows have the shape ``score_clips`` returns (case, variant, metric, value, unit, backend, status, note), one
+    per setting x dimension plus ``vbench_quality_score``; ``score_clips`` itself scores one clip per name, and
+    averaging its rows would ignore VBench's per-dimension aggregation (e.g. flickering on static clips only).
+    """
+    from pfbench.metrics.vbench import MetricContext, aggregate, chunk_array, quality_score, score_stream
+
+    ctx = MetricContext(config)
+    rows = []
+    for name, videos in sets.items():
+        per_dim: dict[str, list] = {d: [] for d in dimensions}
+        for video in videos:
+            scores, _ = score_stream(chunk_array(np.asarray(video), config.chunk_size), fps, list(dimensions), ctx)
+            for d, s in scores.items():
+                per_dim[d].append(s)
+        aggregates = {}
+        for d, scores in per_dim.items():
+            value = aggregate(d, scores)
+            aggregates[d] = value
+            ok = [s for s in scores if s.status == "ok"]
+            backend = next((s.backend for s in ok), next((s.backend for s in scores if s.backend), ""))
+            if value is not None:
+                status, note = "ok", f"aggregate of {len([s for s in ok if s.include])}/{len(scores)} clips"
+            elif ok:
+                status, note = "skipped", f"no clip qualifies for {d} (e.g. flickering is scored on static clips only)"
+            else:
+                status = scores[0].status if scores else "skipped"
+                note = scores[0].note if scores else "no clips"
+            rows.append({"case": case, "variant": name, "metric": d, "value": value, "unit": "score",
+                         "backend": backend, "status": status, "note": note})
+        q = quality_score(aggregates)
+        rows.append({"case": case, "variant": name, "metric": "vbench_quality_score", "value": q.score,
+                     "unit": "score", "backend": "vbench-aggregation",
+                     "status": "ok" if q.score is not None else "skipped",
+                     "note": ("partial, missing: " + ", ".join(q.missing)) if q.partial else ""})
+    return rows
+
+
+class Stopwatch:
+    """Accumulates wall seconds over ``with sw:`` blocks."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __enter__(self):
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds += time.perf_counter() - self._t0
+        return False
