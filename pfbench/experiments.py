@@ -80,7 +80,7 @@ def experiment_shape(preset: Preset) -> ExperimentShape:
     | preset    | model | clip (T x H x W) | batch | FID steps (evals)          | samples / real frames | ablations |
     |-----------|-------|------------------|-------|----------------------------|-----------------------|-----------|
     | smoke     | tiny  | 3 x 16 x 16      | 4     | 30 (10, 20, 30)            | 36 / 48               | 20 steps  |
-    | cpu       | tiny  | 4 x 16 x 16      | 8     | 200 (10 .. 200, 6 points)  | 128 / 256             | 150 steps |
+    | cpu       | tiny  | 4 x 16 x 16      | 8     | 200 (10 .. 200, 6 points)  | 256 / 256             | 300 steps |
     | otherwise | small | 8 x 32 x 32      | 16    | 2000 (100 .. 2000, 7)      | 2048 / 2048           | 1000      |
 
     tiny = 2 blocks of width 64; small = 4 blocks of width 256 (reference_model.dit.DIT_PRESETS); patch 2,
@@ -97,8 +97,8 @@ def experiment_shape(preset: Preset) -> ExperimentShape:
     if preset.name == "cpu":
         return ExperimentShape("cpu-tiny-4x16x16", "tiny", 4, 16, 16, batch_size=8, steps=200,
                                eval_steps=(10, 25, 50, 100, 150, 200), dataset_size=256, heldout_clips=64,
-                               sample_clips=32, fid_bootstrap=30, schedule=SamplingSchedule(12, (4, 4, 4), (4, 4, 4)),
-                               ablation_steps=150, ablation_batch=8, vbench_steps=40, vbench_clips=3)
+                               sample_clips=64, fid_bootstrap=30, schedule=SamplingSchedule(12, (4, 4, 4), (4, 4, 4)),
+                               ablation_steps=300, ablation_batch=8, vbench_steps=40, vbench_clips=3)
     return ExperimentShape(f"{preset.name}-small-8x32x32", "small", 8, 32, 32, batch_size=16, steps=2000,
                            eval_steps=(100, 200, 400, 800, 1200, 1600, 2000), dataset_size=1024, heldout_clips=256,
                            sample_clips=256, fid_bootstrap=100,

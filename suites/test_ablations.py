@@ -3,7 +3,7 @@ the training stage mix.
 
 Every model here trains from the same seeded initial weights, on the same procedural clips, with the same
 optimiser settings, batch (``ablation_batch`` clips) and number of steps (``ablation_steps``) at the experiment
-shape of ``pfbench.experiments.experiment_shape`` (cpu preset: tiny backbone, 4 x 16 x 16 RGB clips, 150 steps;
+shape of ``pfbench.experiments.experiment_shape`` (cpu preset: tiny backbone, 4 x 16 x 16 RGB clips, 300 steps;
 smoke: 3 x 16 x 16, 20 steps); the two settings of an ablation differ only in the ablated switch.
 
 - corrective_noise: one spatial_pyramid model (stage mix 1:2:1) samples the same seeds with the renoising
