@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -534,7 +535,10 @@ def _plot_throughput(ctx: ReportContext, b: pd.DataFrame) -> Path:
                       color=[color(v, i) for i, v in enumerate(variants)])
         base = value_of(d, variant=BASELINE)
         for bar, v, val in zip(bars, variants, vals):
-            label = f"{base / val:.2f}x faster" if v != BASELINE and base > 0 and val > 0 else f"{val:.3g} s"
+            if v != BASELINE and base > 0 and val > 0:
+                label = f"{base / val:.2f}x faster" if val <= base else f"{val / base:.2f}x slower"
+            else:
+                label = f"{val:.3g} s"
             ax.annotate(label, (bar.get_x() + bar.get_width() / 2, val), xytext=(0, 4), textcoords="offset points",
                         ha="center", fontsize=9, fontweight="bold")
         ax.set_ylabel("median time per call (s), error bar = IQR")
@@ -676,6 +680,7 @@ def _plot_fid(ctx: ReportContext, curve: pd.DataFrame) -> tuple[Path, str]:
                         color=color(best), bbox=dict(boxstyle="round", fc="white", ec=color(best), alpha=0.9),
                         arrowprops=dict(arrowstyle="->", color=color(best)))
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide within a decade
     ax.set_xlabel("training compute (FLOP, log scale)")
     ax.set_ylabel("FID (lower is better)")
     ax.set_title("FID convergence against training compute")

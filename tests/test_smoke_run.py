@@ -1,0 +1,26 @@
+"""CI runs every suite on the smoke preset through the main job, so a suite cannot silently rot."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from pfbench.runner import SUITE_FILES
+
+
+def test_pfbench_run_smoke_runs_every_suite(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "pfbench.cli", "run", "--preset", "smoke", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    statuses = {p.stem: json.loads(p.read_text())["status"] for p in (out / "status").glob("*.json")}
+    assert set(statuses) == set(SUITE_FILES), proc.stdout + proc.stderr
+    failed = {suite: status for suite, status in statuses.items() if status != "passed"}
+    logs = {suite: (out / "logs" / f"{suite}.log").read_text()[-3000:] for suite in failed}
+    assert not failed, f"{failed}\n{logs}"
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    table = pd.read_parquet(out / "results.parquet")
+    assert set(table["suite"]) == set(SUITE_FILES)
+    for name in ("report.md", "report.html"):
+        assert (out / name).stat().st_size > 1000
+    assert list((out / "plots").glob("*.png"))
