@@ -258,7 +258,7 @@ def track_memory(device: torch.device | str):
                                          nvml_device_used_bytes=None, process_max_rss_bytes=_self_max_rss_bytes())
 
 
-def _proc_status_bytes(field: str) -> int | None:
+def proc_status_bytes(field: str) -> int | None:
     """A 'Vm*' field of /proc/self/status in bytes (Linux), None elsewhere."""
     try:
         with open("/proc/self/status") as f:
@@ -277,14 +277,14 @@ def _self_max_rss_bytes() -> int:
     footprint. getrusage's ru_maxrss survives fork + exec: a child started by a large parent would report
     the parent's peak, so it is only the fallback where /proc is absent.
     """
-    hwm = _proc_status_bytes("VmHWM")
+    hwm = proc_status_bytes("VmHWM")
     if hwm is not None:
         return hwm
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # ru_maxrss is KiB on Linux
 
 
 def _vm_size_bytes() -> int:
-    size = _proc_status_bytes("VmSize")
+    size = proc_status_bytes("VmSize")
     if size is None:
         raise OSError("VmSize not found in /proc/self/status")
     return size

@@ -50,7 +50,8 @@ from typing import Any
 import torch
 
 from pfbench.config import Preset
-from pfbench.measure import MemoryResult, is_oom_error, peak_rss_in_child, run_catching_oom, track_memory
+from pfbench.measure import (MemoryResult, is_oom_error, peak_rss_in_child, proc_status_bytes, run_catching_oom,
+                             track_memory)
 
 __all__ = [
     "RESOLUTION_MULTIPLIERS", "frame_ladder", "resolution_ladder", "largest_layout_tokens", "sweep_points",
@@ -181,17 +182,6 @@ def run_ladder(points: list[dict], measure: Callable[[dict], dict], *, time_limi
 
 
 # --------------------------------------------------------------------------------------------------- CPU child
-def _status_bytes(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
 def _malloc_trim() -> bool:
     """Give the C heap's free memory back to the OS (glibc malloc_trim); False where unavailable.
 
@@ -239,11 +229,11 @@ def sweep_variant_in_child(variant: str, preset: Preset, sweeps: list[list[dict]
 
     if num_threads:
         torch.set_num_threads(num_threads)
-    import_rss = _status_bytes("VmRSS")
+    import_rss = proc_status_bytes("VmRSS")
     torch.manual_seed(seed)
     model = model_for_preset(preset).train()
     gc.collect()
-    baseline = _status_bytes("VmRSS") or 0
+    baseline = proc_status_bytes("VmRSS") or 0
     log({"event": "baseline", "baseline_rss_bytes": baseline})
     hwm_reset = _reset_hwm()
     smallest = [s[0] for s in sweeps if s]
@@ -257,7 +247,7 @@ def sweep_variant_in_child(variant: str, preset: Preset, sweeps: list[list[dict]
     def measure(point: dict) -> dict:
         gc.collect()
         _malloc_trim()
-        rss_before = _status_bytes("VmRSS")
+        rss_before = proc_status_bytes("VmRSS")
         reset = _reset_hwm()
         message = ""
         t0 = time.perf_counter()
@@ -270,7 +260,7 @@ def sweep_variant_in_child(variant: str, preset: Preset, sweeps: list[list[dict]
             status, message = "oom", f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
         step_s = time.perf_counter() - t0
         gc.collect()
-        peak = _status_bytes("VmHWM")
+        peak = proc_status_bytes("VmHWM")
         if peak is None:  # no /proc: lifetime peak, the weakest fallback
             import resource
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
