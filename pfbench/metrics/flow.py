@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 
@@ -47,7 +50,8 @@ class OpenCVFlow:
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         a, b = _check_pairs(a, b)
-        return np.stack([self._one(x, y) for x, y in zip(a, b)]).astype(np.float32)  # (N, H, W, 2)
+        flows = parallel_map(lambda pair: self._one(*pair), zip(a, b))
+        return np.stack(flows).astype(np.float32)  # (N, H, W, 2)
 
 
 # ----------------------------------------------------------------------------------------------- RAFT
@@ -167,6 +171,16 @@ def _check_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"flow needs two uint8 (N, H, W, 3) arrays of one shape, got {a.shape} {a.dtype} "
                          f"and {b.shape} {b.dtype}")
     return a, b
+
+
+def parallel_map(fn, items) -> list:
+    """Map over independent frame pairs on every core: OpenCV and NumPy release the GIL in their kernels."""
+    items = list(items)
+    workers = min(len(items), os.cpu_count() or 1)
+    if workers <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from pfbench.metrics.flow import FlowBackend, FlowOptions, make_flow_backend, warp
+from pfbench.metrics.flow import FlowBackend, FlowOptions, make_flow_backend, parallel_map, warp
 
 
 class Interpolator(Protocol):
@@ -42,12 +42,14 @@ class FlowInterpolator:
         f10 = self.flow(nxt, prev)  # (N, H, W, 2)
         ft0 = -t * (1 - t) * f01 + t * t * f10
         ft1 = (1 - t) ** 2 * f01 - t * (1 - t) * f10
-        out = np.empty_like(prev)
-        for i in range(len(prev)):
+        def middle(i: int) -> np.ndarray:
             w0 = warp(prev[i], ft0[i]).astype(np.float32)  # (H, W, 3)
             w1 = warp(nxt[i], ft1[i]).astype(np.float32)
-            out[i] = np.clip(np.rint((1 - t) * w0 + t * w1), 0, 255).astype(np.uint8)
-        return out  # (N, H, W, 3) uint8
+            return np.clip(np.rint((1 - t) * w0 + t * w1), 0, 255).astype(np.uint8)
+
+        if len(prev) == 0:
+            return np.empty_like(prev)
+        return np.stack(parallel_map(middle, range(len(prev))))  # (N, H, W, 3) uint8
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from pfbench.metrics.encoders import WeightsMissing, load_aesthetic_head, load_encoder
-from pfbench.metrics.flow import FlowOptions, magnitude, make_flow_backend, top_fraction_mean, warp
+from pfbench.metrics.flow import FlowOptions, magnitude, make_flow_backend, parallel_map, top_fraction_mean, warp
 from pfbench.metrics.interpolation import InterpolatorOptions, make_interpolator
 
 QUALITY_DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flickering", "motion_smoothness",
@@ -425,15 +425,18 @@ class WarpingError(Accumulator):
     def update(self, chunk):
         a, b = chunk.pairs()
         fw, bw = chunk.pair_flows(), chunk.pair_flows(backward=True)  # (P, H, W, 2) each
-        for i in range(len(a)):
+        def pair_error(i: int) -> float:
             b_warp = warp(b[i], fw[i]).astype(np.float32) / 255.0  # (H, W, 3)
             bw_warp = warp(bw[i], fw[i])  # (H, W, 2): backward flow at p + fw(p)
             lhs = ((fw[i] + bw_warp) ** 2).sum(-1)
             rhs = 0.01 * ((fw[i] ** 2).sum(-1) + (bw_warp ** 2).sum(-1)) + 0.5
             valid = lhs <= rhs  # (H, W) non-occluded
             err = ((a[i].astype(np.float32) / 255.0 - b_warp) ** 2).mean(-1)  # (H, W)
-            self.total += float(err[valid].sum() / max(1, valid.sum()))
-            self.count += 1
+            return float(err[valid].sum() / max(1, valid.sum()))
+
+        errors = parallel_map(pair_error, range(len(a)))
+        self.total += sum(errors)
+        self.count += len(errors)
 
     def finish(self):
         if self.count == 0:
