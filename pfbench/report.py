@@ -490,7 +490,9 @@ def section_throughput(ctx: ReportContext) -> list[Block]:
     ctx.mark(b)
     timed = b[b["metric"] == "time_s"]
     blocks = [text("Median seconds per call with the interquartile range (IQR) over rounds; speedups are "
-                   f"relative to `{BASELINE}` (measured) beside the FLOP-predicted speedup.")]
+                   f"relative to `{BASELINE}` (measured) beside the FLOP-predicted speedup. The "
+                   "`train_step_interleaved` case times every variant back to back in each round and takes the "
+                   "median of the per-round ratios, so a change of machine speed during the run cancels out.")]
     if not timed.empty:
         blocks.append(image(_plot_throughput(ctx, b), "Median time per call with IQR; labels: measured speedup vs "
                                                       "full sequence"))

@@ -9,6 +9,8 @@ FLOP counts predict for exactly the same batches.
 from __future__ import annotations
 
 import contextlib
+import statistics
+import time
 
 import pytest
 import torch
@@ -89,20 +91,23 @@ def _record_flop_info(benchmark, device, dtype, analytic, measured, seconds):
                                     a100_projection_note="projection: " + projection["basis"])
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_train_step(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, variant):
-    torch.manual_seed(pf_seed)
-    model = model_for_preset(pf_preset).to(pf_device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=1e-4,
-                            fused=pf_device.startswith("cuda"))
-    clips = _batch(pf_preset, pf_device)
-    stages, frames = _draws(pf_preset, pf_seed)
+def _model_and_optimizer(preset, device, seed):
+    torch.manual_seed(seed)
+    model = model_for_preset(preset).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=1e-4, fused=device.startswith("cuda"))
+    return model, opt
+
+
+def _train_step(variant, model, opt, preset, device, dtype, seed):
+    """(loss_fn, step, analytic training FLOPs, stages, frames) of one training step of ``variant``."""
+    clips = _batch(preset, device)
+    stages, frames = _draws(preset, seed)
 
     def loss_fn():
-        gen = torch.Generator(device=pf_device).manual_seed(pf_seed)
-        with _autocast(pf_device, pf_dtype):
-            return training_loss(variant, model, clips, generator=gen, num_stages=pf_preset.stages,
-                                 stage_mix=pf_preset.stage_mix, stages=stages, frames=frames)
+        gen = torch.Generator(device=device).manual_seed(seed)
+        with _autocast(device, dtype):
+            return training_loss(variant, model, clips, generator=gen, num_stages=preset.stages,
+                                 stage_mix=preset.stage_mix, stages=stages, frames=frames)
 
     def step():
         loss = loss_fn()
@@ -110,8 +115,16 @@ def test_train_step(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians,
         loss.backward()
         opt.step()
 
-    shape, mshape = VideoShape.from_preset(pf_preset), ModelShape.from_preset(pf_preset)
-    analytic = step_train_flops(variant, shape, mshape, stages, frames)
+    analytic = step_train_flops(variant, VideoShape.from_preset(preset), ModelShape.from_preset(preset), stages,
+                                frames)
+    return loss_fn, step, analytic, stages, frames
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_train_step(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, variant):
+    model, opt = _model_and_optimizer(pf_preset, pf_device, pf_seed)
+    loss_fn, step, analytic, stages, frames = _train_step(variant, model, opt, pf_preset, pf_device, pf_dtype,
+                                                          pf_seed)
     with torch.no_grad():
         measured_forward = count_flops(loss_fn).total_flops
     measured = count_flops(step).total_flops
@@ -124,6 +137,52 @@ def test_train_step(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians,
                                 stages=stages.tolist(), frames=frames.tolist())
     # the analytic forward count is the one FlopCounterMode sees (chunked attention counts allowed pairs only)
     assert measured_forward == pytest.approx(analytic / 3, rel=0.02)
+
+
+def test_train_step_speedup_interleaved(pf_preset, pf_device, pf_dtype, pf_seed, pf_record):
+    """Paired measurement of the training-step speedup over full_sequence.
+
+    Every round times each variant once, back to back, in a rotating order, on one shared backbone and optimizer
+    (the variants differ only in their objective). A change of machine speed during the run (a noisy neighbour,
+    frequency scaling) then hits all variants of a round alike; the speedup is the median of the per-round ratios.
+    This is the number the issue's target (>= 0.7 of the FLOP-predicted speedup on the cpu preset) is checked on.
+    """
+    model, opt = _model_and_optimizer(pf_preset, pf_device, pf_seed)
+    steps, flops = {}, {}
+    for variant in VARIANTS:
+        _, step, flops[variant], _, _ = _train_step(variant, model, opt, pf_preset, pf_device, pf_dtype, pf_seed)
+        steps[variant] = synchronized(step, pf_device)
+        for _ in range(pf_preset.warmup_rounds):
+            steps[variant]()
+    names = list(VARIANTS)
+    ratios = {v: [] for v in names if v != "full_sequence"}
+    for r in range(pf_preset.benchmark_rounds):
+        seconds = {}
+        for v in names[r % len(names):] + names[:r % len(names)]:
+            start = time.perf_counter()
+            steps[v]()  # synchronizes the device before returning
+            seconds[v] = time.perf_counter() - start
+        for v in ratios:
+            ratios[v].append(seconds["full_sequence"] / seconds[v])
+    rows = []
+    for v, values in ratios.items():
+        measured = statistics.median(values)
+        q = statistics.quantiles(values, n=4) if len(values) > 1 else [measured, measured, measured]
+        predicted = flops["full_sequence"] / flops[v]
+        note = f"median of {len(values)} interleaved rounds"
+        rows += [dict(case="train_step_interleaved", variant=v, metric="speedup_vs_full_sequence", value=measured,
+                      unit="x", backend="measured-interleaved", spread=q[2] - q[0], spread_kind="iqr", note=note),
+                 dict(case="train_step_interleaved", variant=v, metric="predicted_speedup", value=predicted,
+                      unit="x", backend="analytic"),
+                 dict(case="train_step_interleaved", variant=v, metric="speedup_ratio", value=measured / predicted,
+                      unit="x", backend="measured/analytic", note=note)]
+        print(f"interleaved {v:26s} measured {measured:6.2f}x  predicted by FLOPs {predicted:6.2f}x  "
+              f"ratio {measured / predicted:.2f}  rounds {[round(x, 2) for x in values]}")
+    pf_record(rows)
+    if pf_preset.name == "cpu":
+        ratio = statistics.median(ratios["pyramid_ar"]) / (flops["full_sequence"] / flops["pyramid_ar"])
+        assert ratio >= MIN_SPEEDUP_EFFICIENCY, (
+            f"pyramid_ar's measured training speedup is only {ratio:.2f} of the FLOP-predicted one")
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -154,7 +213,8 @@ def test_generate(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, v
 
 
 def test_speedup_vs_full_sequence(pf_preset, pf_record, medians):
-    """Measured speedup (one run, same batches) against the FLOP-predicted speedup."""
+    """Speedups from the separate benchmark medians above (same batches, minutes apart) beside the FLOP-predicted
+    ones. Recorded, not asserted: the interleaved test holds the target, being robust to machine-speed drift."""
     rows = []
     for case in ("train_step", "generate"):
         if (case, "full_sequence") not in medians:
@@ -178,8 +238,3 @@ def test_speedup_vs_full_sequence(pf_preset, pf_record, medians):
             print(f"{case:10s} {variant:26s} measured {measured:6.2f}x  predicted by FLOPs {predicted:6.2f}x  "
                   f"ratio {measured / predicted:.2f}")
     pf_record(rows)
-    if pf_preset.name == "cpu":
-        ratio = next(r["value"] for r in rows if r["case"] == "train_step" and r["variant"] == "pyramid_ar"
-                     and r["metric"] == "speedup_ratio")
-        assert ratio >= MIN_SPEEDUP_EFFICIENCY, (
-            f"pyramid_ar's measured training speedup is only {ratio:.2f} of the FLOP-predicted one")
