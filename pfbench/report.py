@@ -572,6 +572,8 @@ def section_memory(ctx: ReportContext) -> list[Block]:
                                                       "with the out-of-memory frontier"))
     rows = []
     for v in order_variants(m["variant"]):
+        if not v:
+            continue  # run-level rows (the memory budget) belong to no variant
         dv = m[m["variant"] == v]
         oom = dv[(dv["status"] == "oom") & (dv["x_name"] == "latent_frames")]["x_value"]
         ok = dv[(dv["metric"] == "peak_memory_bytes") & (dv["status"] == "ok") & (dv["x_name"] == "latent_frames")]
@@ -697,13 +699,20 @@ def section_vbench(ctx: ReportContext) -> list[Block]:
         return [no_data(ctx, "vbench", "VBench-style scores")]
     ctx.mark(vb)
     is_speed = vb["metric"].map(_is_speed_metric)
-    dims = vb[~is_speed & ~vb["metric"].isin(["time_s", "time_mean_s", "time_min_s", "rounds"])
-              & (vb["source"] == "rows")].copy()
+    all_dims = vb[~is_speed & ~vb["metric"].isin(["time_s", "time_mean_s", "time_min_s", "rounds"])
+                  & (vb["source"] == "rows")].copy()
+    # the reference variants' samples get the main table and the plot; clips with known answers (static, noise,
+    # translation) used to check the metrics get a table of their own
+    samples = all_dims[all_dims["case"] == "variant_samples"]
+    dims = samples if not samples.empty else all_dims
+    checks = all_dims[all_dims["case"] != "variant_samples"].copy() if not samples.empty else all_dims.iloc[0:0]
     if dims["case"].nunique() > 1:  # several sample sets: one column per case/variant
-        dims["variant"] = dims["case"] + "/" + dims["variant"]
+        dims = dims.assign(variant=dims["case"] + "/" + dims["variant"])
     blocks = [text("VBench-style dimensions computed offline on each variant's samples (backend per dimension). "
                    "The paper column is Pyramid Flow's published VBench score (768p, 5 s; Table 1) scaled to this "
-                   "table's unit: a reference point, not a like-for-like comparison.")]
+                   "table's unit: a reference point, not a like-for-like comparison. VBench dimensions and the "
+                   "quality score: higher is better; warping_error: lower is better; flow_score: mean flow "
+                   "magnitude in pixels.")]
     if not dims.empty:
         variants = order_variants(dims["variant"])
         rows = []
@@ -719,10 +728,15 @@ def section_vbench(ctx: ReportContext) -> list[Block]:
             row["paper (Pyramid Flow)"] = "—" if paper is None else fmt(paper / 100 if unit != "%" else paper)
             row["backend"] = ", ".join(b for b in dict.fromkeys(dm["backend"]) if b)
             rows.append(row)
-        ok = dims[dims["status"] == "ok"]
+        ok = dims[(dims["status"] == "ok") & dims["metric"].isin(UNIT_INTERVAL_SCORES)]
         if not ok.empty:
             blocks.append(image(_plot_vbench(ctx, ok), "VBench-style scores per variant; gold ticks: the paper"))
-        blocks.append(table(pd.DataFrame(rows), "VBench-style scores (higher is better)"))
+        blocks.append(table(pd.DataFrame(rows), "VBench-style scores per variant"))
+    if not checks.empty:
+        checks["clip"] = checks["case"] + "/" + checks["variant"]
+        table_rows = checks.pivot_table(index="metric", columns="clip", values="value", aggfunc="first")
+        blocks.append(table(table_rows.map(fmt).reset_index(), "Metric checks on clips with known answers "
+                                                                "(static, noise, constant translation)"))
     speed = vb[is_speed]
     if not speed.empty:
         speed = speed.assign(variant=[f"{c}/{v}" if speed["case"].nunique() > 1 else v
@@ -731,12 +745,19 @@ def section_vbench(ctx: ReportContext) -> list[Block]:
         rows = [{"variant": v, "frames/s": fmt(value_of(speed, variant=v, metric="frames_per_s")),
                  "realtime factor": fmt(value_of(speed, variant=v, metric="realtime_factor"))}
                 for v in order_variants(speed["variant"])]
-        blocks.append(table(pd.DataFrame(rows), "Generation speed while producing the samples"))
+        blocks.append(table(pd.DataFrame(rows), "Metric throughput: frames scored per second (realtime factor = "
+                                                "frames/s divided by the clip's 24 fps)"))
     return blocks
 
 
 def _is_speed_metric(metric: str) -> bool:
     return metric in ("realtime_factor", "frames_per_second") or metric.endswith("_per_s")
+
+
+# scores on [0, 1] where higher is better: what the VBench plot shows on one axis
+UNIT_INTERVAL_SCORES = ("subject_consistency", "background_consistency", "temporal_flickering", "motion_smoothness",
+                        "dynamic_degree", "aesthetic_quality", "imaging_quality", "clip_temp_score", "quality_score",
+                        "vbench_quality_score")
 
 
 def _plot_vbench(ctx: ReportContext, ok: pd.DataFrame) -> Path:
