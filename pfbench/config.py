@@ -7,7 +7,7 @@ shape-only suites (token and FLOP accounting); they are never trained or sampled
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

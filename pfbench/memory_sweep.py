@@ -45,7 +45,6 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import torch
 

@@ -135,14 +135,13 @@ class SequenceLayout:
         if any(b < a for a, b in zip(ids, ids[1:])):
             raise ValueError("causal chunked attention needs non-decreasing frame ids along the sequence")
         chunks: list[tuple[int, int, int]] = []
-        start = 0
+        start, last_id = 0, None
         for fid, n in self.frame_tokens:
-            if chunks and ids_of_chunk == fid:  # same frame id continues: widen the chunk
+            if fid == last_id:  # the same frame id continues: widen the chunk
                 chunks[-1] = (chunks[-1][0], start + n, start + n)
             else:
                 chunks.append((start, start + n, start + n))
-                ids_of_chunk = fid
-            start += n
+            start, last_id = start + n, fid
         return chunks
 
     @cached_property

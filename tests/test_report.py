@@ -10,7 +10,7 @@ import pytest
 
 from pfbench.cli import main
 from pfbench.report import fmt, markdown_table, write_report
-from pfbench.results import collect_run, tidy_frame
+from pfbench.results import tidy_frame
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
 SECTIONS = ["Tokens and attention pairs", "FLOPs and GPU-hours", "Throughput",
