@@ -14,7 +14,7 @@ import torch
 
 from reference_model.layout import PackedLayout, clip_layout
 from reference_model.pyramid import (check_pyramid_size, global_time, interpolate, noise_pyramid, stage_endpoints,
-                                     stage_windows, velocity_target)
+                                     stage_windows, time_dtype, velocity_target)
 from reference_model.temporal import ar_layout, corrupt_history, history_latents
 
 TIME_SAMPLINGS = ("uniform", "logit_normal")
@@ -86,12 +86,13 @@ def stratified_draws(batch: int, stage_mix, num_stages: int, num_frames: int,
     return stages.long(), frames[perm]
 
 
-def draw_time(batch: int, scheme: str = "uniform", generator=None, device=None) -> torch.Tensor:
+def draw_time(batch: int, scheme: str = "uniform", generator=None, device=None,
+              dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """t in (0, 1) per sample: uniform, or logit-normal (sigmoid of N(0, 1), as in SD3)."""
     if scheme == "uniform":
-        return torch.rand(batch, generator=generator, device=device)
+        return torch.rand(batch, generator=generator, device=device, dtype=dtype)
     if scheme == "logit_normal":
-        return torch.sigmoid(torch.randn(batch, generator=generator, device=device))
+        return torch.sigmoid(torch.randn(batch, generator=generator, device=device, dtype=dtype))
     raise ValueError(f"unknown time sampling {scheme!r}: choose one of {', '.join(TIME_SAMPLINGS)}")
 
 
@@ -105,7 +106,7 @@ def flow_matching_loss(model, x1: torch.Tensor, y: torch.Tensor | None = None, *
     _check_clip(x1, model, 1)
     B, _, T, H, W = x1.shape
     noise = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
-    t = draw_time(B, time_sampling, generator, x1.device)  # (B,)
+    t = draw_time(B, time_sampling, generator, x1.device, time_dtype(x1))  # (B,)
     x_t = interpolate(noise, x1, t)
     layout = clip_layout(T, H, W, model.cfg.patch_size)
     v = model([x_t], layout, t, y)[0]  # (B, C, T, H, W)
@@ -122,7 +123,7 @@ def spatial_pyramid_loss(model, x1: torch.Tensor, y: torch.Tensor | None = None,
     noise = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
     levels = noise_pyramid(noise, num_stages)
     ks = draw_stages(B, stage_mix, num_stages, generator) if stages is None else stages.cpu()
-    t_local = torch.rand(B, generator=generator, device=x1.device)  # (B,)
+    t_local = torch.rand(B, generator=generator, device=x1.device, dtype=time_dtype(x1))  # (B,)
     losses = torch.zeros(B, device=x1.device)
     for k in sorted(set(ks.tolist())):
         idx = (ks == k).nonzero().flatten().to(x1.device)
@@ -151,7 +152,7 @@ def autoregressive_loss(model, x1: torch.Tensor, y: torch.Tensor | None = None, 
     fs = draw_frames(B, T, generator) if frames is None else frames.cpu()
     noise = torch.randn((B, C, 1, H, W), generator=generator, device=x1.device, dtype=x1.dtype)
     levels = noise_pyramid(noise, num_stages)
-    t_local = torch.rand(B, generator=generator, device=x1.device)  # (B,)
+    t_local = torch.rand(B, generator=generator, device=x1.device, dtype=time_dtype(x1))  # (B,)
     layouts, latents, targets, t_global = [], [], [], []
     for b, (i, k) in enumerate(zip(fs.tolist(), ks.tolist())):
         layout = ar_layout(i, k, num_stages, H, W, model.cfg.patch_size, full_history, causal)

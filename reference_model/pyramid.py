@@ -131,6 +131,11 @@ def interpolate(x_start: torch.Tensor, x_end: torch.Tensor, t_local: torch.Tenso
     return t * x_end + (1.0 - t) * x_start
 
 
+def time_dtype(x: torch.Tensor) -> torch.dtype:
+    """dtype of the time fed to the model: float64 for float64 latents (exact tests), float32 otherwise."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
 def global_time(t_local: torch.Tensor, k: int, windows: list[tuple[float, float]]) -> torch.Tensor:
     """Map a stage-local time t' in [0, 1] to the global time s_k + t' (e_k - s_k) the model sees."""
     s, e = windows[k]

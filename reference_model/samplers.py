@@ -1,7 +1,14 @@
 """Samplers as pure functions (k-diffusion style): model, starting noise, schedule in; latents out.
 
 All integrate the learned velocity with explicit Euler steps (x += dt * v) from t = 0 (noise) towards
-t = 1 (data). Classifier-free guidance mixes conditional and null-label velocities:
+t = 1 (data). A pyramid stage k is trained on the straight path x_t' = (1 - t') x_s + t' x_e in its
+*local* time t' in [0, 1], with target x_e - x_s, while the model is fed the *global* time
+s_k + t' (e_k - s_k). Its sampler therefore steps t' from 0 to 1 (dt' = 1 / steps, so the stage travels
+all the way from x_s to x_e) and feeds the model the global time of each step. The public Pyramid-Flow
+scheduler does the same (jy0205/Pyramid-Flow, diffusion_schedulers/scheduling_flow_matching.py:
+``sigmas_per_stage`` runs from 1 to 0 inside every stage and ``step`` adds (sigma_next - sigma) * v, while
+``timesteps_per_stage`` hands the model each stage's own segment of the global timestep scale).
+Full-sequence sampling is the one-stage case, window [0, 1]. Classifier-free guidance mixes conditional and null-label velocities:
 v = v_null + w (v_cond - v_null). ``callback`` (optional) receives a dict per model evaluation with
 keys stage, frame, step, t, shape, so progress bars and tests can follow the sampler.
 
@@ -14,7 +21,7 @@ from typing import Callable, Sequence
 import torch
 
 from reference_model.layout import SequenceLayout, clip_layout
-from reference_model.pyramid import check_pyramid_size, renoise, stage_windows
+from reference_model.pyramid import check_pyramid_size, renoise, stage_windows, time_dtype
 from reference_model.temporal import ar_layout, history_latents
 
 Callback = Callable[[dict], None] | None
@@ -32,16 +39,21 @@ def guided_velocity(model, latents: list[torch.Tensor], layout: SequenceLayout, 
 
 
 def _integrate(velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
-               t_start: float, t_end: float, steps: int, callback: Callback, info: dict) -> torch.Tensor:
-    """Euler from t_start to t_end in ``steps`` equal steps."""
+               window: tuple[float, float], steps: int, callback: Callback, info: dict) -> torch.Tensor:
+    """Euler over one stage: local time t' from 0 to 1 in ``steps`` equal steps, the model fed global time.
+
+    window = (s, e): the stage's global time window; the velocity is d x / d t' (the stage's x_e - x_s).
+    """
     if steps < 1:
         raise ValueError(f"steps per stage must be >= 1, got {steps}")
-    ts = torch.linspace(t_start, t_end, steps + 1).tolist()
-    for step, (t0, t1) in enumerate(zip(ts[:-1], ts[1:])):
-        t = torch.full((x.shape[0],), t0, device=x.device, dtype=torch.float32)  # (B,)
-        x = x + (t1 - t0) * velocity(x, t).to(x.dtype)
+    s, e = window
+    local = torch.linspace(0.0, 1.0, steps + 1).tolist()
+    for step, (u0, u1) in enumerate(zip(local[:-1], local[1:])):
+        t_global = s + u0 * (e - s)
+        t = torch.full((x.shape[0],), t_global, device=x.device, dtype=time_dtype(x))  # (B,)
+        x = x + (u1 - u0) * velocity(x, t).to(x.dtype)
         if callback is not None:
-            callback({**info, "step": step, "t": t0, "shape": tuple(x.shape)})
+            callback({**info, "step": step, "t": t_global, "t_local": u0, "shape": tuple(x.shape)})
     return x
 
 
@@ -51,7 +63,7 @@ def euler_full_sequence(model, noise: torch.Tensor, *, steps: int = 30, y: torch
     B, _, T, H, W = noise.shape
     layout = clip_layout(T, H, W, model.cfg.patch_size)
     velocity = lambda x, t: guided_velocity(model, [x], layout, t, y, guidance)  # noqa: E731
-    return _integrate(velocity, noise, 0.0, 1.0, steps, callback, {"stage": 0, "frame": None})
+    return _integrate(velocity, noise, (0.0, 1.0), steps, callback, {"stage": 0, "frame": None})
 
 
 def euler_pyramid(model, noise: torch.Tensor, *, steps_per_stage: Sequence[int] = (20, 20, 20),
@@ -63,6 +75,12 @@ def euler_pyramid(model, noise: torch.Tensor, *, steps_per_stage: Sequence[int] 
     Returns (B, C, T, H, W).
     """
     K = len(steps_per_stage)
+    if noise.ndim != 5:
+        raise ValueError(f"euler_pyramid needs the coarsest stage's noise as (B, C, T, h, w), got {tuple(noise.shape)}")
+    p = model.cfg.patch_size
+    if noise.shape[-2] % p or noise.shape[-1] % p:
+        raise ValueError(f"the coarsest stage's noise is {noise.shape[-2]}x{noise.shape[-1]}, which patch size {p} "
+                         f"does not divide: the full size must be a multiple of {p * 2 ** (K - 1)} for {K} stages")
     windows = stage_windows(K, gamma)
     x = noise
     for order, k in enumerate(range(K - 1, -1, -1)):
@@ -71,7 +89,7 @@ def euler_pyramid(model, noise: torch.Tensor, *, steps_per_stage: Sequence[int] 
         _, _, T, h, w = x.shape
         layout = clip_layout(T, h, w, model.cfg.patch_size, level=k)
         velocity = lambda z, t, layout=layout: guided_velocity(model, [z], layout, t, y, guidance)  # noqa: E731
-        x = _integrate(velocity, x, *windows[k], steps_per_stage[order], callback, {"stage": k, "frame": None})
+        x = _integrate(velocity, x, windows[k], steps_per_stage[order], callback, {"stage": k, "frame": None})
     return x
 
 
@@ -107,6 +125,6 @@ def sample_autoregressive(model, shape: Sequence[int], *, generator: torch.Gener
             def velocity(z, t, layout=layout, history=history, w=w):
                 return guided_velocity(model, history + [z], layout, t, y, w)
 
-            x = _integrate(velocity, x, *windows[k], steps[order], callback, {"stage": k, "frame": i})
+            x = _integrate(velocity, x, windows[k], steps[order], callback, {"stage": k, "frame": i})
         clip[:, :, i:i + 1] = x
     return clip

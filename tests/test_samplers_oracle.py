@@ -1,0 +1,139 @@
+"""The whole generative path against an oracle with a known answer (tests/oracle_model.py).
+
+The oracle returns the exact conditional velocity of a one-point data set, so (1) every variant's training
+loss on that data set is ~0 (this pins the target's sign and the time the model is fed) and (2) every sampler
+that integrates what was trained lands on the data point, for any K, any steps, with or without the jumps'
+corrective noise. Before the fix of the sampler issue (#15) the pyramid samplers stepped global time over each
+stage window with dt = (e_k - s_k) / steps and missed the data point by ~1 (its std): these tests failed there.
+"""
+import pytest
+import torch
+
+from reference_model.samplers import euler_full_sequence, euler_pyramid, guided_velocity, sample_autoregressive
+from reference_model.variants import VARIANTS, SamplingSchedule, get_variant, sample_video, training_loss
+from oracle_model import OracleModel
+
+SHAPE = (1, 3, 3, 16, 16)  # (B, C, T, H, W): K = 4 leaves a 2x2 coarsest stage, one patch
+
+
+def _data(seed: int = 0, shape=SHAPE) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g, dtype=torch.float64) * 1.5 + 0.3  # (1, C, T, H, W)
+
+
+def _oracle(variant: str, x1: torch.Tensor, K: int) -> OracleModel:
+    return OracleModel(x1, K if get_variant(variant).spatial_pyramid else 1)
+
+
+def _schedule(K: int, renoise: bool) -> SamplingSchedule:
+    first = tuple(range(3, 3 + K))      # different steps per stage, coarsest first
+    later = tuple(range(2, 2 + K))
+    return SamplingSchedule(full_sequence_steps=7, steps_first_frame=first, steps_later_frames=later, renoise=renoise)
+
+
+@pytest.mark.parametrize("K", [2, 3, 4])
+@pytest.mark.parametrize("renoise", [True, False])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_sampler_lands_on_the_data_point(variant, K, renoise):
+    x1 = _data(K)
+    model = _oracle(variant, x1, K)
+    out = sample_video(variant, model, (2,) + SHAPE[1:], generator=torch.Generator().manual_seed(1),
+                       schedule=_schedule(K, renoise), dtype=torch.float64)
+    assert out.shape == (2,) + SHAPE[1:]
+    err = (out - x1).abs().max().item()
+    assert err < 1e-5, f"{variant} K={K} renoise={renoise}: max error {err:.3g}"
+
+
+@pytest.mark.parametrize("variant", ["full_sequence", "spatial_pyramid", "pyramid_ar"])
+def test_guided_sampling_of_the_oracle_still_lands(variant):
+    x1 = _data(3)
+    out = sample_video(variant, _oracle(variant, x1, 3), (2,) + SHAPE[1:], generator=torch.Generator().manual_seed(2),
+                       schedule=_schedule(3, True), y=torch.tensor([0, 2]), guidance=(4.0, 2.5), dtype=torch.float64)
+    assert (out - x1).abs().max().item() < 1e-5
+
+
+def test_samplers_called_directly_land_and_feed_global_time():
+    x1 = _data(4)
+    seen = []
+    out = euler_full_sequence(OracleModel(x1, 1), torch.randn(SHAPE, dtype=torch.float64), steps=5,
+                              callback=seen.append)
+    assert (out - x1).abs().max() < 1e-5
+    assert [e["t"] for e in seen] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+    seen.clear()
+    noise = torch.randn((1, 3, 3, 4, 4), dtype=torch.float64)
+    out = euler_pyramid(OracleModel(x1, 3), noise, steps_per_stage=(2, 2, 2), generator=torch.Generator().manual_seed(0),
+                        callback=seen.append)
+    assert (out - x1).abs().max() < 1e-5
+    # K = 3 windows: [0, 1/3], [1/5, 2/3], [1/2, 1]; two steps each, local t' 0 and 1/2 mapped into the window
+    assert [e["t"] for e in seen] == pytest.approx([0.0, 1 / 6, 0.2, 13 / 30, 0.5, 0.75])
+    assert [e["t_local"] for e in seen] == pytest.approx([0.0, 0.5] * 3)
+    out = sample_autoregressive(OracleModel(x1, 3), SHAPE, generator=torch.Generator().manual_seed(0),
+                                steps_first_frame=(2, 3, 4), steps_later_frames=(1, 1, 2), dtype=torch.float64)
+    assert (out - x1).abs().max() < 1e-5
+
+
+def test_a_sampler_fed_local_time_would_miss():
+    """The oracle is sensitive to the time it is fed: local instead of global time moves the sample off x1."""
+    x1 = _data(5)
+    oracle = OracleModel(x1, 3)
+
+    class LocalTime:  # feeds t' instead of s + t' (e - s), as the mutant sampler would
+        cfg, null_label = oracle.cfg, oracle.null_label
+
+        def __call__(self, latents, layout, t, y=None, output="all"):
+            s, e = oracle.windows[layout.segments[-1].level]
+            return oracle(latents, layout, (t - s) / (e - s), y, output)
+
+    out = euler_pyramid(LocalTime(), torch.randn((1, 3, 3, 4, 4), dtype=torch.float64), steps_per_stage=(3, 3, 3),
+                        generator=torch.Generator().manual_seed(0))
+    assert (out - x1).abs().max() > 0.1
+
+
+@pytest.mark.parametrize("K", [2, 3, 4])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_training_loss_of_the_oracle_is_zero(variant, K):
+    x1 = _data(6)
+    batch = x1.expand(8, -1, -1, -1, -1).contiguous()
+    kw = {} if get_variant(variant).spatial_pyramid else {"time_sampling": "logit_normal"}
+    loss = training_loss(variant, _oracle(variant, x1, K), batch, generator=torch.Generator().manual_seed(0),
+                         num_stages=K, stage_mix="uniform", **kw)
+    assert loss.item() < 1e-10, (variant, K, loss.item())
+
+
+def test_training_loss_sees_a_wrong_velocity():
+    """The zero loss above is not vacuous: the oracle's velocity off by 1% gives a clearly non-zero loss."""
+    x1 = _data(7)
+    oracle = OracleModel(x1, 3)
+
+    def scaled(latents, layout, t, y=None, output="all"):
+        return [1.01 * v for v in oracle(latents, layout, t, y, output)]
+    scaled.cfg, scaled.null_label = oracle.cfg, oracle.null_label
+    loss = training_loss("spatial_pyramid", scaled, x1.expand(8, -1, -1, -1, -1).contiguous(),
+                         generator=torch.Generator().manual_seed(0), num_stages=3)
+    assert loss.item() > 1e-6
+
+
+class _ConstantModel:
+    """cond velocity 2 for real labels, -1 for the null label (shape of the last segment)."""
+
+    class cfg:
+        patch_size = 2
+        in_channels = 3
+    null_label = 4
+
+    def __call__(self, latents, layout, t, y=None, output="all"):
+        z = latents[-1]
+        label = torch.full((z.shape[0],), self.null_label) if y is None else y
+        value = torch.where(label == self.null_label, -1.0, 2.0).to(z.dtype).view(-1, 1, 1, 1, 1)
+        return [value.expand_as(z).clone()]
+
+
+@pytest.mark.parametrize("w, expected", [(0.0, -1.0), (1.0, 2.0), (3.0, 8.0), (0.5, 0.5)])
+def test_guided_velocity_mixes_null_plus_w_times_difference(w, expected):
+    from reference_model.layout import clip_layout
+    z = torch.zeros(2, 3, 1, 4, 4)
+    v = guided_velocity(_ConstantModel(), [z], clip_layout(1, 4, 4, 2), torch.zeros(2), torch.tensor([0, 1]), w)
+    assert torch.allclose(v, torch.full_like(v, expected))
+    # without a label there is nothing to guide: the null velocity
+    v = guided_velocity(_ConstantModel(), [z], clip_layout(1, 4, 4, 2), torch.zeros(2), None, w)
+    assert torch.allclose(v, torch.full_like(v, -1.0))
