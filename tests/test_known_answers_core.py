@@ -1,0 +1,86 @@
+"""Known answers for formulas a mutation audit found untested: sampling forward counts and FLOPs, plan_flops,
+history corruption, and the timing statistics."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from oracle_model import OracleModel
+from pfbench.accounting import (ModelShape, TrainingPhase, TrainingPlan, VideoShape, counted_sampling_forwards,
+                                forward_flops, plan_flops, variant_counts)
+from pfbench.config import VideoSpec
+from pfbench.measure import Stats
+from reference_model.temporal import HISTORY_CORRUPTION_MAX, corrupt_history
+from reference_model.variants import VARIANTS, SamplingSchedule, get_variant, sample_video
+
+PAPER_SCHEDULE = SamplingSchedule(full_sequence_steps=30, steps_first_frame=(20, 20, 20),
+                                  steps_later_frames=(10, 10, 10))
+SHAPE = VideoShape(frames=4, height=16, width=16, patch_size=2, stages=3)
+MODEL = ModelShape(hidden_size=32, depth=2, mlp_hidden=128, in_channels=3, patch_size=2)
+
+
+def _run_sampler(variant: str) -> OracleModel:
+    """Generate one T = 4 clip with the oracle and keep the layouts of every forward it was asked for."""
+    x1 = torch.randn((1, 3, SHAPE.frames, SHAPE.height, SHAPE.width), dtype=torch.float64)
+    oracle = OracleModel(x1, 3 if get_variant(variant).spatial_pyramid else 1)
+    sample_video(variant, oracle, (1, 3, SHAPE.frames, SHAPE.height, SHAPE.width),
+                 generator=torch.Generator().manual_seed(0), schedule=PAPER_SCHEDULE, dtype=torch.float64)
+    return oracle
+
+
+@pytest.mark.parametrize("variant, forwards", [("full_sequence", 30), ("spatial_pyramid", 60), ("pyramid_ar", 150),
+                                               ("ar_full_history", 150), ("pyramid_ar_bidirectional", 150)])
+def test_sampling_forwards_hand_values_analytic_counted_and_run(variant, forwards):
+    # full: 30 steps; spatial: 20 + 20 + 20; AR at T = 4: (20 + 20 + 20) + 3 x (10 + 10 + 10) = 150
+    oracle = _run_sampler(variant)
+    assert len(oracle.calls) == forwards
+    assert variant_counts(variant, SHAPE, MODEL, PAPER_SCHEDULE).sample_forwards_per_video == forwards
+    assert counted_sampling_forwards(variant, SHAPE, PAPER_SCHEDULE) == forwards
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_sampling_flops_equal_the_flops_of_the_forwards_the_sampler_ran(variant):
+    oracle = _run_sampler(variant)
+    autoregressive = get_variant(variant).autoregressive
+    counted = sum(forward_flops(MODEL, layout.num_tokens, layout.attention_pairs(),
+                                layout.current_tokens if autoregressive else None) for layout, _ in oracle.calls)
+    assert variant_counts(variant, SHAPE, MODEL, PAPER_SCHEDULE).sample_flops_per_video == counted
+
+
+def test_first_frame_schedule_applies_to_frame_zero_only():
+    oracle = _run_sampler("pyramid_ar")
+    frames = [layout.segments[-1].frame_ids[0] for layout, _ in oracle.calls]
+    assert [frames.count(i) for i in range(4)] == [60, 30, 30, 30]
+
+
+def test_plan_flops_is_steps_times_batch_times_flops_per_sample():
+    model = ModelShape(hidden_size=64, depth=3, mlp_hidden=256, in_channels=16, patch_size=2)
+    plan = TrainingPlan("tiny", (TrainingPhase("a", 10, 3, VideoSpec(128, 64, 0), image_only=True),
+                                 TrainingPhase("b", 5, 2, VideoSpec(128, 64, 1, fps=8))))
+    # full_sequence by hand: 3 x forward over all tokens, bidirectional pairs
+    # phase a: 1 latent frame of 8x16 -> 4 x 8 = 32 tokens; phase b: 9 pixel frames -> 2 latent frames, 64 tokens
+    flops_a = 3 * forward_flops(model, 32, 32 * 32)
+    flops_b = 3 * forward_flops(model, 64, 64 * 64)
+    assert plan_flops(plan, "full_sequence", model) == pytest.approx(10 * 3 * flops_a + 5 * 2 * flops_b, rel=1e-12)
+
+
+def test_history_corruption_of_an_all_ones_history():
+    history = [torch.ones(2, 3, 2, 8, 8), torch.ones(2, 3, 1, 4, 4)]
+    out = corrupt_history(history, torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)  # the same draws in the same order: sigma per sample, then noise
+    sigma = (torch.rand(2, generator=g) * HISTORY_CORRUPTION_MAX).view(2, 1, 1, 1, 1)
+    for h, o in zip(history, out):
+        noise = torch.randn(h.shape, generator=g)
+        assert torch.allclose(o, sigma * noise + (1 - sigma) * 1.0, atol=1e-6)
+    # and without replaying the draws: a large all-ones history keeps mean (1 - sigma) and std sigma per sample
+    big = corrupt_history([torch.ones(2, 1, 1, 128, 128)], torch.Generator().manual_seed(4))[0].flatten(1)
+    s = torch.rand(2, generator=torch.Generator().manual_seed(4)) * HISTORY_CORRUPTION_MAX
+    assert torch.allclose(big.mean(1), 1 - s, atol=0.01) and torch.allclose(big.std(1), s, rtol=0.05)
+
+
+def test_stats_of_a_known_sample():
+    s = Stats.of((1.0, 2.0, 3.0, 4.0, 10.0))
+    assert (s.median_s, s.mean_s, s.iqr_s, s.min_s, s.max_s, s.n) == (3.0, 4.0, 2.0, 1.0, 10.0, 5)
+    assert s.stdev_s == pytest.approx(3.5355339, rel=1e-6)
+    one = Stats.of((2.5,))
+    assert (one.median_s, one.iqr_s, one.stdev_s) == (2.5, 0.0, 0.0)

@@ -1,0 +1,123 @@
+"""VBench / EvalCrafter formulas on stub encoders, flows and heads whose answers are known by hand.
+
+The stubs are injected into a MetricContext's cache, so each test runs the real accumulators and the real
+aggregation and only the networks are replaced. Every frame is a constant image whose grey value names it,
+which lets a stub tell frames apart.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pfbench.metrics.vbench import MetricContext, aggregate, chunk_array, score_stream
+
+
+def constant_frames(values, h: int = 16, w: int = 16) -> np.ndarray:
+    """(T, H, W, 3) uint8, frame i filled with values[i]."""
+    return np.stack([np.full((h, w, 3), v, dtype=np.uint8) for v in values])
+
+
+class StubEncoder:
+    """Frame of grey value v -> the unit feature e_{v mod 3} (3-d)."""
+
+    backend = "stub-encoder"
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        ids = torch.as_tensor(frames[:, 0, 0, 0].astype(np.int64) % 3)
+        return torch.eye(3)[ids]  # (t, 3)
+
+
+class StubFlow:
+    """Flow of every pair (a, b): a constant field of magnitude ``moving(a, b)`` pixels along x."""
+
+    name = "stub-flow"
+
+    def __init__(self, magnitude=lambda a, b: 0.0):
+        self.magnitude = magnitude
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = np.zeros(a.shape[:3] + (2,), np.float32)  # (P, H, W, 2)
+        for i in range(len(a)):
+            out[i, ..., 0] = self.magnitude(int(a[i, 0, 0, 0]), int(b[i, 0, 0, 0]))
+        return out
+
+
+def context(**stubs) -> MetricContext:
+    ctx = MetricContext()
+    ctx._cache.update(stubs)
+    return ctx
+
+
+def run(frames, dims, ctx, fps=8.0, chunk=2):
+    scores, _ = score_stream(chunk_array(frames, chunk), fps, dims, ctx)
+    return scores
+
+
+def test_subject_consistency_and_clip_temp_on_orthogonal_features():
+    # features e1, e2, e1: s_1 = (cos(e1, e2) + cos(e1, e2)) / 2 = 0, s_2 = (cos(e2, e1) + cos(e1, e1)) / 2 = 1/2
+    frames = constant_frames([1, 2, 1])
+    ctx = context(**{"enc:dino-vitb16": StubEncoder(), "enc:clip-vit-base-patch32": StubEncoder()})
+    s = run(frames, ["subject_consistency", "background_consistency", "clip_temp_score"], ctx)
+    assert s["subject_consistency"].value == pytest.approx(0.25)
+    assert s["subject_consistency"].weight == 2
+    assert s["background_consistency"].value == pytest.approx(0.25)
+    assert s["clip_temp_score"].value == pytest.approx(0.0)  # consecutive frames are orthogonal
+    # e1, e1, e2: clip_temp = (1 + 0) / 2; against frame 0 instead of the previous frame it would also be 1/2,
+    # so use e1, e2, e2: consecutive (0 + 1) / 2 = 1/2, against frame 0 (0 + 0) / 2 = 0
+    s = run(constant_frames([1, 2, 2]), ["clip_temp_score"], ctx)
+    assert s["clip_temp_score"].value == pytest.approx(0.5)
+
+
+def test_warping_error_of_a_brightness_ramp_under_zero_flow():
+    frames = constant_frames([100, 110, 120, 130, 140])  # +10 per frame, zero motion
+    s = run(frames, ["warping_error", "flow_score"], context(flow=StubFlow()))
+    assert s["warping_error"].value == pytest.approx((10 / 255) ** 2, rel=1e-5)
+    assert s["flow_score"].value == pytest.approx(0.0)
+
+
+def test_flow_score_is_the_mean_magnitude():
+    frames = constant_frames([0, 1, 2, 3])
+    s = run(frames, ["flow_score"], context(flow=StubFlow(lambda a, b: float(a + 1))))
+    assert s["flow_score"].value == pytest.approx((1 + 2 + 3) / 3)
+
+
+@pytest.mark.parametrize("moving_pairs, dynamic", [(4, True), (3, False)])
+def test_dynamic_degree_needs_exactly_the_threshold_count(moving_pairs, dynamic):
+    # 16 frames at 8 fps: every frame kept, count_num = round(4 * 16 / 16) = 4 pairs above
+    # thres = max(1, 8 / 8) * 6 * min(16, 16) / 256 = 0.375 px. Moving pairs get 0.5 px.
+    frames = constant_frames(range(16))
+    flow = StubFlow(lambda a, b: 0.5 if a < moving_pairs else 0.0)
+    s = run(frames, ["dynamic_degree"], context(flow=flow), chunk=5)
+    assert s["dynamic_degree"].video_result is dynamic
+    assert aggregate("dynamic_degree", [s["dynamic_degree"]]) == float(dynamic)
+
+
+def test_dynamic_degree_magnitude_threshold():
+    frames = constant_frames(range(16))
+    below = run(frames, ["dynamic_degree"], context(flow=StubFlow(lambda a, b: 0.37)))
+    above = run(frames, ["dynamic_degree"], context(flow=StubFlow(lambda a, b: 0.38)))
+    assert below["dynamic_degree"].video_result is False and above["dynamic_degree"].video_result is True
+
+
+def test_aesthetic_quality_divides_the_head_by_ten():
+    head = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.fill_(6.5)
+    ctx = context(**{"enc:clip-vit-large-patch14": StubEncoder(), "aesthetic": head})
+    s = run(constant_frames([1, 2, 3]), ["aesthetic_quality"], ctx)
+    assert s["aesthetic_quality"].value == pytest.approx(0.65)
+    assert aggregate("aesthetic_quality", [s["aesthetic_quality"]]) == pytest.approx(0.65)
+
+
+def test_imaging_quality_is_musiq_per_video_and_divided_by_100_across_videos():
+    class StubMusiq:
+        def __call__(self, x):
+            return torch.tensor([[70.0 if x.mean() > 0.2 else 50.0]])
+
+    ctx = context(musiq=StubMusiq())
+    bright = run(constant_frames([200, 200]), ["imaging_quality"], ctx)["imaging_quality"]
+    dark = run(constant_frames([10, 10]), ["imaging_quality"], ctx)["imaging_quality"]
+    assert bright.value == pytest.approx(70.0) and dark.value == pytest.approx(50.0)
+    assert aggregate("imaging_quality", [bright, dark]) == pytest.approx(0.6)
