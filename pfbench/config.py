@@ -81,6 +81,7 @@ class Preset:
     patch_size: int = 2
     stages: int = 3                 # K
     stage_mix: tuple[float, ...] = (1.0, 2.0, 1.0)   # low : mid : full, as in the public code
+    gamma: float = -1.0 / 3.0       # stage-window parameter: one value for training and sampling
     batch_size: int = 2
     num_classes: int = 0
     device: str = "cpu"

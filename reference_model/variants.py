@@ -63,17 +63,19 @@ def get_variant(name: str) -> Variant:
 # --------------------------------------------------------------------------------------------------
 def training_loss(name: str, model, x1: torch.Tensor, y: torch.Tensor | None = None, *, generator=None,
                   num_stages: int = 3, stage_mix="1:2:1", stages: torch.Tensor | None = None,
-                  frames: torch.Tensor | None = None, time_sampling: str = "uniform") -> torch.Tensor:
-    """The variant's training loss on clean latents x1 (B, C, T, H, W)."""
+                  frames: torch.Tensor | None = None, time_sampling: str = "uniform",
+                  gamma: float = -1.0 / 3.0) -> torch.Tensor:
+    """The variant's training loss on clean latents x1 (B, C, T, H, W); ``gamma`` sets the stage windows (the
+    sampler's value, so training and sampling agree)."""
     v = get_variant(name)
     if not v.spatial_pyramid:
         return flow_matching_loss(model, x1, y, generator=generator, time_sampling=time_sampling)
     if not v.autoregressive:
         return spatial_pyramid_loss(model, x1, y, generator=generator, num_stages=num_stages,
-                                    stage_mix=stage_mix, stages=stages)
+                                    stage_mix=stage_mix, stages=stages, gamma=gamma)
     return autoregressive_loss(model, x1, y, generator=generator, num_stages=num_stages, stage_mix=stage_mix,
                                full_history=not v.compressed_history, causal=v.causal, stages=stages,
-                               frames=frames)
+                               frames=frames, gamma=gamma)
 
 
 @dataclass(frozen=True)

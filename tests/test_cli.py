@@ -62,13 +62,14 @@ def test_sample_pyramid_ar_writes_a_playable_4_frame_clip(tmp_path):
 
 
 def test_train_then_sample_from_checkpoint(tmp_path, capsys):
-    ckpt = tmp_path / "m.pt"
-    assert main(["train", "--variant", "pyramid_ar", "--preset", "smoke", "--steps", "3", "--out", str(ckpt)]) == 0
-    assert ckpt.exists()
-    assert main(["train", "--variant", "pyramid_ar", "--preset", "smoke", "--steps", "3", "--out", str(ckpt)]) == 2
-    assert "never overwritten" in capsys.readouterr().err
+    run = tmp_path / "run"
+    assert main(["train", "--variant", "pyramid_ar", "--preset", "smoke", "--steps", "3", "--out", str(run)]) == 0
+    assert (run / "last.pt").exists() and (run / "log.csv").exists()
+    capsys.readouterr()
+    assert main(["train", "--variant", "pyramid_ar", "--preset", "smoke", "--steps", "3", "--out", str(run)]) == 0
+    assert "already at step 3" in capsys.readouterr().out  # the same command resumes; nothing is overwritten
     out = tmp_path / "s.gif"
-    assert main(["sample", "--checkpoint", str(ckpt), "--preset", "smoke", "--label", "1", "--guidance", "2",
+    assert main(["sample", "--checkpoint", str(run / "last.pt"), "--label", "1", "--guidance", "2",
                  "--out", str(out)]) == 0
     assert "variant pyramid_ar" in capsys.readouterr().out
 

@@ -17,12 +17,16 @@ def register(sub) -> None:
     p = sub.add_parser("sample", help="generate a clip (MP4/GIF) or one frame (PNG) with a variant")
     p.add_argument("--variant", default=None, help=f"one of {', '.join(VARIANTS)} (default: the checkpoint's, "
                                                    "else pyramid_ar)")
-    p.add_argument("--preset", default="smoke", help="shape preset (default smoke)")
+    p.add_argument("--preset", default=None, help="shape preset (default: the checkpoint's resolved preset, "
+                                                  "else smoke); a preset other than the checkpoint's is an error")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frames", type=int, default=None, help="latent frames (default: the preset's)")
-    p.add_argument("--checkpoint", default=None, help="a file written by `pfbench train --out`")
+    p.add_argument("--checkpoint", default=None, help="a run folder of `pfbench train --out` (its last.pt) or a "
+                                                      "checkpoint file; loaded with weights_only=True")
+    p.add_argument("--ema", action="store_true", help="sample the checkpoint's EMA weights")
     p.add_argument("--label", type=int, default=None, help="class label for a conditional checkpoint")
-    p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance weight")
+    p.add_argument("--guidance", type=float, default=1.0,
+                   help="classifier-free guidance weight (needs --label: it mixes label and null-label velocities)")
     p.add_argument("--fps", type=int, default=8)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="output file: .png (one frame), .mp4 or .gif")
@@ -33,21 +37,46 @@ def load_or_init_model(args, preset):
     """The checkpoint's model, or the preset's backbone with seeded random (non-zero) weights."""
     if args.checkpoint:
         from pfbench.train import load_checkpoint
-        model, meta = load_checkpoint(args.checkpoint)
-        return model, meta.get("variant")
+        model, meta = load_checkpoint(args.checkpoint, weights="ema" if args.ema else "model")
+        return model, meta
+    if args.ema:
+        raise ValueError("--ema needs --checkpoint (random weights have no moving average)")
     from pfbench.train import model_for_preset
     torch.manual_seed(args.seed)
-    return model_for_preset(preset, zero_init=False), None
+    return model_for_preset(preset, zero_init=False), {}
+
+
+def resolve_preset(args, meta: dict):
+    """The checkpoint's resolved preset rules; --preset may only repeat it (a conflict is an error)."""
+    stored = meta.get("preset_config")
+    if not args.checkpoint:
+        return get_preset(args.preset or "smoke")
+    name = meta.get("preset")
+    if args.preset is not None and name is not None and args.preset != name:
+        raise ValueError(f"--preset {args.preset} conflicts with checkpoint {args.checkpoint}, trained at preset "
+                         f"{name}: drop --preset (the checkpoint's resolved config is used)")
+    if stored:
+        from pfbench.runner import _preset_from_dict
+        return _preset_from_dict(stored)
+    return get_preset(args.preset or name or "smoke")
 
 
 def run(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ValueError(f"--out {out}: unsupported file type; use one of {', '.join(OUTPUT_SUFFIXES)}")
-    preset = get_preset(args.preset)
-    model, ckpt_variant = load_or_init_model(args, preset)
+    model, meta = load_or_init_model(args, get_preset(args.preset or "smoke") if not args.checkpoint else None)
+    preset = resolve_preset(args, meta)
+    ckpt_variant = meta.get("variant")
+    if args.variant and ckpt_variant and args.variant != ckpt_variant:
+        raise ValueError(f"--variant {args.variant} conflicts with checkpoint {args.checkpoint}, trained as "
+                         f"{ckpt_variant}: drop --variant (the checkpoint's variant is used)")
     variant = args.variant or ckpt_variant or "pyramid_ar"
     get_variant(variant)
+    if args.guidance != 1.0 and args.label is None:
+        raise ValueError(f"--guidance {args.guidance:g} needs --label K: classifier-free guidance mixes a label's "
+                         "velocity with the null label's; pass --label or drop --guidance")
+    gamma = float(meta.get("gamma", getattr(preset, "gamma", -1.0 / 3.0)))
     frames = args.frames or preset.frames
     if out.suffix.lower() == ".png" and frames != 1:
         raise ValueError(f"--out {out}: a PNG holds one frame but {frames} were asked; use --frames 1 or .mp4/.gif")
@@ -56,10 +85,12 @@ def run(args) -> int:
     if args.label is not None:
         if model.cfg.num_classes == 0:
             raise ValueError("--label needs a conditional checkpoint (this model has no classes)")
+        if not 0 <= args.label < model.cfg.num_classes:
+            raise ValueError(f"--label {args.label} is out of range: this model has labels 0..{model.cfg.num_classes - 1}")
         y = torch.tensor([args.label], device=args.device)
     schedule = SamplingSchedule(full_sequence_steps=preset.full_sequence_steps,
                                 steps_first_frame=preset.steps_first_frame,
-                                steps_later_frames=preset.steps_later_frames)
+                                steps_later_frames=preset.steps_later_frames, gamma=gamma)
     evaluations = []
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     start = time.perf_counter()

@@ -71,7 +71,8 @@ def load_raft(weights_path: str | Path, model: str = "raft_large", device: str =
         raise FileNotFoundError(f"RAFT weights {path} not found; save torchvision's {model} state dict there "
                                 f"(torch.save({model}(weights=...).state_dict(), '{path}'))")
     net = getattr(optical_flow, model)(weights=None, progress=False)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    from pfbench.safe_load import safe_torch_load
+    state = safe_torch_load(path, "RAFT weights", f"save torchvision's {model} state dict there")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     try:
