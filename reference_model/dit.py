@@ -9,17 +9,20 @@ through ``F.scaled_dot_product_attention``; blockwise-causal layouts can skip ma
 """
 from __future__ import annotations
 
-import functools
 import math
+from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from reference_model.layout import PackedLayout, SequenceLayout
+from reference_model.attention import ATTENTION_BACKENDS, AttentionPlan, layout_attention, resolve_backend
+from reference_model.layout import PackedLayout, SequenceLayout, bucket_length
 
-ATTENTION_BACKENDS = ("auto", "dense", "chunked", "flex")
+__all__ = ["ATTENTION_BACKENDS", "DIT_PRESETS", "DiT", "DiTConfig", "apply_rope", "build_model", "dit_config",
+           "layout_attention", "rope_angles", "rope_axis_dims"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,11 @@ class DiTConfig:
     num_classes: int = 0
     rope_theta: float = 10000.0
     zero_init: bool = True          # adaLN-Zero: blocks start as identity, output starts at 0
-    attention: str = "auto"         # auto | dense | chunked | flex
+    attention: str = "auto"         # auto (flex on CUDA, chunked elsewhere) | dense | chunked | flex
+    compile_blocks: bool | None = None   # torch.compile the blocks' dense parts; None: on for CUDA inputs
+    compile_backend: str = "inductor"    # torch.compile backend (tests on CPU use "aot_eager")
+    activation_checkpointing: bool = False  # recompute each block in the backward (training only)
+    length_buckets: tuple[int, ...] = ()    # flex: pad sequences to these lengths (static kernel shapes)
 
     @property
     def head_dim(self) -> int:
@@ -124,71 +131,8 @@ def per_token(mod: torch.Tensor, sample_index: torch.Tensor | None) -> torch.Ten
 
 
 # --------------------------------------------------------------------------------------------------
-# Attention with a layout-aware mask
+# Attention (backends live in reference_model.attention)
 # --------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _compiled_flex_attention():
-    """flex_attention compiled once per process (compiling per call would recompile constantly)."""
-    from torch.nn.attention.flex_attention import flex_attention
-    return torch.compile(flex_attention, dynamic=True)
-
-
-@functools.lru_cache(maxsize=64)
-def _block_mask(layout, device: str):
-    """FlexAttention block mask for a layout (cached: layouts are frozen, every layer reuses it)."""
-    from torch.nn.attention.flex_attention import create_block_mask
-
-    fid = layout.token_frame_ids(device)
-    length = fid.shape[0]
-    if isinstance(layout, PackedLayout):
-        sid = layout.token_sample_ids(device)
-        causal = torch.tensor([lay.causal for lay in layout.layouts], device=device)
-
-        def mask_mod(b, h, q_idx, kv_idx):
-            same = sid[q_idx] == sid[kv_idx]
-            return same & ((fid[q_idx] >= fid[kv_idx]) | ~causal[sid[q_idx]])
-    else:
-        def mask_mod(b, h, q_idx, kv_idx):
-            return SequenceLayout.allowed(fid[q_idx], fid[kv_idx], causal=True)
-
-    return create_block_mask(mask_mod, B=None, H=None, Q_LEN=length, KV_LEN=length, device=device)
-
-
-def _flex_attention(q, k, v, layout):
-    """FlexAttention with a block mask built from the layout's frame (and sample) ids: skips masked blocks.
-
-    Compiled on CUDA (the fused kernel); eager elsewhere (materialises scores, forward only on CPU).
-    """
-    from torch.nn.attention.flex_attention import flex_attention
-
-    block_mask = _block_mask(layout, str(q.device))
-    fn = _compiled_flex_attention() if q.is_cuda else flex_attention
-    return fn(q, k, v, block_mask=block_mask)
-
-
-def layout_attention(q, k, v, layout, backend: str = "auto") -> torch.Tensor:
-    """Attention of q, k, v (B, heads, L, head_dim) under the layout's rule.
-
-    dense:   one SDPA call with an (L, L) boolean mask (reference path; pays for every pair).
-    chunked: one SDPA call per block of queries over its allowed key range (a frame's prefix; a packed
-             sample's own tokens): only allowed pairs are computed (and counted by FlopCounterMode).
-    flex:    FlexAttention with a block mask (CUDA, compiled; eager elsewhere, slow but exact; no CPU backward).
-    auto:    chunked.
-    """
-    chunks = layout.attention_chunks()
-    if len(chunks) == 1:
-        return F.scaled_dot_product_attention(q, k, v)
-    if backend in ("auto", "chunked"):
-        outs = [F.scaled_dot_product_attention(q[:, :, qs:qe], k[:, :, ks:ke], v[:, :, ks:ke])
-                for qs, qe, ks, ke in chunks]
-        return torch.cat(outs, dim=2)  # (B, heads, L, head_dim)
-    if backend == "dense":
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=layout.dense_mask(q.device))
-    if backend == "flex":
-        return _flex_attention(q, k, v, layout)
-    raise ValueError(f"unknown attention backend {backend!r}: choose one of {', '.join(ATTENTION_BACKENDS)}")
-
-
 class Attention(nn.Module):
     def __init__(self, cfg: DiTConfig):
         super().__init__()
@@ -198,17 +142,24 @@ class Attention(nn.Module):
         self.q_norm = nn.RMSNorm(cfg.head_dim, eps=1e-6)
         self.k_norm = nn.RMSNorm(cfg.head_dim, eps=1e-6)
 
-    def forward(self, x, rope, layout: SequenceLayout, backend: str):
+    def heads(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """x (B, L, D) -> rotated, normalised q, k and v, each (B, heads, L, head_dim)."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)
-        # q, k, v: (B, heads, L, head_dim)
-        q, k = apply_rope(self.q_norm(q), *rope), apply_rope(self.k_norm(k), *rope)
-        out = layout_attention(q, k, v, layout, backend)  # (B, heads, L, head_dim)
-        return self.proj(out.transpose(1, 2).reshape(B, L, D))  # (B, L, D)
+        return apply_rope(self.q_norm(q), cos, sin), apply_rope(self.k_norm(k), cos, sin), v
+
+    def forward(self, x, rope, attend):
+        out = attend(*self.heads(x, *rope))  # (B, heads, L, head_dim)
+        return self.proj(out.transpose(1, 2).flatten(2))  # (B, L, D)
 
 
 class DiTBlock(nn.Module):
-    """Pre-norm transformer block with adaLN-Zero modulation (shift, scale, gate for attention and MLP)."""
+    """Pre-norm transformer block with adaLN-Zero modulation (shift, scale, gate for attention and MLP).
+
+    Split at the attention call: ``pre_attention`` and ``post_attention`` are the dense parts that
+    torch.compile fuses (norms, modulation, rotary, projections, MLP); attention runs between them through
+    its backend (one fused FlexAttention kernel, or SDPA calls).
+    """
 
     def __init__(self, cfg: DiTConfig):
         super().__init__()
@@ -219,12 +170,22 @@ class DiTBlock(nn.Module):
                                  nn.Linear(cfg.mlp_hidden, cfg.hidden_size))
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden_size, 6 * cfg.hidden_size))
 
-    def forward(self, x, c, rope, layout, backend, sample_index=None):
-        mods = per_token(self.ada(c), sample_index)  # (B, 1, 6D) or (1, L, 6D)
-        shift1, scale1, gate1, shift2, scale2, gate2 = mods.chunk(6, dim=-1)
-        x = x + gate1 * self.attn(modulate(self.norm1(x), shift1, scale1), rope, layout, backend)
-        x = x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
-        return x  # (B, L, D)
+    def pre_attention(self, x, mod, sample_index, cos, sin):
+        """x (B, L, D), mod (S, 6D) per-sample modulation -> q, k, v (B, heads, L, head_dim)."""
+        shift1, scale1 = per_token(mod[:, :2 * x.shape[-1]], sample_index).chunk(2, dim=-1)  # (B|1, 1|L, D)
+        return self.attn.heads(modulate(self.norm1(x), shift1, scale1), cos, sin)
+
+    def post_attention(self, x, out, mod, sample_index):
+        """x (B, L, D) plus the gated projection of attention out (B, heads, L, head_dim), then the MLP."""
+        gate1, shift2, scale2, gate2 = per_token(mod[:, 2 * x.shape[-1]:], sample_index).chunk(4, dim=-1)
+        x = x + gate1 * self.attn.proj(out.transpose(1, 2).flatten(2))
+        return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))  # (B, L, D)
+
+    def forward(self, x, c, rope, attend, sample_index=None, fns=None):
+        """x (B, L, D), c (S, D); attend(q, k, v) is the layout's attention; fns: compiled (pre, post)."""
+        pre, post = fns or (self.pre_attention, self.post_attention)
+        mod = self.ada(c)  # (S, 6D): one row per sample
+        return post(x, attend(*pre(x, mod, sample_index, *rope)), mod, sample_index)  # (B, L, D)
 
 
 class FinalLayer(nn.Module):
@@ -255,8 +216,14 @@ class DiT(nn.Module):
         self.y_embed = nn.Embedding(cfg.num_classes + 1, cfg.hidden_size)  # last index = null label
         self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.depth))
         self.final = FinalLayer(cfg)
-        self.gradient_checkpointing = False
+        self.gradient_checkpointing = cfg.activation_checkpointing  # may be toggled (memory sweeps)
+        self._layouts: OrderedDict = OrderedDict()  # (layout, device, backend) -> _LayoutTensors
+        self._compiled: list | None = None          # per block (pre, post) compiled functions
+        self._eager_backend: str | None = None      # set by eager_reference()
         self._init_weights()
+
+    def __getstate__(self):  # deepcopy/pickle: caches and compiled functions are rebuilt on demand
+        return {**self.__dict__, "_layouts": OrderedDict(), "_compiled": None}
 
     def _init_weights(self):
         for module in self.modules():
@@ -308,6 +275,59 @@ class DiT(nn.Module):
         if isinstance(layout, PackedLayout) and batch != 1:
             raise ValueError(f"a packed layout holds one sample per sub-layout: segments need batch 1, got {batch}")
 
+    # ---- per-layout tensors, compiled blocks ---------------------------------------------------
+    LAYOUT_CACHE_SIZE = 16
+
+    def _layout_tensors(self, layout, device: torch.device) -> _LayoutTensors:
+        """Rotary tables, ids and the attention plan of ``layout``, cached (layouts are frozen and hashable)."""
+        backend = resolve_backend(self._eager_backend or self.cfg.attention, device)
+        key = (layout, str(device), backend)
+        hit = self._layouts.get(key)
+        if hit is not None:
+            self._layouts.move_to_end(key)
+            return hit
+        with torch.inference_mode(False), torch.no_grad():  # plain tensors, reusable in any later forward
+            n = layout.num_tokens
+            length, bucketed = (bucket_length(n, self.cfg.length_buckets) if backend == "flex" else (n, False))
+            plan = AttentionPlan.build(layout, backend, device, length, bucketed)
+            cos, sin = rope_angles(layout.positions(device), self.cfg.head_dim, self.cfg.rope_theta)  # (L, hd/2)
+            rope = (F.pad(cos, (0, 0, 0, length - n)), F.pad(sin, (0, 0, 0, length - n)))  # (L_pad, hd/2)
+            sample_index = layout.token_sample_ids(device) if isinstance(layout, PackedLayout) else None
+            block_index = None if sample_index is None else F.pad(sample_index, (0, length - n))
+            keep = layout.current_token_index(device) if sample_index is not None else None
+            entry = _LayoutTensors(plan, rope, sample_index, block_index, keep)
+        self._layouts[key] = entry
+        if len(self._layouts) > self.LAYOUT_CACHE_SIZE:
+            self._layouts.popitem(last=False)
+        return entry
+
+    def compiles_blocks(self, device: torch.device | str) -> bool:
+        """Whether forwards on ``device`` run compiled blocks (cfg.compile_blocks; None = on CUDA only)."""
+        if self._eager_backend is not None:
+            return False
+        flag = self.cfg.compile_blocks
+        return torch.device(device).type == "cuda" if flag is None else bool(flag)
+
+    def _compiled_fns(self, device) -> list | None:
+        if not self.compiles_blocks(device) or torch.device(device).type == "meta":
+            return None
+        if self._compiled is None:  # one compile serves every block (same code; parameters are inputs)
+            backend = self.cfg.compile_backend
+            self._compiled = [(torch.compile(b.pre_attention, backend=backend),
+                               torch.compile(b.post_attention, backend=backend)) for b in self.blocks]
+        return self._compiled
+
+    @contextmanager
+    def eager_reference(self, backend: str = "chunked"):
+        """Eager blocks and the ``backend`` attention inside the block (default chunked): what FlopCounterMode
+        needs (it cannot see into compiled code, and counts exactly the allowed pairs with chunked)."""
+        previous = self._eager_backend
+        self._eager_backend = resolve_backend(backend, "cpu")
+        try:
+            yield self
+        finally:
+            self._eager_backend = previous
+
     # ---- forward -------------------------------------------------------------------------------
     def forward(self, latents: list[torch.Tensor], layout: SequenceLayout | PackedLayout, t: torch.Tensor,
                 y: torch.Tensor | None = None, output: str = "all") -> list[torch.Tensor]:
@@ -328,19 +348,21 @@ class DiT(nn.Module):
         if y is None:
             y = torch.full((n_cond,), self.null_label, dtype=torch.long, device=x.device)
         c = self.t_embed(t) + self.y_embed(y)  # (B, D), one row per (packed) sample
-        sample_index = layout.token_sample_ids(x.device) if packed else None  # (L,) or None
-        rope = rope_angles(layout.positions(x.device), self.cfg.head_dim, self.cfg.rope_theta)
-        backend = self.cfg.attention
-        for block in self.blocks:
-            if self.gradient_checkpointing and self.training:
-                x = torch.utils.checkpoint.checkpoint(block, x, c, rope, layout, backend, sample_index,
-                                                      use_reentrant=False)
-            else:
-                x = block(x, c, rope, layout, backend, sample_index)
+        lt = self._layout_tensors(layout, x.device)
+        L = x.shape[1]
+        if lt.plan.length > L:  # flex: pad to the bucket length; padding tokens only see each other
+            x = F.pad(x, (0, 0, 0, lt.plan.length - L))  # (B, L_pad, D)
+        fns = self._compiled_fns(x.device)
+        checkpoint = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        for i, block in enumerate(self.blocks):
+            args = (x, c, lt.rope, lt.plan, lt.block_index, fns[i] if fns else None)
+            x = torch.utils.checkpoint.checkpoint(block, *args, use_reentrant=False) if checkpoint else block(*args)
+        x = x[:, :L]  # (B, L, D)
+        sample_index = lt.sample_index
 
         if output == "last":
             if packed:
-                keep = layout.current_token_index(x.device)  # (sum of current tokens,)
+                keep = lt.keep_index  # (sum of current tokens,)
                 x, sample_index = x[:, keep], sample_index[keep]
                 segments = tuple(lay.segments[-1] for lay in layout.layouts)
             else:
@@ -356,6 +378,17 @@ class DiT(nn.Module):
             results.append(self.unpatchify(out[:, start:start + n], seg.frames, seg.height, seg.width))
             start += n
         return results
+
+
+@dataclass(frozen=True)
+class _LayoutTensors:
+    """Per-layout tensors a forward needs, built once (rotary tables in float32, ids, attention plan)."""
+
+    plan: AttentionPlan
+    rope: tuple[torch.Tensor, torch.Tensor]   # cos, sin: (L_pad, head_dim / 2) each
+    sample_index: torch.Tensor | None         # (L,) packed sample of every token, None when not packed
+    block_index: torch.Tensor | None          # (L_pad,) the same, padding tokens mapped to sample 0
+    keep_index: torch.Tensor | None           # (sum of current tokens,) packed: every sample's last segment
 
 
 def build_model(size: str = "small", **overrides) -> DiT:

@@ -239,3 +239,28 @@ class PackedLayout:
 
     def attention_pairs(self) -> int:
         return sum(layout.attention_pairs() for layout in self.layouts)
+
+
+# --------------------------------------------------------------------------------------------------
+# Padding to bucket lengths (static shapes for compiled kernels)
+# --------------------------------------------------------------------------------------------------
+def length_buckets(max_tokens: int, count: int = 4, multiple: int = 128) -> tuple[int, ...]:
+    """``count`` evenly spaced bucket lengths up to ``max_tokens``, each rounded up to ``multiple``.
+
+    A compiled kernel is built once per bucket, so a few buckets bound the compiles; with a token-budget
+    packer (every step just under its budget) most steps land in the top bucket.
+    """
+    if max_tokens < 1 or count < 1 or multiple < 1:
+        raise ValueError(f"length_buckets needs positive max_tokens, count and multiple, got "
+                         f"{max_tokens}, {count}, {multiple}")
+    up = lambda n: -(-n // multiple) * multiple  # noqa: E731 - round up to the multiple
+    return tuple(sorted({up(max(1, (max_tokens * (i + 1)) // count)) for i in range(count)}))
+
+
+def bucket_length(num_tokens: int, buckets: tuple[int, ...] = (), multiple: int = 128) -> tuple[int, bool]:
+    """(padded length, in a bucket): the smallest bucket >= num_tokens, else num_tokens rounded up to
+    ``multiple`` (False: a length outside the buckets, for which a dynamic-shape kernel is used)."""
+    for bucket in sorted(buckets):
+        if bucket >= num_tokens:
+            return bucket, True
+    return -(-num_tokens // multiple) * multiple, False
