@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from pfbench.cli_args import device, dtype
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("env", help="print the environment manifest (versions, device, flags) as JSON")
-    p.add_argument("--device", default="cpu", help="device to describe (cpu, cuda, cuda:1)")
-    p.add_argument("--dtype", default="float32", help="dtype whose peak FLOP/s to look up (float32, bfloat16)")
+    p.add_argument("--device", default="cpu", type=device, help="device to describe (cpu, cuda, cuda:1)")
+    p.add_argument("--dtype", default="float32", type=dtype, help="dtype whose peak FLOP/s to look up (float32, bfloat16)")
     p.set_defaults(func=run)
 
 
