@@ -16,7 +16,8 @@ def add_shape_arguments(p) -> None:
     p.add_argument("--resolution", default=None, help="384p | 768p | WIDTHxHEIGHT (pixels)")
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--fps", type=int, default=24)
-    p.add_argument("--stages", type=int, default=3, help="pyramid stages K")
+    p.add_argument("--stages", default=None, help="pyramid stages K (default 3); `flops --arch` also takes "
+                                                  "a list F1xH1xW1,...,FxHxW, lowest resolution first")
     p.add_argument("--vae-spatial", type=int, default=8, help="VAE spatial compression (with --resolution)")
     p.add_argument("--vae-temporal", type=int, default=8, help="VAE temporal compression (with --resolution)")
     p.add_argument("--patch-size", type=int, default=2, help="patch size (with --resolution)")
@@ -26,8 +27,19 @@ def add_shape_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def stage_count(text) -> int:
+    """--stages as a number of spatial stages K (3 when not given)."""
+    if text is None or isinstance(text, int):
+        return 3 if text is None else text
+    if not str(text).isdigit() or int(text) < 1:
+        raise ValueError(f"--stages {text!r}: give a number of stages K >= 1 (a list of FxHxW stages needs "
+                         "`pfbench flops --arch NAME --video FxHxW`)")
+    return int(text)
+
+
 def resolve_shape(args) -> tuple[dict, VideoShape, ModelShape, SamplingSchedule]:
     """(description, latent shape, model shape, schedule) from --preset or --resolution/--seconds/--fps."""
+    args.stages = stage_count(args.stages)
     if args.resolution:
         w, h = parse_resolution(args.resolution)
         video = VideoSpec(width=w, height=h, seconds=args.seconds, fps=args.fps, vae_spatial=args.vae_spatial,
