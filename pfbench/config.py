@@ -92,6 +92,8 @@ class Preset:
     full_sequence_steps: int = 30
     benchmark_rounds: int = 3
     warmup_rounds: int = 1
+    generate_rounds: int = 3        # timed rounds of a whole generation (after one warm-up)
+    token_budget: int | None = None  # tokens per training step (token-budget packing); None: batch_size clips
     memory_budget_gib: float = 4.0  # RAM budget for the CPU memory sweep; GPUs use their capacity
     memory_max_frames: int = 64
     fid_samples: int = 64
@@ -125,8 +127,8 @@ PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         name="smoke", model="tiny", channels=3, frames=3, height=16, width=16, batch_size=2,
         train_steps=4, steps_first_frame=(2, 2, 2), steps_later_frames=(1, 1, 1), full_sequence_steps=4,
-        benchmark_rounds=1, warmup_rounds=1, memory_budget_gib=1.0, memory_max_frames=8, fid_samples=16,
-        description="seconds on a laptop CPU: every code path once, numbers not meaningful",
+        benchmark_rounds=1, warmup_rounds=1, generate_rounds=2, memory_budget_gib=1.0, memory_max_frames=8,
+        fid_samples=16, description="seconds on a laptop CPU: every code path once, numbers not meaningful",
     ),
     "cpu": Preset(
         name="cpu", model="small", channels=3, frames=8, height=32, width=32, batch_size=4,
@@ -134,11 +136,20 @@ PRESETS: dict[str, Preset] = {
         benchmark_rounds=5, warmup_rounds=1, memory_budget_gib=1.0, memory_max_frames=48, fid_samples=64,
         description="the default run: minutes on 2 CPU cores, shapes large enough that attention matters",
     ),
+    # Both gpu presets: bf16 on the SD3-Medium-shaped backbone; token budget = one full-resolution clip
+    # (full_sequence trains one clip a step, the pyramid variants pack as many samples as fit); see README.
+    "gpu-smoke": Preset(
+        name="gpu-smoke", model="sd3-medium-smoke", channels=16, frames=8, height=24, width=40, batch_size=8,
+        device="cuda", dtype="bfloat16", token_budget=2048, train_steps=10, steps_first_frame=(4, 4, 4),
+        steps_later_frames=(2, 2, 2), full_sequence_steps=8, benchmark_rounds=5, warmup_rounds=2,
+        generate_rounds=3, memory_max_frames=32, fid_samples=16,
+        description="any CUDA GPU, every suite in about 2 minutes: 4 SD3-Medium-wide blocks, 8 x 24 x 40 latents",
+    ),
     "gpu": Preset(
-        name="gpu", model="sd3-medium-like", channels=16, frames=16, height=48, width=80, batch_size=1,
-        device="cuda", dtype="bfloat16", train_steps=200, benchmark_rounds=10, warmup_rounds=3,
-        memory_max_frames=64, fid_samples=2048,
-        description="384p 5 s latents (16 x 48 x 80) on the SD3-Medium-like backbone, bf16 on one GPU",
+        name="gpu", model="sd3-medium-like", channels=16, frames=16, height=48, width=80, batch_size=16,
+        device="cuda", dtype="bfloat16", token_budget=16384, train_steps=50, benchmark_rounds=10, warmup_rounds=3,
+        generate_rounds=3, memory_max_frames=64, fid_samples=256,
+        description="384p 5 s latents (16 x 48 x 80) on the SD3-Medium-like backbone, bf16, 16,384-token steps",
     ),
     "paper-384p-5s": _paper("paper-384p-5s", "384p", 5),
     "paper-768p-5s": _paper("paper-768p-5s", "768p", 5),

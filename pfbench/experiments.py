@@ -89,7 +89,7 @@ def experiment_shape(preset: Preset) -> ExperimentShape:
     if not preset.trainable:
         raise ValueError(f"preset {preset.name!r} is shape-only (not trainable): run the quality experiments "
                          "with --pf-preset smoke, cpu or gpu")
-    if preset.name == "smoke":
+    if preset.name in ("smoke", "gpu-smoke"):  # gpu-smoke: every suite in ~2 minutes on any CUDA GPU
         return ExperimentShape("smoke-tiny-3x16x16", "tiny", 3, 16, 16, batch_size=4, steps=30,
                                eval_steps=(10, 20, 30), dataset_size=32, heldout_clips=16, sample_clips=12,
                                fid_bootstrap=20, schedule=SamplingSchedule(6, (2, 2, 2), (2, 2, 2)),

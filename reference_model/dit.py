@@ -62,6 +62,7 @@ DIT_PRESETS: dict[str, DiTConfig] = {
     "base": DiTConfig(hidden_size=384, depth=12, num_heads=6),
     "large": DiTConfig(hidden_size=1024, depth=24, num_heads=16),
     "sd3-medium-like": DiTConfig(in_channels=16, hidden_size=1536, depth=24, num_heads=24),
+    "sd3-medium-smoke": DiTConfig(in_channels=16, hidden_size=1536, depth=4, num_heads=24),  # gpu-smoke preset
 }
 
 
