@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pfbench.results import (  # noqa: E402
-    compare_results, comparison_failed, load_results, read_json, read_statuses,
+    compare_results, comparison_failed, context_differences, load_results, read_json, read_statuses,
 )
 
 VARIANT_ORDER = ["full_sequence", "spatial_pyramid", "pyramid_ar", "ar_full_history", "pyramid_ar_bidirectional"]
@@ -860,6 +860,7 @@ def section_comparison(ctx: ReportContext, other_dir: Path, threshold: float) ->
                    f"in the worse direction beyond the threshold and beyond the combined spread; a `changed` "
                    f"analytic/counted/paper number is also a failure.\n\n"
                    f"Verdict: **{'FAIL' if failed else 'pass'}** ({summary}).")]
+    blocks += [text(f"**Warning:** {line}.") for line in context_differences(other, ctx.df)]
     interesting = cmp[~cmp["verdict"].isin(["same"])]
     blocks.append(table(format_comparison(interesting.head(300)),
                         "Rows that are not identical (A = baseline, B = this run)"))

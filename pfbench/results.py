@@ -243,12 +243,41 @@ def has_raw_results(run_dir: str | Path) -> bool:
 
 
 def write_results(df: pd.DataFrame, run_dir: str | Path) -> tuple[Path, Path]:
-    """Write the table as results.parquet and results.csv in the run folder."""
+    """Write the table as results.parquet and results.csv in the run folder (each through a temporary file)."""
+    from pfbench.cli_args import atomic_path
+
     run_dir = Path(run_dir)
     parquet, csv = run_dir / RESULTS_PARQUET, run_dir / RESULTS_CSV
-    df.to_parquet(parquet, index=False)
-    df.to_csv(csv, index=False)
+    with atomic_path(parquet) as tmp:
+        df.to_parquet(tmp, index=False)
+    with atomic_path(csv) as tmp:
+        df.to_csv(tmp, index=False)
     return parquet, csv
+
+
+class ShrinkingResultsError(ValueError):
+    """Refused: the re-collected table has fewer rows than the results table it would replace."""
+
+
+def stored_row_count(run_dir: str | Path) -> int | None:
+    """Rows in the run's existing results.parquet (else results.csv); None when neither exists."""
+    run_dir = Path(run_dir)
+    if (run_dir / RESULTS_PARQUET).exists():
+        import pyarrow.parquet as pq
+        return pq.ParquetFile(run_dir / RESULTS_PARQUET).metadata.num_rows
+    if (run_dir / RESULTS_CSV).exists():
+        return len(pd.read_csv(run_dir / RESULTS_CSV))
+    return None
+
+
+def check_not_shrinking(df: pd.DataFrame, run_dir: str | Path) -> None:
+    """Raise ShrinkingResultsError when ``df`` is smaller than the results table already in ``run_dir``."""
+    before = stored_row_count(run_dir)
+    if before is not None and len(df) < before:
+        raise ShrinkingResultsError(
+            f"{Path(run_dir)}: the raw files (rows/, benchmarks/) hold {len(df)} rows but {RESULTS_PARQUET} has "
+            f"{before}: raw results were deleted or emptied, so the table was NOT rewritten; restore them, or pass "
+            f"--force to `pfbench report` to shrink the table to {len(df)} rows")
 
 
 def load_results(run_dir: str | Path, *, refresh: bool = True) -> pd.DataFrame:
@@ -310,8 +339,8 @@ def parse_threshold(text: str | float) -> float:
         value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     except ValueError:
         raise ValueError(f"threshold {text!r} is not a number: write it as 5% or 0.05") from None
-    if value < 0:
-        raise ValueError(f"threshold {text!r} is negative: write it as 5% or 0.05")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"threshold {text!r} is {'negative' if value < 0 else 'not finite'}: write it as 5% or 0.05")
     return value
 
 
@@ -381,9 +410,25 @@ def _verdict(row, has_a: bool, has_b: bool, threshold: float) -> str:
     return "regression" if rel > threshold else "worse"
 
 
-FAILING_VERDICTS = ("regression", "changed")
+FAILING_VERDICTS = ("regression", "changed", "missing")
 
 
 def comparison_failed(table: pd.DataFrame) -> bool:
-    """True when a comparison holds a regression beyond the threshold or a changed deterministic count."""
+    """True when a comparison holds a regression beyond the threshold, a changed deterministic count, or a
+    baseline row that the new run lacks (lost results must not pass)."""
     return bool(table["verdict"].isin(FAILING_VERDICTS).any())
+
+
+CONTEXT_CHECKED = ("preset", "device", "dtype")
+
+
+def context_differences(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    """One line per context column (preset, device, dtype) whose values differ between two runs."""
+    lines = []
+    for col in CONTEXT_CHECKED:
+        va = sorted(set(a[col].dropna().astype(str)) - {""}) if col in a else []
+        vb = sorted(set(b[col].dropna().astype(str)) - {""}) if col in b else []
+        if va != vb:
+            lines.append(f"{col}s differ (A: {', '.join(va) or '-'}; B: {', '.join(vb) or '-'}): changes may come "
+                         f"from the {col}, not the code")
+    return lines

@@ -18,12 +18,13 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import pfbench
+from pfbench.cli_args import atomic_write_text
 from pfbench.config import Preset, get_preset
 from pfbench.results import read_json, utc_now_iso
 
@@ -58,6 +59,18 @@ def parse_suites(text: str | None) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown suite(s) {', '.join(unknown)} in --suites: choose from {','.join(SUITE_FILES)}")
     return names
+
+
+def check_suite_files(suites_dir: Path, suites: tuple[str, ...] | list[str]) -> None:
+    """Refuse a suites folder that does not exist or lacks an asked suite's file (before any run folder is made)."""
+    suites_dir = Path(suites_dir)
+    if not suites_dir.is_dir():
+        raise ValueError(f"--suites-dir {suites_dir}: no such folder; point at the repo's suites/ folder or drop "
+                         f"--suites-dir (and ${SUITES_DIR_ENV})")
+    missing = [s for s in suites if not (suites_dir / SUITE_FILES[s]).is_file()]
+    if missing:
+        raise ValueError(f"--suites-dir {suites_dir} lacks {', '.join(SUITE_FILES[s] for s in missing)}: "
+                         f"choose --suites without {','.join(missing)}, or the folder that holds them")
 
 
 def new_run_id(preset_name: str, now: datetime | None = None) -> str:
@@ -232,6 +245,22 @@ def load_run_spec(run_dir: Path, suites_dir: Path | None = None) -> RunSpec:
     )
 
 
+def record_resume(spec: RunSpec, suites: tuple[str, ...], timeout_s: float | None = None,
+                  suites_dir: Path | None = None) -> RunSpec:
+    """The spec a resume runs with (new suites joined to the run's, a new timeout and suites folder), recorded in
+    config.json ("suites", "timeout_s", "suites_dir" updated; each resume appended to "resumes")."""
+    merged = tuple(dict.fromkeys(tuple(spec.suites) + tuple(suites)))
+    new = replace(spec, suites=merged, timeout_s=spec.timeout_s if timeout_s is None else timeout_s,
+                  suites_dir=Path(suites_dir) if suites_dir else spec.suites_dir)
+    path = spec.run_dir / "config.json"
+    config = read_json(path)
+    config.update(suites=list(new.suites), timeout_s=new.timeout_s, suites_dir=str(new.suites_dir))
+    config.setdefault("resumes", []).append({"time": utc_now_iso(), "suites": list(suites),
+                                             "timeout_s": new.timeout_s, "suites_dir": str(new.suites_dir)})
+    atomic_write_text(path, json.dumps(config, indent=2) + "\n")
+    return new
+
+
 def _preset_from_dict(d: dict) -> Preset:
     from pfbench.config import VideoSpec
 
@@ -375,17 +404,25 @@ def run_suites(spec: RunSpec, suites: list[str], echo: Echo = print) -> tuple[li
     return statuses, False
 
 
-def finish_run(run_dir: Path, echo: Echo = print) -> None:
-    """Collect the tidy table and write results.parquet/csv and the report (errors reported, not raised)."""
+def finish_run(run_dir: Path, echo: Echo = print, report: bool = True) -> bool:
+    """Collect the tidy table and write results.parquet/csv and (with ``report``) the report.
+
+    Errors are reported, not raised; returns False when the table or the report could not be written
+    (a table smaller than the one already there is never written: see results.check_not_shrinking).
+    """
     from pfbench.report import write_report
-    from pfbench.results import collect_run, write_results
+    from pfbench.results import check_not_shrinking, collect_run, write_results
 
     try:
         df = collect_run(run_dir)
+        check_not_shrinking(df, run_dir)
         parquet, csv = write_results(df, run_dir)
         echo(f"results: {len(df)} rows -> {parquet} , {csv}")
-        md, html = write_report(run_dir, df)
-        echo(f"report: {md} , {html}")
+        if report:
+            md, html = write_report(run_dir, df)
+            echo(f"report: {md} , {html}")
+        return True
     except Exception as err:  # keep the raw files usable; tell the user how to retry
         echo(f"could not build results/report: {type(err).__name__}: {err} "
              f"(raw files are kept; retry with `pfbench report {run_dir}`)")
+        return False

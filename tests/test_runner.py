@@ -41,7 +41,10 @@ def test_boom():
 '''
 
 
-def fake_suites(tmp_path: Path, passing=("tokens",), failing=("throughput",)) -> Path:
+EMPTY = "# collects no tests: pytest exits 5, the suite is recorded as skipped\n"
+
+
+def fake_suites(tmp_path: Path, passing=("tokens",), failing=("throughput",), empty=()) -> Path:
     suites = tmp_path / "repo" / "suites"
     suites.mkdir(parents=True)
     (suites / "conftest.py").write_text(CONFTEST)
@@ -49,6 +52,8 @@ def fake_suites(tmp_path: Path, passing=("tokens",), failing=("throughput",)) ->
         (suites / runner.SUITE_FILES[name]).write_text(PASSING.replace("{suite}", name))
     for name in failing:
         (suites / runner.SUITE_FILES[name]).write_text(FAILING.replace("{suite}", name))
+    for name in empty:
+        (suites / runner.SUITE_FILES[name]).write_text(EMPTY)
     return suites
 
 
@@ -62,17 +67,19 @@ def calls(suites: Path) -> list[str]:
 
 
 def test_failing_suite_is_reported_and_others_survive(tmp_path, capsys):
-    suites = fake_suites(tmp_path)
+    suites = fake_suites(tmp_path, empty=("memory",))
     run = tmp_path / "run"
     code = main(["run", "--preset", "smoke", "--suites", "throughput,tokens,memory", "--out", str(run),
                  "--suites-dir", str(suites)])
     assert code == 1
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "[1/3] throughput" in out and "failed" in out and "--resume" in out
+    assert "throughput failed" in captured.err and "memory skipped" in captured.err
     assert status(run, "throughput")["status"] == "failed"
     assert "boom: planted failure" in status(run, "throughput")["note"]
     assert status(run, "tokens")["status"] == "passed"
-    assert (status(run, "memory")["status"], status(run, "memory")["note"]) == ("skipped", "suite file not present")
+    assert (status(run, "memory")["status"], status(run, "memory")["note"]) == ("skipped", "no tests collected")
     df = pd.read_parquet(run / "results.parquet")
     tokens = df[df["suite"] == "tokens"]
     assert set(tokens["metric"]) >= {"value_s", "time_s", "max_tokens", "rounds"}
@@ -83,11 +90,11 @@ def test_failing_suite_is_reported_and_others_survive(tmp_path, capsys):
                                                                                        "memory"]
     assert "torch_version" in json.loads((run / "env.json").read_text())
     report = (run / "report.md").read_text()
-    assert "boom: planted failure" in report and "suite file not present" in report
+    assert "boom: planted failure" in report and "no tests collected" in report
 
 
 def test_same_out_twice_refuses(tmp_path, capsys):
-    suites = fake_suites(tmp_path, passing=(), failing=())
+    suites = fake_suites(tmp_path, passing=("memory",), failing=())
     run = tmp_path / "run"
     args = ["run", "--preset", "smoke", "--suites", "memory", "--out", str(run), "--suites-dir", str(suites),
             "--no-report"]
@@ -99,7 +106,7 @@ def test_same_out_twice_refuses(tmp_path, capsys):
 
 
 def test_without_out_each_run_gets_its_own_folder(tmp_path, monkeypatch):
-    suites = fake_suites(tmp_path, passing=(), failing=())
+    suites = fake_suites(tmp_path, passing=("memory",), failing=())
     monkeypatch.chdir(tmp_path)
     args = ["run", "--preset", "smoke", "--suites", "memory", "--suites-dir", str(suites), "--no-report"]
     assert main(args) == 0 and main(args) == 0

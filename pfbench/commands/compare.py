@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from pfbench.results import compare_results, comparison_failed, load_results, parse_threshold
+from pfbench.cli_args import add_force, atomic_path, check_new_file, existing_dir
+from pfbench.results import compare_results, comparison_failed, context_differences, load_results, parse_threshold
 
 
 def register(subparsers) -> None:
@@ -12,13 +14,15 @@ def register(subparsers) -> None:
         "compare", help="compare two runs; exit 1 on a regression",
         description="Match the rows of two runs on (suite, case, variant, metric, backend, x_value) and show both "
                     "values, the change and whether it is beyond the measured spread. Exit status 1 when a metric "
-                    "got worse beyond the spread and the threshold, or an analytic/counted/paper number changed.",
+                    "got worse beyond the spread and the threshold, an analytic/counted/paper number changed, or "
+                    "rows of RUN_A are missing from RUN_B. Differing presets, devices or dtypes are warned about.",
     )
-    p.add_argument("run_a", type=Path, metavar="RUN_A", help="baseline run folder")
-    p.add_argument("run_b", type=Path, metavar="RUN_B", help="new run folder")
+    p.add_argument("run_a", type=existing_dir, metavar="RUN_A", help="baseline run folder")
+    p.add_argument("run_b", type=existing_dir, metavar="RUN_B", help="new run folder")
     p.add_argument("--fail-above", default="5%", help="relative change that fails: 5%% or 0.05 (default 5%%)")
     p.add_argument("--all", action="store_true", help="list identical rows too")
     p.add_argument("--csv", type=Path, default=None, help="also write the full comparison table to this CSV")
+    add_force(p, "--csv file")
     p.set_defaults(func=run)
 
 
@@ -26,9 +30,13 @@ def run(args: argparse.Namespace) -> int:
     from pfbench.report import format_comparison
 
     threshold = parse_threshold(args.fail_above)
-    table = compare_results(load_results(args.run_a), load_results(args.run_b), threshold)
     if args.csv:
-        table.to_csv(args.csv, index=False)
+        check_new_file(args.csv, "--csv", args.force)
+    a, b = load_results(args.run_a), load_results(args.run_b)
+    table = compare_results(a, b, threshold)
+    if args.csv:
+        with atomic_path(args.csv) as tmp:
+            table.to_csv(tmp, index=False)
     shown = table if args.all else table[table["verdict"] != "same"]
     if shown.empty:
         print("no differences")
@@ -36,7 +44,16 @@ def run(args: argparse.Namespace) -> int:
         print(format_comparison(shown).to_string(index=False))
     counts = ", ".join(f"{k} {v}" for k, v in table["verdict"].value_counts().items())
     failed = comparison_failed(table)
+    warnings = context_differences(a, b)
     print(f"\n{len(table)} rows compared (A = {args.run_a}, B = {args.run_b}, threshold {threshold:.1%}): {counts}")
-    print("FAIL: regression beyond the threshold and the spread, or a deterministic count changed" if failed
-          else "pass: no regression beyond the threshold")
+    for line in warnings:
+        print(f"pfbench compare: warning: {line}", file=sys.stderr)
+    missing = int((table["verdict"] == "missing").sum())
+    print("FAIL: regression beyond the threshold and the spread, a deterministic count changed, or baseline rows "
+          "are missing" if failed else "pass: no regression beyond the threshold")
+    if failed:
+        reasons = [f"{n} {v}" for v, n in table["verdict"].value_counts().items()
+                   if v in ("regression", "changed", "missing")]
+        hint = f"; {missing} row(s) of A are missing from B: rerun those suites in B" if missing else ""
+        print(f"pfbench compare: error: {', '.join(reasons)}{hint}", file=sys.stderr)
     return 1 if failed else 0

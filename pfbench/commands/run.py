@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pfbench import runner
+from pfbench.cli_args import EXIT_FAILED, device, existing_dir, positive_float, seed
 from pfbench.config import DEFAULT_PRESET, PRESETS, get_preset
 
 
@@ -18,14 +20,17 @@ def register(subparsers) -> None:
     p.add_argument("--preset", default=None, choices=list(PRESETS),
                    help=f"shapes and budgets (default: {DEFAULT_PRESET}; smoke takes about a minute)")
     p.add_argument("--suites", default=None,
-                   help=f"comma-separated subset of {','.join(runner.SUITE_FILES)} (default: all)")
+                   help=f"comma-separated subset of {','.join(runner.SUITE_FILES)} (default: all); with --resume: "
+                        "the suites to rerun unless passed")
     p.add_argument("--out", type=Path, default=None, help="run folder (default: reports/<run-id> under the cwd)")
     p.add_argument("--resume", nargs="?", const="", default=None, metavar="RUN_DIR",
                    help="continue an earlier run: rerun only its suites that did not pass (RUN_DIR or --out)")
-    p.add_argument("--device", default=None, help="device passed to the suites (default: the preset's)")
-    p.add_argument("--seed", type=int, default=0, help="base seed recorded in config.json and passed as PFBENCH_SEED")
-    p.add_argument("--timeout-s", type=float, default=None, help="per-suite time limit in seconds (default: none)")
-    p.add_argument("--suites-dir", type=Path, default=None,
+    p.add_argument("--device", default=None, type=device,
+                   help="device passed to the suites (default: the preset's); must exist on this machine")
+    p.add_argument("--seed", type=seed, default=0, help="base seed recorded in config.json and passed as PFBENCH_SEED")
+    p.add_argument("--timeout-s", type=positive_float, default=None,
+                   help="per-suite time limit in seconds (default: none); with --resume it replaces the run's")
+    p.add_argument("--suites-dir", type=existing_dir, default=None,
                    help=f"folder of suite files (default: ${runner.SUITES_DIR_ENV} or the repo's suites/)")
     p.add_argument("--no-report", action="store_true", help="collect results but skip report.md/report.html")
     p.set_defaults(func=run)
@@ -41,46 +46,68 @@ def run(args: argparse.Namespace) -> int:
     print(f"pfbench run {spec.run_id}: preset {spec.preset.name}, device {spec.device}, dtype {spec.dtype}, "
           f"{len(todo)} suite(s) -> {spec.run_dir}", flush=True)
     statuses, interrupted = runner.run_suites(spec, todo, echo=_echo)
-    if args.no_report:
-        from pfbench.results import collect_run, write_results
-        write_results(collect_run(spec.run_dir), spec.run_dir)
-    else:
-        runner.finish_run(spec.run_dir, echo=_echo)
+    collected = runner.finish_run(spec.run_dir, echo=_echo, report=not args.no_report)
     if interrupted:
         _echo(f"interrupted: continue with `pfbench run --resume {spec.run_dir}`")
         return runner.INTERRUPTED_EXIT
-    bad = [s.suite for s in statuses if s.status in ("failed", "error")]
+    bad = [s for s in statuses if s.status != "passed"]
     if bad:
-        _echo(f"{len(bad)} suite(s) did not pass: {', '.join(bad)} (see {spec.run_dir}/logs/); rerun them with "
-              f"`pfbench run --resume {spec.run_dir}`")
-        return 1
+        _echo(f"{len(bad)} suite(s) did not pass: {', '.join(s.suite for s in bad)} (see {spec.run_dir}/logs/); "
+              f"rerun them with `pfbench run --resume {spec.run_dir}`")
+        print("pfbench run: error: asked suite(s) did not pass: " + "; ".join(
+            f"{s.suite} {s.status}" + (f" ({s.note[:120]})" if s.note else "") for s in bad), file=sys.stderr)
+        return EXIT_FAILED
+    if not collected:
+        print(f"pfbench run: error: the suites passed but results/report of {spec.run_dir} could not be built "
+              f"(see above); retry with `pfbench report {spec.run_dir}`", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 
 def _new_spec(args: argparse.Namespace) -> runner.RunSpec:
     preset = get_preset(args.preset or DEFAULT_PRESET)
     suites = runner.parse_suites(args.suites)
+    dev = args.device or _preset_device(preset)
+    suites_dir = args.suites_dir or runner.default_suites_dir()
+    runner.check_suite_files(suites_dir, suites)
     run_id = runner.new_run_id(preset.name)
     run_dir = runner.claim_run_dir(args.out, run_id)
-    return runner.RunSpec(
-        run_dir=run_dir, run_id=run_id, preset=preset, suites=suites, device=args.device or preset.device,
-        seed=args.seed, suites_dir=args.suites_dir or runner.default_suites_dir(), timeout_s=args.timeout_s,
-    )
+    return runner.RunSpec(run_dir=run_dir, run_id=run_id, preset=preset, suites=suites, device=dev, seed=args.seed,
+                          suites_dir=suites_dir, timeout_s=args.timeout_s)
+
+
+def _preset_device(preset) -> str:
+    """The preset's device, refused (not silently replaced) when this machine lacks it."""
+    try:
+        return device(preset.device)
+    except argparse.ArgumentTypeError as err:
+        raise ValueError(f"--preset {preset.name} runs on {preset.device}, but {err}") from None
 
 
 def _resume_spec(args: argparse.Namespace) -> tuple[runner.RunSpec, list[str]]:
     run_dir = Path(args.resume) if args.resume else args.out
     if run_dir is None:
         raise ValueError("--resume needs the run folder: `pfbench run --resume reports/<run-id>`")
-    if args.preset or args.suites or args.device:
-        raise ValueError("--resume continues a run with its own config.json: drop --preset/--suites/--device, "
-                         "or start a new run without --resume")
+    if args.preset or args.device:
+        raise ValueError("--resume continues a run with its own preset and device (config.json): drop "
+                         "--preset/--device, or start a new run without --resume")
     spec = runner.load_run_spec(run_dir, suites_dir=args.suites_dir)
-    todo = runner.pending_suites(spec.run_dir, spec.suites)
-    done = [s for s in spec.suites if s not in todo]
+    _check_stored_device(spec)
+    chosen = runner.parse_suites(args.suites) if args.suites else spec.suites
+    runner.check_suite_files(spec.suites_dir, chosen)
+    todo = runner.pending_suites(spec.run_dir, chosen)
+    done = [s for s in chosen if s not in todo]
     if done:
         _echo(f"resume: skipping passed suite(s) {', '.join(done)}")
+    spec = runner.record_resume(spec, suites=chosen, timeout_s=args.timeout_s, suites_dir=args.suites_dir)
     return spec, todo
+
+
+def _check_stored_device(spec: runner.RunSpec) -> None:
+    try:
+        device(spec.device)
+    except argparse.ArgumentTypeError as err:
+        raise ValueError(f"--resume {spec.run_dir}: the run was started on {spec.device}, but {err}") from None
 
 
 def _echo(line: str) -> None:
