@@ -91,10 +91,13 @@ class Case:
         return (s * s + sum(n * n for n in self.frame_tokens)) // 2
 
 
-def _ar_frame_tokens(shape: VideoShape, i: int, k: int, full_history: bool) -> tuple[int, ...]:
-    """Tokens of history frames 0..i-1 (oldest first) and the current frame i at stage k."""
+def _ar_frame_tokens(shape: VideoShape, i: int, k: int, full_history: bool,
+                     window: int | None = None) -> tuple[int, ...]:
+    """Tokens of the history frames (0..i-1, or the last ``window`` of them; oldest first) and of the current
+    frame i at stage k."""
     K = shape.stages
-    history = [shape.tokens_at_level(0 if full_history else min(k + (i - f) - 1, K - 1)) for f in range(i)]
+    first = 0 if window is None else max(0, i - window)
+    history = [shape.tokens_at_level(0 if full_history else min(k + (i - f) - 1, K - 1)) for f in range(first, i)]
     return tuple(history) + (shape.tokens_at_level(k),)
 
 
@@ -134,9 +137,23 @@ def sampling_cases(variant: str, shape: VideoShape, schedule: SamplingSchedule) 
             continue
         for i in range(T):
             steps = (schedule.steps_first_frame if i == 0 else schedule.steps_later_frames)[order]
-            frames = _ar_frame_tokens(shape, i, k, not v.compressed_history)
+            frames = _ar_frame_tokens(shape, i, k, not v.compressed_history, schedule.history_window)
             out.append((Case(1.0, frames, v.causal, frames[-1]), steps))
     return out
+
+
+def ar_frame_flops(variant: str, shape: VideoShape, model: ModelShape, schedule: SamplingSchedule) -> list[float]:
+    """Model FLOPs of generating each latent frame (index order) of an autoregressive variant, all its stages
+    and steps, one guidance branch; ``schedule.history_window`` limits the history to the last W frames."""
+    v = get_variant(variant)
+    if not v.autoregressive:
+        raise ValueError(f"variant {variant!r} is not autoregressive: per-frame cost needs pyramid_ar, "
+                         "ar_full_history or pyramid_ar_bidirectional")
+    cases = sampling_cases(variant, shape, schedule)    # stage-major: for each stage, frames 0..T-1
+    per_frame = [0.0] * shape.frames
+    for index, (case, steps) in enumerate(cases):
+        per_frame[index % shape.frames] += steps * _case_forward(model, case)
+    return per_frame
 
 
 def forward_flops(model: ModelShape, tokens: int, pairs: int, output_tokens: int | None = None) -> int:

@@ -98,12 +98,14 @@ def sample_autoregressive(model, shape: Sequence[int], *, generator: torch.Gener
                           steps_later_frames: Sequence[int] = (10, 10, 10), full_history: bool = False,
                           causal: bool = True, gamma: float = -1.0 / 3.0, renoise_jumps: bool = True,
                           y: torch.Tensor | None = None, guidance: tuple[float, float] = (1.0, 1.0),
-                          callback: Callback = None, device=None, dtype=torch.float32) -> torch.Tensor:
+                          callback: Callback = None, device=None, dtype=torch.float32,
+                          history_window: int | None = None) -> torch.Tensor:
     """Generate a clip (B, C, T, H, W) one latent frame at a time with the spatial + temporal pyramid.
 
     Each frame runs the spatial pyramid (steps per stage, coarsest first); its history is the clean,
     already generated frames, compressed to the levels the temporal pyramid prescribes for each stage
     (or kept at full resolution with ``full_history``). ``guidance`` is (first frame, later frames).
+    ``history_window`` = W conditions each frame on its last W frames only (sliding window; None: all).
     """
     B, C, T, H, W = shape
     K = len(steps_first_frame)
@@ -119,7 +121,7 @@ def sample_autoregressive(model, shape: Sequence[int], *, generator: torch.Gener
         for order, k in enumerate(range(K - 1, -1, -1)):
             if order > 0:
                 x = renoise(x, windows[k][0], gamma, generator, corrective=renoise_jumps)
-            layout = ar_layout(i, k, K, H, W, model.cfg.patch_size, full_history, causal)
+            layout = ar_layout(i, k, K, H, W, model.cfg.patch_size, full_history, causal, history_window)
             history = history_latents(clip, layout)
 
             def velocity(z, t, layout=layout, history=history, w=w):

@@ -5,7 +5,9 @@ min(k + j - 1, K - 1) (paper Eqs. 16-17): frame i - 1 at the current stage's res
 level coarser, and so on, capped at the coarsest. ``full_history=True`` keeps every history frame at
 full resolution (the ``ar_full_history`` baseline). The sequence is history (oldest first), then the
 current frame; frame ids are latent-frame indices, so the blockwise-causal rule lets the current frame
-see all its history while history never sees the future.
+see all its history while history never sees the future. ``window=W`` keeps only the last W history
+frames (a sliding window: frame i sees frames i - W .. i - 1, at the levels above), so the sequence, and
+the cost of a frame, stop growing once i >= W.
 """
 from __future__ import annotations
 
@@ -24,24 +26,34 @@ def history_level(j: int, k: int, num_stages: int, full_history: bool = False) -
     return 0 if full_history else min(k + j - 1, num_stages - 1)
 
 
-def history_levels(frame_index: int, k: int, num_stages: int, full_history: bool = False) -> list[int]:
-    """Levels of history frames 0 .. i-1 (oldest first) for current frame i at stage k."""
-    return [history_level(frame_index - f, k, num_stages, full_history) for f in range(frame_index)]
+def history_frames(frame_index: int, window: int | None = None) -> range:
+    """History frame indices of current frame i, oldest first: 0 .. i-1, or the last ``window`` of them."""
+    if window is not None and window < 0:
+        raise ValueError(f"history window must be >= 0 frames (or None for all), got {window}")
+    return range(0 if window is None else max(0, frame_index - window), frame_index)
+
+
+def history_levels(frame_index: int, k: int, num_stages: int, full_history: bool = False,
+                   window: int | None = None) -> list[int]:
+    """Levels of the history frames (oldest first) for current frame i at stage k."""
+    return [history_level(frame_index - f, k, num_stages, full_history) for f in history_frames(frame_index, window)]
 
 
 def ar_layout(frame_index: int, k: int, num_stages: int, height: int, width: int, patch_size: int = 2,
-              full_history: bool = False, causal: bool = True) -> SequenceLayout:
+              full_history: bool = False, causal: bool = True, window: int | None = None) -> SequenceLayout:
     """Token layout for generating latent frame ``frame_index`` at stage k, shapes only.
 
     height/width are the full-resolution latent sizes. History frames' spatial positions are spread over
     the current frame's grid (spatial_scale = their size ratio to the current frame); the current frame
-    uses integer positions. Consecutive history frames at the same level share one segment.
+    uses integer positions. Consecutive history frames at the same level share one segment. ``window``
+    keeps only the last W history frames (None: all).
     """
     if not 0 <= k < num_stages:
         raise ValueError(f"stage {k} is outside 0..{num_stages - 1}")
     cur_h, cur_w = height >> k, width >> k
     segments: list[SegmentSpec] = []
-    for frame, level in enumerate(history_levels(frame_index, k, num_stages, full_history)):
+    frames = history_frames(frame_index, window)
+    for frame, level in zip(frames, history_levels(frame_index, k, num_stages, full_history, window)):
         scale = 2.0 ** (level - k)
         if segments and segments[-1].level == level:
             prev = segments[-1]

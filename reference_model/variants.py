@@ -8,6 +8,10 @@
 | ar_full_history           | yes             | yes            | full resolution  | blockwise causal   |
 | pyramid_ar_bidirectional  | yes             | yes            | compressed       | bidirectional      |
 
+The sliding window (``SamplingSchedule.history_window`` = W) is a sampling setting of the autoregressive
+variants, not a trained variant: each frame sees only its last W frames, the remedy a user of an already
+trained pyramid_ar model can apply when generation slows down as history grows.
+
 Besides training and sampling, a variant enumerates the layouts it builds (shapes only): every
 (layout, probability) a training sample can take, and every (layout, forward count) a generated video
 needs. Accounting counts tokens and attention pairs from these, without running the model.
@@ -87,6 +91,7 @@ class SamplingSchedule:
     steps_later_frames: tuple[int, ...] = (10, 10, 10)
     gamma: float = -1.0 / 3.0
     renoise: bool = True
+    history_window: int | None = None   # autoregressive variants: condition on the last W frames (None: all)
 
 
 def sample_video(name: str, model, shape: Sequence[int], *, generator: torch.Generator | None = None,
@@ -112,7 +117,7 @@ def sample_video(name: str, model, shape: Sequence[int], *, generator: torch.Gen
                                  steps_later_frames=schedule.steps_later_frames,
                                  full_history=not v.compressed_history, causal=v.causal, gamma=schedule.gamma,
                                  renoise_jumps=schedule.renoise, y=y, guidance=guidance, callback=callback,
-                                 device=device, dtype=dtype)
+                                 device=device, dtype=dtype, history_window=schedule.history_window)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,4 +158,5 @@ def sampling_layouts(name: str, frames: int, height: int, width: int, patch_size
     for i in range(frames):
         steps = schedule.steps_first_frame if i == 0 else schedule.steps_later_frames
         for order, k in enumerate(stage_order):
-            yield ar_layout(i, k, K, height, width, patch_size, not v.compressed_history, v.causal), steps[order]
+            yield (ar_layout(i, k, K, height, width, patch_size, not v.compressed_history, v.causal,
+                             schedule.history_window), steps[order])
