@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import torch
 
 __all__ = [
-    "GpuSpec", "GPU_SPECS", "lookup_gpu", "peak_precision", "peak_flops", "tf32_enabled", "machine_info",
+    "GpuSpec", "GPU_SPECS", "lookup_gpu", "peak_precision", "peak_flops", "fp32_matmul_mode", "tf32_enabled",
+    "machine_info",
 ]
 
 
@@ -96,34 +97,59 @@ _PRECISIONS = {
 }
 
 
-def peak_precision(dtype: torch.dtype | str, *, allow_tf32: bool = False) -> str | None:
-    """Which peak column applies: "bf16", "fp16", "tf32" (fp32 matmuls with TF32 allowed) or "fp32"; None if none."""
+def peak_precision(dtype: torch.dtype | str, *, allow_tf32: bool = False, fp32_mode: str | None = None) -> str | None:
+    """Which peak column applies: "bf16", "fp16", "tf32" or "fp32"; None if none.
+
+    fp32 matmuls take the column of how they run: ``fp32_mode`` ("fp32" | "tf32" | "bf16", see
+    ``fp32_matmul_mode``), or TF32 when ``allow_tf32`` is True.
+    """
     key = str(dtype).removeprefix("torch.").lower()
     precision = _PRECISIONS.get(key)
-    if precision == "fp32" and allow_tf32:
-        return "tf32"
+    if precision == "fp32":
+        if fp32_mode == "bf16":
+            return "bf16"
+        if fp32_mode == "tf32" or allow_tf32:
+            return "tf32"
     return precision
 
 
-def peak_flops(device_name: str, dtype: torch.dtype | str, *, allow_tf32: bool = False) -> float | None:
+def peak_flops(device_name: str, dtype: torch.dtype | str, *, allow_tf32: bool = False,
+               fp32_mode: str | None = None) -> float | None:
     """Peak dense FLOP/s of `device_name` at `dtype`; None when the device or precision has no recorded peak.
 
-    fp32 uses the TF32 tensor-core peak only when `allow_tf32` is True (pass `tf32_enabled()` to follow torch's
-    current setting); a GPU without TF32 (V100) falls back to its plain fp32 peak.
+    fp32 uses the TF32 tensor-core peak only when `allow_tf32` is True or `fp32_mode` is "tf32", and the bf16 peak
+    when `fp32_mode` is "bf16" (pass `fp32_matmul_mode()` to follow torch's current setting); a GPU without TF32
+    (V100) falls back to its plain fp32 peak.
     """
     spec = lookup_gpu(device_name)
-    precision = peak_precision(dtype, allow_tf32=allow_tf32)
+    precision = peak_precision(dtype, allow_tf32=allow_tf32, fp32_mode=fp32_mode)
     if spec is None or precision is None:
         return None
     value = getattr(spec, f"{precision}_flops_per_s")
-    if value is None and precision == "tf32":
-        value = spec.fp32_flops_per_s
+    fp32_input = _PRECISIONS.get(str(dtype).removeprefix("torch.").lower()) == "fp32"
+    if value is None and fp32_input:  # the GPU lacks that tensor path (V100): the next one down
+        value = spec.tf32_flops_per_s or spec.fp32_flops_per_s
     return value
 
 
+def fp32_matmul_mode() -> str:
+    """How torch may run fp32 CUDA matmuls now: "fp32" (IEEE), "tf32", or "bf16".
+
+    float32 matmul precision "high" (or allow_tf32) means TF32. "medium" lets torch use bfloat16 internally
+    where a fast kernel exists, and torch then also reports allow_tf32 = True; reading it as TF32 would divide by
+    half the right peak and overstate fp32 MFU about 2x, so "medium" takes the bf16 peak (MFU a lower bound).
+    """
+    precision = torch.get_float32_matmul_precision()
+    if precision == "medium":
+        return "bf16"
+    if precision == "high" or torch.backends.cuda.matmul.allow_tf32:
+        return "tf32"
+    return "fp32"
+
+
 def tf32_enabled() -> bool:
-    """True when torch may run fp32 CUDA matmuls on TF32 tensor cores (allow_tf32 / float32 matmul precision)."""
-    return bool(torch.backends.cuda.matmul.allow_tf32) or torch.get_float32_matmul_precision() != "highest"
+    """True when fp32 CUDA matmuls run on TF32 tensor cores (precision "high" / allow_tf32; not "medium")."""
+    return fp32_matmul_mode() == "tf32"
 
 
 def _cpu_model() -> str | None:
@@ -169,8 +195,8 @@ def machine_info(device: str | torch.device = "cpu", dtype: torch.dtype | str = 
 
     Keys: device, dtype, torch_version, cuda_version, cudnn_version, gpu_name, gpu_driver_version, gpu_count,
     gpu_compute_capability, gpu_total_memory_bytes, tf32_matmul, tf32_cudnn, float32_matmul_precision,
-    peak_precision, peak_flops_per_s, cpu_model, cpu_count_physical, cpu_count_logical, torch_num_threads,
-    platform, python_version.
+    fp32_matmul_mode, peak_precision, peak_flops_per_s, cpu_model, cpu_count_physical, cpu_count_logical,
+    torch_num_threads, platform, python_version.
     """
     device = torch.device(device)
     try:
@@ -185,7 +211,7 @@ def machine_info(device: str | torch.device = "cpu", dtype: torch.dtype | str = 
         physical = None
     gpu = _gpu_info(device)
     on_gpu = device.type == "cuda" and gpu["gpu_name"] is not None
-    allow_tf32 = tf32_enabled()
+    fp32_mode = fp32_matmul_mode()
     return dict(
         device=str(device),
         dtype=str(dtype).removeprefix("torch."),
@@ -197,8 +223,9 @@ def machine_info(device: str | torch.device = "cpu", dtype: torch.dtype | str = 
         tf32_matmul=bool(torch.backends.cuda.matmul.allow_tf32),
         tf32_cudnn=bool(torch.backends.cudnn.allow_tf32),
         float32_matmul_precision=torch.get_float32_matmul_precision(),
-        peak_precision=peak_precision(dtype, allow_tf32=allow_tf32 and on_gpu),
-        peak_flops_per_s=peak_flops(gpu["gpu_name"], dtype, allow_tf32=allow_tf32) if on_gpu else None,
+        fp32_matmul_mode=fp32_mode,
+        peak_precision=peak_precision(dtype, fp32_mode=fp32_mode if on_gpu else "fp32"),
+        peak_flops_per_s=peak_flops(gpu["gpu_name"], dtype, fp32_mode=fp32_mode) if on_gpu else None,
         cpu_model=_cpu_model(),
         cpu_count_physical=physical,
         cpu_count_logical=os.cpu_count(),

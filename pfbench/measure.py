@@ -444,10 +444,11 @@ class EnergyResult:
     reason: str
     window_s: float
     energy_j: float | None         # difference of nvmlDeviceGetTotalEnergyConsumption (Volta+)
-    mean_power_w: float | None     # mean of nvmlDeviceGetPowerUsage samples
-    peak_power_w: float | None
+    mean_power_w: float | None     # mean of the power samples (see power_source)
+    peak_power_w: float | None     # largest sample: SMOOTHED when power_source is the 1 s average
     n_samples: int
     short_window: bool             # window < min_window_s: the energy counter's 20-100 ms updates dominate
+    power_source: str = ""         # which NVML power reading the samples are (instantaneous or ~1 s average)
 
 
 class EnergyMeter:
@@ -456,7 +457,14 @@ class EnergyMeter:
     NVML's energy counter (mJ since driver load) updates every 20-100 ms, so `energy_j` is only meaningful for
     windows of seconds: windows shorter than `min_window_s` are flagged `short_window`. The numbers are for the
     whole GPU (all processes). Without pynvml, a driver or the GPU, `result.available` is False with a reason.
+
+    Power: on recent drivers (Ampere+) `nvmlDeviceGetPowerUsage` is a ~1 s moving average, so a peak taken from it
+    is smoothed. Where the driver has the instantaneous field (NVML_FI_DEV_POWER_INSTANT) it is sampled instead;
+    `power_source` says which one the numbers are.
     """
+
+    POWER_AVERAGE = "nvmlDeviceGetPowerUsage: ~1 s moving average on recent drivers (peak is smoothed)"
+    POWER_INSTANT = "NVML_FI_DEV_POWER_INSTANT: instantaneous power"
 
     def __init__(self, device_index: int = 0, *, sample_interval_s: float = 0.02, min_window_s: float = 1.0):
         self.device_index = device_index
@@ -468,6 +476,7 @@ class EnergyMeter:
         self._power_mw: list[int] = []
         self._energy_start_mj: int | None = None
         self._reason = ""
+        self._instant_field: int | None = None
 
     def __enter__(self) -> EnergyMeter:
         try:
@@ -483,6 +492,9 @@ class EnergyMeter:
             self._energy_start_mj = self._read(self._nvml.nvmlDeviceGetTotalEnergyConsumption)
             if self._energy_start_mj is None:
                 self._reason = "energy counter not supported (needs Volta or newer); power samples only"
+            field_id = getattr(self._nvml, "NVML_FI_DEV_POWER_INSTANT", None)
+            if field_id is not None and self._read_instant(field_id) is not None:
+                self._instant_field = field_id
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
         self._t0 = time.perf_counter()
@@ -504,7 +516,8 @@ class EnergyMeter:
             available=energy_j is not None or bool(samples), reason=self._reason, window_s=window_s,
             energy_j=energy_j, mean_power_w=statistics.fmean(samples) / 1e3 if samples else None,
             peak_power_w=max(samples) / 1e3 if samples else None, n_samples=len(samples),
-            short_window=window_s < self.min_window_s)
+            short_window=window_s < self.min_window_s,
+            power_source=self.POWER_INSTANT if self._instant_field is not None else self.POWER_AVERAGE)
         self._shutdown()
 
     def _read(self, nvml_fn) -> int | None:
@@ -513,9 +526,20 @@ class EnergyMeter:
         except Exception:
             return None
 
+    def _read_instant(self, field_id: int) -> int | None:
+        """Instantaneous power in mW from nvmlDeviceGetFieldValues, None when the driver does not report it."""
+        try:
+            value = self._nvml.nvmlDeviceGetFieldValues(self._handle, [field_id])[0]
+            return int(value.value.uiVal) if value.nvmlReturn == 0 else None
+        except Exception:
+            return None
+
     def _sample(self) -> None:
         while True:
-            power_mw = self._read(self._nvml.nvmlDeviceGetPowerUsage)
+            if self._instant_field is not None:
+                power_mw = self._read_instant(self._instant_field)
+            else:
+                power_mw = self._read(self._nvml.nvmlDeviceGetPowerUsage)
             if power_mw is not None:
                 self._power_mw.append(power_mw)
             if self._stop.wait(self.sample_interval_s):

@@ -75,3 +75,20 @@ def test_machine_info_on_cpu_has_documented_keys():
     assert info["peak_flops_per_s"] is None
     if not torch.cuda.is_available():
         assert info["gpu_name"] is None and info["gpu_driver_version"] is None and info["gpu_count"] == 0
+
+
+@pytest.mark.parametrize("precision,mode", [("highest", "fp32"), ("high", "tf32"), ("medium", "bf16")])
+def test_fp32_matmul_mode_does_not_read_medium_as_tf32(precision, mode):
+    """'medium' may run fp32 matmuls in bf16 (and torch then reports allow_tf32 = True): dividing by the TF32 peak
+    would overstate fp32 MFU ~2x, so it takes the bf16 peak."""
+    from pfbench.hardware import fp32_matmul_mode, tf32_enabled
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision(precision)
+        assert fp32_matmul_mode() == mode and tf32_enabled() == (mode == "tf32")
+        peak = peak_flops("NVIDIA H100 80GB HBM3", torch.float32, fp32_mode=fp32_matmul_mode())
+        assert peak == {"fp32": 67e12, "tf32": 494.5e12, "bf16": 989e12}[mode]
+        assert machine_info("cpu")["fp32_matmul_mode"] == mode
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert peak_flops("Tesla V100-SXM2-16GB", torch.float32, fp32_mode="bf16") == 15.7e12  # no bf16: plain fp32

@@ -160,6 +160,47 @@ def test_energy_meter_without_gpu_reports_unavailable():
     assert result.energy_j is None and result.mean_power_w is None and result.short_window
 
 
+class FakeNvml:
+    """pynvml stand-in: energy grows 100 J per second of the clock; power 300 W average, 450 W instantaneous."""
+
+    def __init__(self, instant: bool):
+        self.t0 = time.perf_counter()
+        if instant:
+            self.NVML_FI_DEV_POWER_INSTANT = 186
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlShutdown(self):
+        pass
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        return index
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        return int((time.perf_counter() - self.t0) * 100e3)  # mJ
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return 300_000  # mW
+
+    def nvmlDeviceGetFieldValues(self, handle, ids):
+        value = type("V", (), {"uiVal": 450_000})()
+        return [type("F", (), {"nvmlReturn": 0, "value": value})()]
+
+
+@pytest.mark.parametrize("instant", [False, True])
+def test_energy_meter_counter_difference_and_power_source(monkeypatch, instant):
+    import sys
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(instant))
+    with EnergyMeter(0, sample_interval_s=0.005, min_window_s=0.1) as meter:
+        time.sleep(0.2)
+    r = meter.result
+    assert r.available and not r.short_window and r.n_samples >= 2
+    assert r.energy_j == pytest.approx(100 * r.window_s, rel=0.1)
+    assert r.peak_power_w == (450.0 if instant else 300.0)
+    assert ("INSTANT" in r.power_source) == instant and ("smoothed" in r.power_source) != instant
+
+
 # ------------------------------------------------------------------------ FLOPs and MFU
 
 B, H, L, D = 2, 4, 64, 16
