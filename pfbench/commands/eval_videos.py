@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pfbench.cli_args import (EXIT_FAILED, UsageError, add_force, atomic_path, atomic_write_text, check_new_file,
+                               device, existing_dir, existing_file, existing_path, positive_float, positive_int)
 from pfbench.metrics.vbench import (DIMENSIONS, MetricContext, VBenchConfig, VideoScore, aggregate, quality_score,
                                     resolve_dimensions, score_stream)
 from pfbench.video_io import VideoInfo, iter_chunks, list_videos, probe_video, sampled_info
@@ -113,39 +115,67 @@ def _jsonable(obj):
     return obj
 
 
+def output_paths(out: Path, force: bool = False) -> tuple[Path, Path, Path]:
+    """(results.json, results.csv, results_summary.json) for --out; refused before any computing when --out is
+    not a .json path, or one of the three is a folder or exists (without --force)."""
+    out = Path(out)
+    if out.suffix.lower() != ".json":
+        raise UsageError(f"--out {out}: give the results JSON path (e.g. {out.with_suffix('.json')}); the CSV and "
+                         "_summary.json are written beside it")
+    paths = (out, out.with_suffix(".csv"), out.with_name(out.stem + "_summary.json"))
+    for path in paths:
+        check_new_file(path, "--out" if path == out else f"--out (writes {path.name})", force)
+    return paths
+
+
 def write_outputs(out: Path, results: dict, rows: list[dict], summary: dict) -> tuple[Path, Path, Path]:
-    """results.json (VBench format), results.csv (tidy), results_summary.json (quality score, errors)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_jsonable(results), indent=2))
-    csv_path = out.with_suffix(".csv")
-    with csv_path.open("w", newline="") as fh:
+    """results.json (VBench format), results.csv (tidy), results_summary.json (quality score, errors), each
+    written to a temporary file and renamed."""
+    out, csv_path, summary_path = output_paths(out, force=True)
+    atomic_write_text(out, json.dumps(_jsonable(results), indent=2))
+    with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    summary_path = out.with_name(out.stem + "_summary.json")
-    summary_path.write_text(json.dumps(_jsonable(summary), indent=2))
+    atomic_write_text(summary_path, json.dumps(_jsonable(summary), indent=2))
     return out, csv_path, summary_path
+
+
+def failed_dimensions(summary: dict, reports: list[VideoReport], explicit: bool) -> list[str]:
+    """Dimensions asked but not delivered: an error on any readable video, or (when the dimensions, weights or
+    flow backend were chosen explicitly) skipped."""
+    bad = []
+    for name in summary["dimensions"]:
+        errors = sorted({r.scores[name].note for r in reports if r.error is None and r.scores[name].status == "error"})
+        skipped = sorted({r.scores[name].note for r in reports if r.error is None and
+                          r.scores[name].status == "skipped"})
+        if errors:
+            bad.append(f"{name} error ({errors[0][:80]})")
+        elif skipped and explicit:
+            bad.append(f"{name} skipped ({skipped[0][:80]})")
+    return bad
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("eval-videos", help="VBench-style quality dimensions for a folder of videos",
                               description=__doc__.splitlines()[0])
-    p.add_argument("path", help="a video file, a folder of frames, or a folder of videos (searched recursively)")
+    p.add_argument("path", type=existing_path, help="a video file, a folder of frames, or a folder of videos (searched recursively)")
     p.add_argument("--dimensions", nargs="+", default=["all"],
                    help=f"dimensions to compute (default all; 'offline' = the no-weights ones): {', '.join(DIMENSIONS)}")
-    p.add_argument("--weights-dir", default=None,
+    p.add_argument("--weights-dir", default=None, type=existing_dir,
                    help="folder with dino-vitb16/, clip-vit-base-patch32/, clip-vit-large-patch14/, "
                         "laion-aesthetic/sa_0_4_vit_l_14_linear.pth, musiq/*.pth (see docs/METRICS.md)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (encoders and RAFT run there)")
-    p.add_argument("--fps", type=float, default=None, help="sample frames at this fps (default: native)")
+    p.add_argument("--device", default="cpu", type=device, help="cpu | cuda | cuda:N (encoders and RAFT run there)")
+    p.add_argument("--fps", type=positive_float, default=None, help="sample frames at this fps (default: native)")
     p.add_argument("--flow", default="opencv-dis", help="opencv-dis | opencv-farneback | raft-large | raft-small")
-    p.add_argument("--raft-weights", default=None, help="torchvision RAFT state dict for --flow raft-*")
-    p.add_argument("--chunk-size", type=int, default=16, help="frames decoded and scored at a time")
-    p.add_argument("--batch-size", type=int, default=32, help="encoder batch size")
+    p.add_argument("--raft-weights", default=None, type=existing_file, help="torchvision RAFT state dict for --flow raft-*")
+    p.add_argument("--chunk-size", type=positive_int, default=16, help="frames decoded and scored at a time")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="encoder batch size")
     p.add_argument("--no-static-filter", action="store_true",
                    help="aggregate temporal flickering over all videos, not only static ones")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", required=True, help="results JSON path; the CSV and _summary.json go beside it")
+    p.add_argument("--out", required=True, help="results JSON path (.json); the CSV and _summary.json go beside it")
+    add_force(p, "--out files (the .json, .csv and _summary.json)")
     p.set_defaults(func=run)
 
 
@@ -158,11 +188,12 @@ def run(args) -> int:
     if args.fps is not None and args.fps <= 0:
         raise ValueError(f"--fps must be positive, got {args.fps}")
     dims = resolve_dimensions(args.dimensions)
-    paths = list_videos(args.path)
+    output_paths(Path(args.out), args.force)  # refuse before computing
+    paths = list_videos(str(args.path))
     if not paths:
         raise ValueError(f"{args.path}: no videos found (extensions: .mp4 .webm .avi .mov .mkv .gif, or frame folders)")
-    config = VBenchConfig(weights_dir=args.weights_dir, device=args.device, flow=args.flow,
-                          raft_weights=args.raft_weights, chunk_size=args.chunk_size, batch_size=args.batch_size,
+    config = VBenchConfig(weights_dir=args.weights_dir and str(args.weights_dir), device=args.device, flow=args.flow,
+                          raft_weights=args.raft_weights and str(args.raft_weights), chunk_size=args.chunk_size, batch_size=args.batch_size,
                           flicker_static_filter=not args.no_static_filter)
     reports = evaluate_videos(paths, dims, config, args.fps, progress=not args.no_progress)
     results, rows, summary = build_outputs(reports, dims)
@@ -178,4 +209,11 @@ def run(args) -> int:
         for path, err in summary["errors"].items():
             print(f"pfbench eval-videos: error: {err}", file=sys.stderr)
         return ERROR_EXIT
+    explicit = (not set(args.dimensions) & {"all", "offline"} or args.weights_dir is not None
+                or args.raft_weights is not None or args.flow != "opencv-dis")
+    bad = failed_dimensions(summary, reports, explicit)
+    if bad:
+        print(f"pfbench eval-videos: error: {len(bad)} asked dimension(s) not computed: {'; '.join(bad)}",
+              file=sys.stderr)
+        return EXIT_FAILED
     return 0
