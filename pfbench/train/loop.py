@@ -248,6 +248,7 @@ def train(cfg: TrainConfig, preset: Preset, *, device: str = "cpu", model: DiT |
                         result.checkpoint = save_run_checkpoint(out, payload, progress.step, run.keep,
                                                                 writes if KILL_ENV in os.environ else 0)
                     last_save_t = time.monotonic()
+                    _kill_hook("saved", progress.step)
                 if stopping:
                     result.interrupted = True
                     break
