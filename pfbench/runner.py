@@ -177,6 +177,7 @@ class RunSpec:
     seed: int = 0
     suites_dir: Path = field(default_factory=default_suites_dir)
     timeout_s: float | None = None
+    profile: bool = False  # --profile: suites that support it write torch.profiler traces under profile/
 
     @property
     def dtype(self) -> str:
@@ -215,6 +216,7 @@ def write_run_files(spec: RunSpec, cli_args: dict | None = None) -> None:
         "device": spec.device, "dtype": spec.dtype, "seed": spec.seed, "commit": git_commit(spec.repo_root),
         "started": utc_now_iso(), "suites_dir": str(spec.suites_dir), "timeout_s": spec.timeout_s,
         "pfbench_version": getattr(pfbench, "__version__", ""), "args": _jsonable(cli_args or {}),
+        "profile": spec.profile,
     }
     (spec.run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     env = environment_manifest(spec.device, spec.dtype)
@@ -241,7 +243,7 @@ def load_run_spec(run_dir: Path, suites_dir: Path | None = None) -> RunSpec:
         suites=tuple(config.get("suites", DEFAULT_SUITES)), device=config.get("device", preset.device),
         seed=int(config.get("seed", 0)),
         suites_dir=Path(suites_dir) if suites_dir else Path(config.get("suites_dir") or default_suites_dir()),
-        timeout_s=config.get("timeout_s"),
+        timeout_s=config.get("timeout_s"), profile=bool(config.get("profile", False)),
     )
 
 
@@ -309,6 +311,8 @@ def suite_env(spec: RunSpec, suite: str) -> dict:
     env.setdefault("COLUMNS", "200")  # pytest sizes its summary lines to the terminal: keep reasons whole
     env.update(PFBENCH_RUN_DIR=str(spec.run_dir.resolve()), PFBENCH_SUITE=suite, PFBENCH_SEED=str(spec.seed),
                PFBENCH_PRESET=spec.preset.name, PFBENCH_DEVICE=spec.device)
+    if spec.profile:
+        env["PFBENCH_PROFILE"] = "1"
     return env
 
 

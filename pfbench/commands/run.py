@@ -33,6 +33,9 @@ def register(subparsers) -> None:
     p.add_argument("--suites-dir", type=existing_dir, default=None,
                    help=f"folder of suite files (default: ${runner.SUITES_DIR_ENV} or the repo's suites/)")
     p.add_argument("--no-report", action="store_true", help="collect results but skip report.md/report.html")
+    p.add_argument("--profile", action="store_true",
+                   help="throughput suite: torch.profiler trace + table of where a training step's time goes "
+                        "(RUN_DIR/profile/)")
     p.set_defaults(func=run)
 
 
@@ -73,7 +76,7 @@ def _new_spec(args: argparse.Namespace) -> runner.RunSpec:
     run_id = runner.new_run_id(preset.name)
     run_dir = runner.claim_run_dir(args.out, run_id)
     return runner.RunSpec(run_dir=run_dir, run_id=run_id, preset=preset, suites=suites, device=dev, seed=args.seed,
-                          suites_dir=suites_dir, timeout_s=args.timeout_s)
+                          suites_dir=suites_dir, timeout_s=args.timeout_s, profile=args.profile)
 
 
 def _preset_device(preset) -> str:
