@@ -9,6 +9,9 @@ from the layout's current segment (its pyramid level), recovers the local time t
 *global* time it is fed, solves for n and returns that velocity. Full-sequence flow matching is the K = 1 case
 (window [0, 1]: v = x1 - n).
 
+The oracle may hold several data points (N, C, T, H, W): a row's class label picks its point (no label, or the
+null label, picks point 0), so samples with different data and labels are told apart.
+
 Consequences the tests use: its training loss is ~0 for every variant (pins the target's sign and the time
 fed), and Euler is exact on it (x stays on a straight line in t'), so a sampler that integrates each stage's
 local time fully lands on x1 for any step count, any K and any jump noise; one fed local time instead of
@@ -35,23 +38,32 @@ class OracleModel:
     """Callable like ``DiT``: model(latents, layout, t, y, output) -> list of velocities."""
 
     def __init__(self, x1: torch.Tensor, num_stages: int, gamma: float = -1.0 / 3.0, patch_size: int = 2):
-        if x1.ndim != 5 or x1.shape[0] != 1:
-            raise ValueError("the oracle holds one data point (1, C, T, H, W)")
+        if x1.ndim != 5:
+            raise ValueError("the oracle holds data points (N, C, T, H, W)")
         self.x1 = x1
         self.num_stages = num_stages
         self.windows = stage_windows(num_stages, gamma)
-        self.cfg = OracleConfig(in_channels=x1.shape[1], patch_size=patch_size)
+        self.cfg = OracleConfig(in_channels=x1.shape[1], patch_size=patch_size, num_classes=max(4, len(x1)))
         self.calls: list[tuple] = []  # (layout, batch) per forward, for counting
 
     @property
     def null_label(self) -> int:
         return self.cfg.num_classes
 
-    def velocity(self, x: torch.Tensor, seg, t: torch.Tensor) -> torch.Tensor:
+    def points(self, y: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """The data point of every row: x1[label], point 0 for no label or the null label. (B, C, T, H, W)."""
+        if y is None:
+            return self.x1[:1].expand(batch, -1, -1, -1, -1)
+        index = torch.where(y == self.null_label, 0, y).long()
+        if index.max() >= len(self.x1):
+            raise ValueError(f"label {int(index.max())} has no data point (the oracle holds {len(self.x1)})")
+        return self.x1[index]
+
+    def velocity(self, x: torch.Tensor, seg, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Exact velocity of segment ``seg`` (its frames at its level) at global time t (B,), x (B, C, T, h, w)."""
         k, K = seg.level, self.num_stages
         s, e = self.windows[k]
-        data = self.x1[:, :, list(seg.frame_ids)].to(x.dtype)  # (1, C, T_s, H, W)
+        data = self.points(y, x.shape[0])[:, :, list(seg.frame_ids)].to(x.dtype)  # (B, C, T_s, H, W)
         d_k = downsample(data, 2 ** k)
         u_k = upsample(downsample(data, 2 ** (k + 1)), 2) if k < K - 1 else d_k
         tl = ((t.to(x.dtype) - s) / (e - s)).view(-1, 1, 1, 1, 1)  # (B, 1, 1, 1, 1) local time
@@ -67,13 +79,14 @@ class OracleModel:
             for b, lay in enumerate(layout.layouts):
                 segs = latents[start:start + len(lay.segments)]
                 start += len(lay.segments)
+                yb = None if y is None else y[b:b + 1]
                 if output == "last":
-                    out.append(self.velocity(segs[-1], lay.segments[-1], t[b:b + 1]))
+                    out.append(self.velocity(segs[-1], lay.segments[-1], t[b:b + 1], yb))
                 else:
-                    out += [self.velocity(z, seg, t[b:b + 1]) for z, seg in zip(segs, lay.segments)]
+                    out += [self.velocity(z, seg, t[b:b + 1], yb) for z, seg in zip(segs, lay.segments)]
             return out
         if t.ndim == 0:
             t = t.expand(latents[0].shape[0])
         if output == "last":
-            return [self.velocity(latents[-1], layout.segments[-1], t)]
-        return [self.velocity(z, seg, t) for z, seg in zip(latents, layout.segments)]
+            return [self.velocity(latents[-1], layout.segments[-1], t, y)]
+        return [self.velocity(z, seg, t, y) for z, seg in zip(latents, layout.segments)]

@@ -84,3 +84,51 @@ def test_stats_of_a_known_sample():
     assert s.stdev_s == pytest.approx(3.5355339, rel=1e-6)
     one = Stats.of((2.5,))
     assert (one.median_s, one.iqr_s, one.stdev_s) == (2.5, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_step_train_flops_of_a_concrete_batch_equals_its_counted_layouts(variant):
+    from reference_model.layout import clip_layout
+    from reference_model.temporal import ar_layout
+    v = get_variant(variant)
+    stages, frames = [0, 2, 1, 1], [3, 0, 2, 1]
+    expected = 0.0
+    for k, i in zip(stages, frames):
+        if not v.spatial_pyramid:
+            layout, out = clip_layout(SHAPE.frames, SHAPE.height, SHAPE.width, 2), None
+        elif not v.autoregressive:
+            layout, out = clip_layout(SHAPE.frames, SHAPE.height >> k, SHAPE.width >> k, 2, level=k), None
+        else:
+            layout = ar_layout(i, k, 3, SHAPE.height, SHAPE.width, 2, not v.compressed_history, v.causal)
+            out = layout.current_tokens
+        expected += 3 * forward_flops(MODEL, layout.num_tokens, layout.attention_pairs(), out)
+    from pfbench.accounting import step_train_flops
+    assert step_train_flops(variant, SHAPE, MODEL, stages, frames) == expected
+
+
+def test_all_variant_counts_table_and_token_reduction():
+    from pfbench.accounting import all_variant_counts, token_reduction
+    table = all_variant_counts(SHAPE, MODEL, PAPER_SCHEDULE)
+    assert set(table) == set(VARIANTS)
+    for name, row in table.items():
+        counts = variant_counts(name, SHAPE, MODEL, PAPER_SCHEDULE)
+        assert row["max_tokens"] == counts.max_tokens and row["train_flops_per_sample"] == counts.train_flops_per_sample
+        assert row["counted"]["max_tokens"] == row["max_tokens"]
+        assert row["counted"]["sample_forwards_per_video"] == row["sample_forwards_per_video"]
+    # T = 4 frames of 8 x 8 tokens: full sequence 256 tokens; pyramid_ar's longest: frame 3 at stage 0
+    # with history 64 (level 0) + 16 (level 1) + 4 (level 2) -> 148 tokens
+    assert table["full_sequence"]["max_tokens"] == 256 and table["pyramid_ar"]["max_tokens"] == 148
+    assert token_reduction(256, 148) == pytest.approx(1 - 148 / 256)
+    assert token_reduction(200, 50) == pytest.approx(0.75)
+    assert "counted" not in all_variant_counts(SHAPE, MODEL, PAPER_SCHEDULE, counted=False)["pyramid_ar"]
+
+
+def test_preset_shapes_follow_the_preset():
+    from pfbench.config import get_preset
+    preset = get_preset("cpu")
+    shape = VideoShape.from_preset(preset)
+    assert (shape.frames, shape.height, shape.width, shape.patch_size, shape.stages) == (
+        preset.frames, preset.height, preset.width, preset.patch_size, preset.stages)
+    assert shape.stage_mix == tuple(preset.stage_mix)
+    model = ModelShape.from_preset(preset)
+    assert (model.in_channels, model.patch_size) == (preset.channels, preset.patch_size)

@@ -35,10 +35,10 @@ def _schedule(K: int, renoise: bool) -> SamplingSchedule:
 @pytest.mark.parametrize("renoise", [True, False])
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_every_sampler_lands_on_the_data_point(variant, K, renoise):
-    x1 = _data(K)
+    x1 = _data(K, (2,) + SHAPE[1:])  # two data points; row b is labelled b, so it must land on point b
     model = _oracle(variant, x1, K)
     out = sample_video(variant, model, (2,) + SHAPE[1:], generator=torch.Generator().manual_seed(1),
-                       schedule=_schedule(K, renoise), dtype=torch.float64)
+                       schedule=_schedule(K, renoise), y=torch.tensor([0, 1]), dtype=torch.float64)
     assert out.shape == (2,) + SHAPE[1:]
     err = (out - x1).abs().max().item()
     assert err < 1e-5, f"{variant} K={K} renoise={renoise}: max error {err:.3g}"
@@ -48,7 +48,7 @@ def test_every_sampler_lands_on_the_data_point(variant, K, renoise):
 def test_guided_sampling_of_the_oracle_still_lands(variant):
     x1 = _data(3)
     out = sample_video(variant, _oracle(variant, x1, 3), (2,) + SHAPE[1:], generator=torch.Generator().manual_seed(2),
-                       schedule=_schedule(3, True), y=torch.tensor([0, 2]), guidance=(4.0, 2.5), dtype=torch.float64)
+                       schedule=_schedule(3, True), y=torch.tensor([0, 0]), guidance=(4.0, 2.5), dtype=torch.float64)
     assert (out - x1).abs().max().item() < 1e-5
 
 
@@ -92,11 +92,11 @@ def test_a_sampler_fed_local_time_would_miss():
 @pytest.mark.parametrize("K", [2, 3, 4])
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_training_loss_of_the_oracle_is_zero(variant, K):
-    x1 = _data(6)
-    batch = x1.expand(8, -1, -1, -1, -1).contiguous()
+    x1 = _data(6, (4,) + SHAPE[1:])  # four data points, sample b labelled b % 4
+    labels = torch.arange(8) % 4
     kw = {} if get_variant(variant).spatial_pyramid else {"time_sampling": "logit_normal"}
-    loss = training_loss(variant, _oracle(variant, x1, K), batch, generator=torch.Generator().manual_seed(0),
-                         num_stages=K, stage_mix="uniform", **kw)
+    loss = training_loss(variant, _oracle(variant, x1, K), x1[labels], labels,
+                         generator=torch.Generator().manual_seed(0), num_stages=K, stage_mix="uniform", **kw)
     assert loss.item() < 1e-10, (variant, K, loss.item())
 
 
