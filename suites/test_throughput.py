@@ -1,26 +1,36 @@
 """Throughput: a training step and a full generation per variant, timed the way GPU labs trust.
 
-Each case runs under ``benchmark.pedantic`` with warm-up rounds; the timed function synchronizes the
-device before returning, so round times cover the device work. extra_info carries tokens, analytic and
-FlopCounterMode FLOPs, achieved FLOP/s, MFU (when the device's peak is known), device and dtype. The last
-test turns the medians of one run into speedups over ``full_sequence`` and sets them beside the speedup the
-FLOP counts predict for exactly the same batches.
+Each case runs its warm-up rounds first, then ``benchmark.pedantic`` times the measured rounds; the timed
+function synchronizes the device before returning, so round times cover the device work, and the NVML energy
+window covers the measured rounds only. A training step is a token-budget batch (``preset.token_budget``,
+``reference_model.packing``) or ``preset.batch_size`` stratified clips. extra_info carries tokens and samples per
+step and per second, analytic and FlopCounterMode FLOPs (counted on the eager chunked reference path, which
+FlopCounterMode can see), achieved FLOP/s, MFU (when the device's peak is known), device and dtype. With
+``PFBENCH_PROFILE`` (``pfbench run --profile``) each training step is also profiled (``pfbench.profiling``).
+The last test turns the medians of one run into speedups over ``full_sequence`` and sets them beside the
+speedup the FLOP counts predict for exactly the same batches.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from pfbench.accounting import (ModelShape, VideoShape, a100_equivalent, forward_flops, sampling_cases,
                                 step_train_flops)
-from pfbench.hardware import peak_flops
+from pfbench.hardware import fp32_matmul_mode, peak_flops
 from pfbench.measure import EnergyMeter, achieved_flops_per_s, count_flops, mfu, nvml_index, synchronized
+from pfbench.profiling import profile_steps
 from pfbench.train import dataset_for_preset, model_for_preset
+from reference_model.attention import resolve_backend
+from reference_model.layout import length_buckets
 from reference_model.objectives import stratified_draws
+from reference_model.packing import TokenBudgetPacker, sample_tokens
 from reference_model.variants import VARIANTS, SamplingSchedule, sample_video, training_loss
 
 # On the CPU preset, the measured training-step speedup of pyramid_ar over full_sequence must reach this
@@ -44,15 +54,28 @@ def _device_name(device: str) -> str:
     return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
 
 
-def _batch(preset, device):
-    clips, _ = dataset_for_preset(preset, preset.batch_size, seed=123).tensors()
+def _batch(preset, device, size):
+    clips, _ = dataset_for_preset(preset, size, seed=123).tensors()
     return clips.to(device)  # (B, C, T, H, W)
 
 
-def _draws(preset, seed):
-    """Stratified (stage, frame) per sample: a batch whose cost is close to the expected training cost."""
-    return stratified_draws(preset.batch_size, preset.stage_mix, preset.stages, preset.frames,
-                            torch.Generator().manual_seed(seed))
+def _draws(preset, variant, seed):
+    """(stages, frames, tokens per sample) of one step: a token-budget batch when the preset has a budget, else
+    preset.batch_size stratified (stage, frame) draws; either way a batch close to the expected training cost."""
+    shape = dict(frames=preset.frames, height=preset.height, width=preset.width, patch_size=preset.patch_size,
+                 num_stages=preset.stages)
+    if preset.token_budget:
+        draw = TokenBudgetPacker(variant, preset.token_budget, stage_mix=preset.stage_mix, seed=seed,
+                                 max_samples=preset.batch_size, **shape).next_batch()
+        return draw.stages, draw.frames, draw.tokens
+    stages, frames = stratified_draws(preset.batch_size, preset.stage_mix, preset.stages, preset.frames,
+                                      torch.Generator().manual_seed(seed))
+    return stages, frames, tuple(sample_tokens(variant, int(k), int(f), **shape) for k, f in zip(stages, frames))
+
+
+def _buckets(preset) -> tuple[int, ...]:
+    """Flex padding lengths: a few buckets up to the token budget, so compiled kernels see static shapes."""
+    return length_buckets(preset.token_budget) if preset.token_budget else ()
 
 
 def _energy_meter(device: str) -> EnergyMeter:
@@ -62,15 +85,20 @@ def _energy_meter(device: str) -> EnergyMeter:
 
 
 def _run_measured(benchmark, fn, device, rounds, warmup_rounds):
-    """benchmark.pedantic with a synchronizing body, inside an NVML energy window."""
+    """Warm-up rounds, then benchmark.pedantic of the measured rounds (synchronizing body) inside an NVML energy
+    window that covers the measured rounds only (compiles and warm-up stay outside)."""
+    timed = synchronized(fn, device)
+    for _ in range(warmup_rounds):
+        timed()
     meter = _energy_meter(device)
     with meter:
-        out = benchmark.pedantic(synchronized(fn, device), rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
+        out = benchmark.pedantic(timed, rounds=rounds, warmup_rounds=0, iterations=1)
     energy = meter.result
-    calls = rounds + warmup_rounds
+    benchmark.extra_info["warmup_rounds"] = warmup_rounds
     if energy is not None and energy.available and energy.energy_j is not None:
-        benchmark.extra_info.update(energy_per_call_j=energy.energy_j / calls, mean_power_w=energy.mean_power_w,
-                                    energy_window_s=energy.window_s, energy_short_window=energy.short_window)
+        benchmark.extra_info.update(energy_per_call_j=energy.energy_j / rounds, mean_power_w=energy.mean_power_w,
+                                    energy_window_s=energy.window_s, energy_short_window=energy.short_window,
+                                    power_note=energy.power_source)
     else:
         benchmark.extra_info["energy_note"] = getattr(energy, "reason", "no NVML") or "no NVML"
     return out
@@ -78,7 +106,7 @@ def _run_measured(benchmark, fn, device, rounds, warmup_rounds):
 
 def _record_flop_info(benchmark, device, dtype, analytic, measured, seconds):
     name = _device_name(device)
-    peak = peak_flops(name, dtype, allow_tf32=torch.backends.cuda.matmul.allow_tf32)
+    peak = peak_flops(name, dtype, fp32_mode=fp32_matmul_mode())
     utilisation = mfu(analytic, seconds, peak) if peak else None
     benchmark.extra_info.update(
         analytic_flops=analytic, measured_flops=measured,
@@ -93,15 +121,15 @@ def _record_flop_info(benchmark, device, dtype, analytic, measured, seconds):
 
 def _model_and_optimizer(preset, device, seed):
     torch.manual_seed(seed)
-    model = model_for_preset(preset).to(device).train()
+    model = model_for_preset(preset, length_buckets=_buckets(preset)).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=1e-4, fused=device.startswith("cuda"))
     return model, opt
 
 
 def _train_step(variant, model, opt, preset, device, dtype, seed):
-    """(loss_fn, step, analytic training FLOPs, stages, frames) of one training step of ``variant``."""
-    clips = _batch(preset, device)
-    stages, frames = _draws(preset, seed)
+    """(loss_fn, step, analytic training FLOPs, stages, frames, tokens per sample) of one training step."""
+    stages, frames, tokens = _draws(preset, variant, seed)
+    clips = _batch(preset, device, len(tokens))
 
     def loss_fn():
         gen = torch.Generator(device=device).manual_seed(seed)
@@ -117,24 +145,42 @@ def _train_step(variant, model, opt, preset, device, dtype, seed):
 
     analytic = step_train_flops(variant, VideoShape.from_preset(preset), ModelShape.from_preset(preset), stages,
                                 frames)
-    return loss_fn, step, analytic, stages, frames
+    return loss_fn, step, analytic, stages, frames, tokens
+
+
+def _profile(step, device, variant, pf_record, run_dir):
+    """--profile: a trace and a table of where the step's time goes, under <run dir>/profile/."""
+    out = Path(run_dir) / "profile" if run_dir else Path(".benchmarks") / "profile"
+    result = profile_steps(step, device, out, f"train_step-{variant}")
+    pf_record([dict(case="profile", variant=variant, metric=f"profile_share_{r['category']}", value=r["share"],
+                    unit="fraction", backend="torch.profiler", note=f"of the wall time; trace {result['trace'].name}")
+               for r in result["rows"]])
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_train_step(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, variant):
+def test_train_step(benchmark, pytestconfig, pf_preset, pf_device, pf_dtype, pf_seed, pf_record, medians, variant):
     model, opt = _model_and_optimizer(pf_preset, pf_device, pf_seed)
-    loss_fn, step, analytic, stages, frames = _train_step(variant, model, opt, pf_preset, pf_device, pf_dtype,
-                                                          pf_seed)
-    with torch.no_grad():
-        measured_forward = count_flops(loss_fn).total_flops
-    measured = count_flops(step).total_flops
+    loss_fn, step, analytic, stages, frames, tokens = _train_step(variant, model, opt, pf_preset, pf_device,
+                                                                  pf_dtype, pf_seed)
+    with model.eager_reference():  # FlopCounterMode sees eager ops only; chunked counts the allowed pairs
+        with torch.no_grad():
+            measured_forward = count_flops(loss_fn).total_flops
+        measured = count_flops(step).total_flops
     _run_measured(benchmark, step, pf_device, pf_preset.benchmark_rounds, pf_preset.warmup_rounds)
     stats = benchmark.stats.stats
     medians[("train_step", variant)] = (stats.median, stats.iqr, analytic)
     _record_flop_info(benchmark, pf_device, pf_dtype, analytic, measured, stats.median)
     benchmark.extra_info.update(case="train_step", variant=variant, analytic_forward_flops=analytic / 3,
-                                measured_forward_flops=measured_forward, batch=pf_preset.batch_size,
+                                measured_forward_flops=measured_forward, batch=len(tokens),
+                                tokens_per_step=sum(tokens), samples_per_step=len(tokens),
+                                tokens_per_s=sum(tokens) / stats.median, samples_per_s=len(tokens) / stats.median,
+                                token_budget=pf_preset.token_budget,
+                                budget_fill=sum(tokens) / pf_preset.token_budget if pf_preset.token_budget else None,
+                                attention_backend=resolve_backend(model.cfg.attention, pf_device),
+                                compiled_blocks=str(model.compiles_blocks(pf_device)),
                                 stages=stages.tolist(), frames=frames.tolist())
+    if os.environ.get("PFBENCH_PROFILE"):
+        _profile(step, pf_device, variant, pf_record, pytestconfig.getoption("--pf-run-dir"))
     # the analytic forward count is the one FlopCounterMode sees (chunked attention counts allowed pairs only)
     assert measured_forward == pytest.approx(analytic / 3, rel=0.02)
 
@@ -150,7 +196,7 @@ def test_train_step_speedup_interleaved(pf_preset, pf_device, pf_dtype, pf_seed,
     model, opt = _model_and_optimizer(pf_preset, pf_device, pf_seed)
     steps, flops = {}, {}
     for variant in VARIANTS:
-        _, step, flops[variant], _, _ = _train_step(variant, model, opt, pf_preset, pf_device, pf_dtype, pf_seed)
+        _, step, flops[variant], _, _, _ = _train_step(variant, model, opt, pf_preset, pf_device, pf_dtype, pf_seed)
         steps[variant] = synchronized(step, pf_device)
         for _ in range(pf_preset.warmup_rounds):
             steps[variant]()
@@ -188,7 +234,7 @@ def test_train_step_speedup_interleaved(pf_preset, pf_device, pf_dtype, pf_seed,
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_generate(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, variant):
     torch.manual_seed(pf_seed)
-    model = model_for_preset(pf_preset).to(pf_device).eval()
+    model = model_for_preset(pf_preset, length_buckets=_buckets(pf_preset)).to(pf_device).eval()
     schedule = SamplingSchedule(pf_preset.full_sequence_steps, pf_preset.steps_first_frame,
                                 pf_preset.steps_later_frames)
     shape = (pf_preset.batch_size, pf_preset.channels, pf_preset.frames, pf_preset.height, pf_preset.width)
@@ -202,8 +248,7 @@ def test_generate(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, v
     cases = sampling_cases(variant, VideoShape.from_preset(pf_preset), schedule)
     analytic = pf_preset.batch_size * sum(n * forward_flops(mshape, c.tokens, c.pairs, c.output_tokens)
                                           for c, n in cases)
-    rounds = max(1, min(2, pf_preset.benchmark_rounds))  # a generation is long: fewer rounds
-    out = _run_measured(benchmark, generate, pf_device, rounds, 1)
+    out = _run_measured(benchmark, generate, pf_device, pf_preset.generate_rounds, 1)
     stats = benchmark.stats.stats
     medians[("generate", variant)] = (stats.median, stats.iqr, analytic)
     _record_flop_info(benchmark, pf_device, pf_dtype, analytic, None, stats.median)
