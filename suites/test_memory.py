@@ -32,8 +32,10 @@ from reference_model.variants import VARIANTS
 
 GIB = 2**30
 # Wall-seconds limit per ladder (frames, resolution) per variant; other presets (GPU) get DEFAULT_TIME_LIMIT_S.
-TIME_LIMIT_S = {"smoke": 5.0, "cpu": 30.0}
+TIME_LIMIT_S = {"smoke": 5.0, "cpu": 30.0, "gpu-smoke": 5.0, "gpu": 20.0}
 DEFAULT_TIME_LIMIT_S = 240.0
+# On CUDA these variants are swept a second time with activation checkpointing on (rows "<variant>+checkpointing").
+CHECKPOINTED_VARIANTS = ("full_sequence", "pyramid_ar")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,8 @@ def test_memory_sweep(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, pf_rec
     model = None
     if cuda:
         torch.manual_seed(pf_seed)
-        model = model_for_preset(pf_preset).to(pf_device).train()
+        # eager blocks: every size is a new shape, and compile time would eat the sweep's time limit
+        model = model_for_preset(pf_preset, compile_blocks=False).to(pf_device).train()
 
         def run():
             return measure_variant_cuda(variant, model, pf_preset, device=pf_device, dtype=pf_dtype, seed=pf_seed,
@@ -127,6 +130,36 @@ def test_memory_sweep(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, pf_rec
         for a, b, pa, pb in zip(grow, grow[1:], ok, ok[1:]):
             assert b >= a - max(0.05 * a, 8 * 2**20), (
                 f"full_sequence needed less at T={pb['frames']} ({b} bytes) than at T={pa['frames']} ({a} bytes)")
+
+
+@pytest.mark.parametrize("variant", CHECKPOINTED_VARIANTS)
+def test_memory_sweep_checkpointing_cuda(pf_preset, pf_device, pf_dtype, pf_seed, pf_record, sweeps, variant):
+    """CUDA only: the same ladders with activation checkpointing on; it must need less memory at a common size."""
+    if not _is_cuda(pf_device):
+        pytest.skip("activation-checkpointing rows are measured on CUDA (the CPU sweep runs without)")
+    budget, _, _ = _budget(pf_preset, pf_device)
+    torch.manual_seed(pf_seed)
+    model = model_for_preset(pf_preset, compile_blocks=False, activation_checkpointing=True).to(pf_device).train()
+    result = measure_variant_cuda(variant, model, pf_preset, device=pf_device, dtype=pf_dtype, seed=pf_seed,
+                                  time_limit_s=TIME_LIMIT_S.get(pf_preset.name, DEFAULT_TIME_LIMIT_S))
+    del model
+    gc.collect()
+    torch.cuda.empty_cache()
+    label, points = f"{variant}+checkpointing", result["points"]
+    rows = points_to_rows(label, points, device_kind="cuda", budget_bytes=budget)
+    rows += fit_rows(label, points, device_kind="cuda", budget_bytes=budget)
+    pf_record([dict(r, note=(r.get("note") or "") + "; activation checkpointing on (every block recomputed)")
+               for r in rows])
+    errors = [p for p in points if p["status"] == "error"]
+    assert not errors, f"{label}: the sweep failed (not a memory result): {errors[0].get('message', '')[-2000:]}"
+    plain = {(p["sweep"], p["x_value"]): p for p in sweeps.get(variant, []) if p["status"] == "ok"}
+    common = [(p, plain[(p["sweep"], p["x_value"])]) for p in points
+              if p["status"] == "ok" and (p["sweep"], p["x_value"]) in plain]
+    if common:
+        ckpt, base = common[-1]
+        assert ckpt["increase_bytes"] < base["increase_bytes"], (
+            f"{label} needed {ckpt['increase_bytes']} bytes at {ckpt['sweep']} {ckpt['x_value']:g}, not less than "
+            f"{base['increase_bytes']} without checkpointing")
 
 
 def test_memory_frontier(pf_preset, pf_device, pf_record, sweeps):
