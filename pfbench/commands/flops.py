@@ -11,6 +11,7 @@ import json
 import math
 
 from pfbench.accounting import paper_plan_summary
+from pfbench.training_path import format_readings, plan_readings
 from pfbench.commands.tokens import add_shape_arguments, build_report, resolve_shape
 
 
@@ -110,6 +111,7 @@ def run(args) -> int:
     report = build_report(args)
     _, _, model, _ = resolve_shape(args)
     report["paper_plan"] = paper_plan_summary(model)
+    report["paper_plan_readings"] = plan_readings(model)  # one-frame vs the public code's training sample
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -126,4 +128,5 @@ def run(args) -> int:
           f"full_sequence would need {plan['full_sequence_flops']:.3e} FLOPs = "
           f"{plan['full_sequence_gpu_hours']:,.0f} {plan['gpu']}-hours at that MFU ({plan['flops_ratio']:.1f}x)")
     print("assumptions: " + "; ".join(plan["assumptions"]))
+    print("\n" + format_readings(report["paper_plan_readings"]))
     return 0
