@@ -6,9 +6,11 @@ is the single-process identity, so callers need no branches.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -101,3 +103,42 @@ def any_rank(flag: bool, ctx: DistContext, device: str = "cpu") -> bool:
 def barrier(ctx: DistContext) -> None:
     if ctx.distributed:
         dist.barrier()
+
+
+def current(device: str = "cpu") -> DistContext:
+    """The context of an initialized process group (rank, world), else a single process."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return DistContext(device=device)
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    dev = f"cuda:{local}" if device.startswith("cuda") else device
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local,
+                       backend=dist.get_backend(), device=dev)
+
+
+@contextlib.contextmanager
+def session(device: str = "cpu"):
+    """``with session(device) as ctx``: join torchrun's group for a command, leave it at the end."""
+    joined = launched_by_torchrun() and not dist.is_initialized()
+    ctx = init(device)
+    try:
+        yield ctx
+    finally:
+        if joined:
+            shutdown()
+
+
+def sharded_map(fn: Callable[[list], list], items: list, ctx: DistContext) -> list:
+    """``fn`` over this rank's slice of ``items``, results of all ranks concatenated in item order."""
+    return gather_list(fn(shard(items, ctx)) if ctx.distributed else fn(list(items)), ctx)
+
+
+def sharded_features(extract: Callable, dataset, ctx: DistContext) -> torch.Tensor:
+    """(N, D) features of a map-style dataset, each rank extracting a contiguous slice (torch Subset)."""
+    if not ctx.distributed:
+        return extract(dataset)
+    from torch.utils.data import Subset
+
+    idx = list(shard_indices(len(dataset), ctx.rank, ctx.world_size))
+    local = extract(Subset(dataset, idx)).cpu() if idx else None
+    parts = gather_list([local], ctx)
+    return torch.cat([p for p in parts if p is not None])

@@ -180,6 +180,16 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Under torchrun (`torchrun --nproc_per_node N -m pfbench.cli eval-videos ...`) each rank scores its
+    slice of the videos and rank 0 writes the one gathered table."""
+    from pfbench import distributed
+
+    with distributed.session(args.device) as ctx:
+        return _run(args, ctx)
+
+
+def _run(args, ctx) -> int:
+    args.device = ctx.device if ctx.distributed else args.device  # a rank's own GPU: cuda:LOCAL_RANK
     if args.device.startswith("cuda"):
         import torch
 
@@ -195,7 +205,13 @@ def run(args) -> int:
     config = VBenchConfig(weights_dir=args.weights_dir and str(args.weights_dir), device=args.device, flow=args.flow,
                           raft_weights=args.raft_weights and str(args.raft_weights), chunk_size=args.chunk_size, batch_size=args.batch_size,
                           flicker_static_filter=not args.no_static_filter)
-    reports = evaluate_videos(paths, dims, config, args.fps, progress=not args.no_progress)
+    from pfbench.distributed import gather_list, shard
+    mine = shard(paths, ctx)
+    reports = gather_list(evaluate_videos(mine, dims, config, args.fps, progress=not args.no_progress), ctx)
+    if ctx.distributed:
+        print(f"rank {ctx.rank}/{ctx.world_size}: scored {len(mine)} of {len(paths)} videos", file=sys.stderr)
+    if not ctx.is_main:
+        return 0
     results, rows, summary = build_outputs(reports, dims)
     out, csv_path, summary_path = write_outputs(Path(args.out), results, rows, summary)
     for name, d in summary["dimensions"].items():

@@ -1,6 +1,8 @@
 """`pfbench fid REAL FAKE`: FID (with a bootstrap interval) and KID between two folders of images/videos."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 
@@ -33,6 +35,18 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Under torchrun each rank extracts features of its slice of the frames; rank 0 prints the result."""
+    from pfbench import distributed
+
+    with distributed.session(args.device) as ctx:
+        if ctx.is_main:
+            return _run(args)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            _run(args)
+        return 0
+
+
+def _run(args) -> int:
     if args.extractor not in EXTRACTORS:
         raise ValueError(f"unknown extractor {args.extractor!r}: choose one of {', '.join(EXTRACTORS)}")
     weights = args.inception_weights if args.extractor == "inception-v3-compat" else args.extractor_weights
