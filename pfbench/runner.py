@@ -35,6 +35,8 @@ SUITE_FILES = {
     "fid": "test_fid_convergence.py",
     "vbench": "test_vbench.py",
     "ablations": "test_ablations.py",
+    "ar_per_frame": "test_ar_per_frame.py",
+    "cards": "test_card_savings.py",
 }
 DEFAULT_SUITES = tuple(SUITE_FILES)
 SUITES_DIR_ENV = "PFBENCH_SUITES_DIR"

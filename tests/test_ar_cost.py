@@ -1,0 +1,89 @@
+"""Per-frame AR cost harness: per-frame attribution of the sampler's evaluations, rows, and the report section."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from pfbench.accounting_cards import savings_rows
+from pfbench.ar_cost import (SETTINGS, ARCostConfig, FrameCosts, ar_cost_config, case_name, flops_rows,
+                             measure_frames, measured_rows, predicted_frame_flops, summary)
+from pfbench.arch_cards import load_card
+from pfbench.cli import main
+from pfbench.config import get_preset
+from pfbench.train import model_for_preset
+
+FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
+
+
+def test_config_window_setting_and_bad_env(monkeypatch):
+    preset = get_preset("cpu")
+    cfg = ar_cost_config(preset, window=3)
+    assert cfg.frames == preset.frames and cfg.setting("pyramid_ar_window")[1].history_window == 3
+    assert cfg.setting("ar_full_history") == ("ar_full_history", cfg.schedule)
+    monkeypatch.setenv("PFBENCH_AR_WINDOW", "x")
+    with pytest.raises(ValueError, match="PFBENCH_AR_WINDOW"):
+        ar_cost_config(preset)
+    with pytest.raises(ValueError, match="unknown per-frame setting"):
+        cfg.setting("nope")
+
+
+def test_predicted_rows_match_counted_and_the_window_is_flat():
+    preset = get_preset("cpu")
+    cfg = ar_cost_config(preset, window=2)
+    rows = flops_rows(preset, cfg)
+    analytic = [r for r in rows if r["backend"] == "analytic"]
+    assert [r["value"] for r in analytic] == pytest.approx([r["value"] for r in rows if r["backend"] == "counted"])
+    window = predicted_frame_flops("pyramid_ar_window", preset, cfg)
+    full = predicted_frame_flops("ar_full_history", preset, cfg)
+    assert len(set(window[2:])) == 1 and full[-1] > 5 * full[1]
+
+
+def test_measure_frames_attributes_every_evaluation_to_its_frame():
+    preset = get_preset("smoke")
+    cfg = ARCostConfig(frames=3, window=1, rounds=2, warmup_rounds=0, schedule=ar_cost_config(preset).schedule)
+    torch.manual_seed(0)
+    model = model_for_preset(preset).eval()
+    costs = measure_frames(model, preset, cfg)
+    assert set(costs) == set(SETTINGS)
+    first, later = sum(cfg.schedule.steps_first_frame), sum(cfg.schedule.steps_later_frames)
+    for c in costs.values():
+        assert c.evaluations == [first, later, later] and c.rounds == 2
+        assert all(s > 0 for s in c.wall_s) and all(s >= 0 for s in c.spread_s)
+        assert c.memory_backend in ("vmhwm-clear-refs", "unavailable")
+    s = summary(costs["ar_full_history"], 1)
+    assert s["predicted_growth"] > 1 and s["total_s"] == pytest.approx(sum(costs["ar_full_history"].wall_s))
+
+
+def _synthetic(preset, cfg) -> dict:
+    """FrameCosts with made-up times (growth like the prediction) to drive the report, not to measure anything."""
+    out = {}
+    for setting in SETTINGS:
+        flops = predicted_frame_flops(setting, preset, cfg)
+        out[setting] = FrameCosts(setting, [f / 1e10 for f in flops], [0.01] * cfg.frames, [2 ** 28] * cfg.frames,
+                                  flops, [12] + [6] * (cfg.frames - 1), "vmhwm-clear-refs", 3)
+    return out
+
+
+def test_report_shows_the_per_frame_plot_and_the_card_table(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    preset = get_preset("cpu")
+    cfg = ar_cost_config(preset, window=2)
+    rows = flops_rows(preset, cfg) + measured_rows(case_name(preset), _synthetic(preset, cfg), cfg)
+    rows += [dict(case="ar_per_frame_samples", variant=s, metric="vbench_quality_score", value=0.5 + 0.01 * i,
+                  unit="score", backend="vbench-aggregation", status="ok") for i, s in enumerate(SETTINGS)]
+    (run / "rows" / "ar_per_frame.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    cards = savings_rows(load_card("wan2.1-t2v-1.3b")) + savings_rows(load_card("pyramid-flow-sd3"))
+    (run / "rows" / "cards.jsonl").write_text("\n".join(json.dumps(r) for r in cards) + "\n")
+    assert main(["report", str(run)]) == 0
+    md = (run / "report.md").read_text()
+    assert "## Per-frame cost of autoregressive generation" in md and "(plots/ar_per_frame.png)" in md
+    assert "## What a pyramid would save for public video DiTs" in md and "(plots/card_savings.png)" in md
+    assert "pyramid_ar_window" in md and "0.52" in md                  # the window's quality beside its cost
+    assert "21x112x208,41x224x416,81x448x832" in md                    # Wan's spatio-temporal pyramid
+    for name in ("ar_per_frame", "card_savings"):
+        assert (run / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
