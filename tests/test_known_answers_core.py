@@ -132,3 +132,30 @@ def test_preset_shapes_follow_the_preset():
     assert shape.stage_mix == tuple(preset.stage_mix)
     model = ModelShape.from_preset(preset)
     assert (model.in_channels, model.patch_size) == (preset.channels, preset.patch_size)
+
+
+def test_gpu_hours_mfu_and_a100_projection_by_hand():
+    from pfbench.accounting import A100_BF16_PEAK_FLOPS, a100_equivalent, gpu_hours, implied_mfu
+    assert gpu_hours(3.6e15, 1e12, 0.5) == pytest.approx(2.0)
+    assert gpu_hours(3.6e15, 1e12, 1.0) == pytest.approx(1.0)
+    for bad in (0.0, 1.01, 2.0, -0.1):
+        with pytest.raises(ValueError, match="MFU"):
+            gpu_hours(1.0, 1.0, bad)
+    assert implied_mfu(7.2e15, 4.0, 1e12) == pytest.approx(0.5)
+    proj = a100_equivalent(0.4, 312e12 * 0.4 * 10)
+    assert proj["a100_seconds"] == pytest.approx(10.0)
+    assert proj["a100_flops_per_s"] == pytest.approx(A100_BF16_PEAK_FLOPS * 0.4)
+    assert proj["kind"] == "projection" and "0.400" in proj["basis"]
+
+
+def test_paper_plan_summary_fields():
+    from pfbench.accounting import PAPER_PLAN, A100_BF16_PEAK_FLOPS, paper_plan_summary
+    model = ModelShape(hidden_size=1536, depth=24, mlp_hidden=6144, in_channels=16)
+    s = paper_plan_summary(model)
+    pyr, full = plan_flops(PAPER_PLAN, "pyramid_ar", model), plan_flops(PAPER_PLAN, "full_sequence", model)
+    assert (s["plan"], s["gpu"], s["reported_gpu_hours"]) == ("paper-table4", "A100", 20_700.0)
+    assert s["pyramid_ar_flops"] == pyr and s["full_sequence_flops"] == full
+    assert s["flops_ratio"] == pytest.approx(full / pyr) and s["flops_ratio"] > 1
+    assert s["implied_mfu"] == pytest.approx(pyr / (A100_BF16_PEAK_FLOPS * 20_700.0 * 3600.0))
+    assert s["full_sequence_gpu_hours"] == pytest.approx(20_700.0 * full / pyr)
+    assert s["assumptions"] == list(PAPER_PLAN.assumptions)

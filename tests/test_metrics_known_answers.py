@@ -121,3 +121,49 @@ def test_imaging_quality_is_musiq_per_video_and_divided_by_100_across_videos():
     dark = run(constant_frames([10, 10]), ["imaging_quality"], ctx)["imaging_quality"]
     assert bright.value == pytest.approx(70.0) and dark.value == pytest.approx(50.0)
     assert aggregate("imaging_quality", [bright, dark]) == pytest.approx(0.6)
+
+
+def test_imaging_quality_scales_pixels_to_unit_range_and_caps_the_longer_side_at_512():
+    class Recorder:
+        def __init__(self):
+            self.shapes = []
+
+        def __call__(self, x):
+            self.shapes.append(tuple(x.shape[-2:]))
+            return torch.tensor([[float(x.max()) * 100.0]])
+
+    rec = Recorder()
+    ctx = context(musiq=rec)
+    s = run(constant_frames([255, 255], h=640, w=1024), ["imaging_quality"], ctx)["imaging_quality"]
+    assert s.value == pytest.approx(100.0, abs=1e-4)          # 255 / 255 = 1 -> 100
+    assert rec.shapes == [(320, 512), (320, 512)]               # 1024 -> 512, aspect kept
+    rec.shapes.clear()
+    run(constant_frames([10], h=512, w=256), ["imaging_quality"], ctx)
+    assert rec.shapes == [(512, 256)]                           # <= 512 stays
+
+
+def test_aggregate_uses_only_ok_included_values():
+    from pfbench.metrics.vbench import VideoScore
+    scores = [VideoScore("temporal_flickering", 0.5, "b"), VideoScore("temporal_flickering", 0.9, "b", status="error"),
+              VideoScore("temporal_flickering", 0.1, "b", include=False),
+              VideoScore("temporal_flickering", None, "b", status="skipped")]
+    assert aggregate("temporal_flickering", scores) == pytest.approx(0.5)
+    assert aggregate("temporal_flickering", scores[1:]) is None
+    weighted = [VideoScore("subject_consistency", 1.0, "b", weight=3), VideoScore("subject_consistency", 0.0, "b", weight=1)]
+    assert aggregate("subject_consistency", weighted) == pytest.approx(0.75)
+
+
+def test_quality_score_normalises_weights_and_marks_partial():
+    from pfbench.metrics.vbench import NORMALIZATION, QUALITY_DIMENSIONS, quality_score
+    top = {name: NORMALIZATION[name][1] for name in QUALITY_DIMENSIONS}
+    full = quality_score(top)
+    assert full.score == pytest.approx(1.0) and not full.partial and full.missing == []
+    # subject consistency halfway between its Min and Max, the rest at Max: (6.5 - 0.5) / 6.5
+    half = dict(top, subject_consistency=(0.1462 + 1.0) / 2)
+    assert quality_score(half).score == pytest.approx(6.0 / 6.5)
+    # dynamic degree (weight 0.5) at 0, the rest at Max: 6 / 6.5
+    assert quality_score(dict(top, dynamic_degree=0.0)).score == pytest.approx(6.0 / 6.5)
+    partial = quality_score({"dynamic_degree": 1.0, "temporal_flickering": 0.6293, "imaging_quality": float("nan")})
+    assert partial.partial and "imaging_quality" in partial.missing and len(partial.missing) == 5
+    assert partial.score == pytest.approx(0.5 / 1.5)
+    assert quality_score({}).score is None
