@@ -195,20 +195,67 @@ class VariantCounts:
 
 def variant_counts(variant: str, shape: VideoShape, model: ModelShape,
                    schedule: SamplingSchedule = SamplingSchedule()) -> VariantCounts:
-    cases = training_cases(variant, shape)
-    sampling = sampling_cases(variant, shape, schedule)
-    fwd = sum(c.probability * _case_forward(model, c) for c in cases)
+    v = get_variant(variant)
+    if v.autoregressive:
+        return _ar_variant_counts(variant, shape, model, schedule)
+    # whole-clip variants: every case is T frames of one level, bidirectional (tokens T n, pairs (T n)^2)
+    T, K = shape.frames, len(schedule.steps_first_frame)
+    if v.spatial_pyramid:
+        weights = stage_mix_weights(shape.stage_mix, shape.stages).tolist()
+        cases = [(p_k, T * shape.tokens_at_level(k)) for k, p_k in enumerate(weights) if p_k != 0]
+        sampling = [(T * shape.tokens_at_level(k), shape_steps) for shape_steps, k in
+                    zip(schedule.steps_first_frame, range(K - 1, -1, -1))]
+    else:
+        cases = [(1.0, T * shape.tokens_at_level(0))]
+        sampling = [(T * shape.tokens_at_level(0), schedule.full_sequence_steps)]
+    fwd = sum(p * forward_flops(model, n, n * n) for p, n in cases)
     return VariantCounts(
         variant=variant,
-        max_tokens=max(c.tokens for c in cases),
-        mean_tokens=sum(c.probability * c.tokens for c in cases),
-        attention_pairs=sum(c.probability * c.pairs for c in cases),
-        max_attention_pairs=max(c.pairs for c in cases),
+        max_tokens=max(n for _, n in cases),
+        mean_tokens=sum(p * n for p, n in cases),
+        attention_pairs=sum(p * n * n for p, n in cases),
+        max_attention_pairs=max(n * n for _, n in cases),
         forward_flops_per_sample=fwd,
         train_flops_per_sample=3.0 * fwd,
-        sample_flops_per_video=float(sum(n * _case_forward(model, c) for c, n in sampling)),
-        sample_forwards_per_video=sum(n for _, n in sampling),
+        sample_flops_per_video=float(sum(steps * forward_flops(model, n, n * n) for n, steps in sampling)),
+        sample_forwards_per_video=sum(steps for _, steps in sampling),
     )
+
+
+def _ar_variant_counts(variant: str, shape: VideoShape, model: ModelShape, schedule: SamplingSchedule) -> VariantCounts:
+    """variant_counts of an autoregressive variant in closed form (pfbench.ar_sums): the same numbers as summing
+    training_cases / sampling_cases, in O(stages) arithmetic for any number of frames."""
+    from pfbench.ar_sums import ar_frame_sums
+
+    v, T = get_variant(variant), shape.frames
+    zero = forward_flops(model, 0, 0, 0)
+
+    def sums(k: int, lo: int, hi: int, window=None):
+        return ar_frame_sums(shape.tokens_at_level, shape.stages, k, lo, hi, full_history=not v.compressed_history,
+                             causal=v.causal, window=window)
+
+    def flops(s, k: int) -> int:  # forward_flops is affine in (tokens, pairs, output tokens): sum the inputs
+        return forward_flops(model, s.tokens, s.pairs, s.frames * shape.tokens_at_level(k)) + (s.frames - 1) * zero
+
+    max_tokens = max_pairs = 0
+    mean_tokens = pairs = fwd = 0.0
+    for k, p_k in enumerate(stage_mix_weights(shape.stage_mix, shape.stages).tolist()):
+        if p_k == 0:
+            continue
+        s = sums(k, 0, T)
+        max_tokens, max_pairs = max(max_tokens, s.max_tokens), max(max_pairs, s.max_pairs)
+        mean_tokens += p_k / T * s.tokens
+        pairs += p_k / T * s.pairs
+        fwd += p_k / T * flops(s, k)
+    sample_flops = forwards = 0
+    stages = len(schedule.steps_first_frame)
+    for order, k in enumerate(range(stages - 1, -1, -1)):
+        first, later = schedule.steps_first_frame[order], schedule.steps_later_frames[order]
+        sample_flops += first * flops(sums(k, 0, min(1, T), schedule.history_window), k)
+        sample_flops += later * flops(sums(k, 1, T, schedule.history_window), k)
+        forwards += first * min(1, T) + later * max(0, T - 1)
+    return VariantCounts(variant, max_tokens, mean_tokens, pairs, max_pairs, fwd, 3.0 * fwd, float(sample_flops),
+                         forwards)
 
 
 def step_train_flops(variant: str, shape: VideoShape, model: ModelShape, stages, frames=None) -> float:
@@ -232,9 +279,23 @@ def step_train_flops(variant: str, shape: VideoShape, model: ModelShape, stages,
 # --------------------------------------------------------------------------------------------------
 # Counted twins: the same numbers enumerated from reference_model's real layouts
 # --------------------------------------------------------------------------------------------------
+# The counted twins build T x K layouts of up to T frames each (O(T^2) work): 160 latent frames (about 53 s of
+# video at 24 fps with the 8x temporal VAE) count in seconds, 300 already take about a minute.
+COUNTED_MAX_FRAMES = 160
+
+
+def check_countable(shape: VideoShape) -> None:
+    """Refuse counted layouts above COUNTED_MAX_FRAMES latent frames (the analytic numbers have no limit)."""
+    if shape.frames > COUNTED_MAX_FRAMES:
+        raise ValueError(f"{shape.frames} latent frames: counted layouts are limited to {COUNTED_MAX_FRAMES} latent "
+                         "frames (their cost grows with the square of the length); pass --no-counted for the "
+                         "closed-form numbers, which answer any duration")
+
+
 def counted_counts(variant: str, shape: VideoShape, model: ModelShape | None = None) -> dict:
     """max_tokens, mean_tokens, attention_pairs (mean), max_attention_pairs counted from the layout builder;
     with ``model``, also the training FLOPs those counted layouts imply."""
+    check_countable(shape)
     layouts = list(training_layouts(variant, shape.frames, shape.height, shape.width, shape.patch_size,
                                     shape.stages, shape.stage_mix))
     pairs = [(layout.attention_pairs(), p) for layout, p in layouts]
@@ -253,6 +314,7 @@ def counted_counts(variant: str, shape: VideoShape, model: ModelShape | None = N
 
 
 def counted_sampling_forwards(variant: str, shape: VideoShape, schedule: SamplingSchedule) -> int:
+    check_countable(shape)
     return sum(n for _, n in sampling_layouts(variant, shape.frames, shape.height, shape.width, shape.patch_size,
                                               schedule))
 
