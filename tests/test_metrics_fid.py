@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pfbench.metrics.fid import (FidConfig, FrameDataset, calculate_metrics_reference, compute_fid, extract_features,
+from pfbench.metrics.fid import (OFFLINE_EXTRACTOR, FidConfig, FrameDataset, calculate_metrics_reference, compute_fid, extract_features,
                                  fid_from_features, kid_from_features, metrics_from_features, resolve_weights)
 
 
@@ -48,7 +48,7 @@ def test_fid_does_not_depend_on_batch_size():
 
 def test_matches_torch_fidelity_calculate_metrics():
     a, b = FrameDataset(_images(12), 128), FrameDataset(_images(12, seed=3), 128)
-    config = FidConfig(kid_subsets=10, bootstrap=0)
+    config = FidConfig(extractor=OFFLINE_EXTRACTOR, kid_subsets=10, kid_subset_size=12, bootstrap=0)  # whole sets
     ref = calculate_metrics_reference(a, b, config)
     ours = compute_fid(a, b, config)
     assert ours.fid == pytest.approx(ref["frechet_inception_distance"], rel=1e-4)
@@ -56,13 +56,23 @@ def test_matches_torch_fidelity_calculate_metrics():
     assert ours.extractor == "pfbench-randconv-s0" and not ours.comparable
 
 
-def test_kid_subset_adapts_and_bootstrap_interval(real_features):
+def test_kid_subsets_differ_and_the_interval_is_over_clips(real_features):
     other = extract_features(FrameDataset(_shift(_images(seed=1), 40), 128))
     mean, std, size = kid_from_features(real_features[:7], other, subsets=5)
-    assert size == 7 and mean > 0
-    r = metrics_from_features(real_features, other, FidConfig(bootstrap=10, kid_subsets=5))
-    assert r.fid_ci_low <= r.fid_ci_high and r.fid_ci_low > 0
-    assert r.to_dict()["extractor"] == "pfbench-randconv-s0"
+    assert size == 3 and mean > 0 and std > 0  # half the smaller set: subsets differ, the spread is not 0
+    groups = np.repeat(np.arange(6), 4)  # 24 frames = 6 clips of 4 frames
+    r = metrics_from_features(real_features, other, FidConfig(extractor=OFFLINE_EXTRACTOR, bootstrap=10,
+                                                              kid_subsets=5), groups, groups)
+    assert r.fid_ci_low <= max(r.fid_debiased, 0) <= r.fid_ci_high and r.fid_debiased <= r.fid
+    assert r.n_real_clips == r.n_fake_clips == 6 and r.interval_over.startswith("clips")
+    assert r.to_dict()["extractor"] == "pfbench-randconv-s0" and not r.trained_extractor
+
+
+def test_frame_dataset_groups_frames_by_clip():
+    clips = np.zeros((3, 4, 16, 16, 3), np.uint8)
+    assert FrameDataset(clips, 32).groups.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert FrameDataset(clips[0], 32).groups.tolist() == [0, 1, 2, 3]   # (N, H, W, 3): one clip per frame
+    assert FrameDataset([clips[0], clips[1, :2]], 32).groups.tolist() == [0, 0, 0, 0, 1, 1]
 
 
 def test_inception_needs_local_weights(monkeypatch):

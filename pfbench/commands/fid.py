@@ -1,4 +1,4 @@
-"""`pfbench fid REAL FAKE`: FID (with a bootstrap interval) and KID between two folders of images/videos."""
+"""`pfbench fid REAL FAKE`: FID (with an interval over videos) and KID between two folders of images/videos."""
 from __future__ import annotations
 
 import contextlib
@@ -6,7 +6,8 @@ import io
 import json
 import sys
 
-from pfbench.metrics.fid import EXTRACTORS, OFFLINE_EXTRACTOR, FidConfig, compute_fid, frames_from_path
+from pfbench.metrics.fid import (EXTRACTORS, OFFLINE_EXTRACTOR, TRAINED_EXTRACTOR, FidConfig, compute_fid,
+                                 default_extractor, frames_from_path)
 
 ERROR_EXIT = 3
 
@@ -16,18 +17,20 @@ def register(subparsers) -> None:
                               description=__doc__.splitlines()[0])
     p.add_argument("real", help="folder (or file) of reference images / videos")
     p.add_argument("fake", help="folder (or file) of generated images / videos")
-    p.add_argument("--extractor", default=OFFLINE_EXTRACTOR,
-                   help=f"feature extractor (default {OFFLINE_EXTRACTOR}, offline, not comparable with papers): "
-                        f"{', '.join(EXTRACTORS)}")
+    p.add_argument("--extractor", default=None,
+                   help=f"feature extractor (default {TRAINED_EXTRACTOR} when installed, else the last fallback "
+                        f"{OFFLINE_EXTRACTOR}: random features): {', '.join(EXTRACTORS)}")
     p.add_argument("--inception-weights", default=None,
                    help="local weights for inception-v3-compat (or set PFBENCH_INCEPTION_WEIGHTS)")
     p.add_argument("--extractor-weights", default=None,
-                   help="local weights for clip-* (OpenAI JIT file) or pfbench-hf-vision (transformers folder)")
+                   help="local weights for efficientnet-lite0 (.pth), clip-* (OpenAI JIT file) or pfbench-hf-vision "
+                        "(transformers folder)")
     p.add_argument("--fps", type=float, default=None, help="sample video frames at this fps")
     p.add_argument("--max-frames-per-video", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for the FID interval (0: off)")
+    p.add_argument("--resamples", "--bootstrap", dest="bootstrap", type=int, default=100,
+                   help="half-samples of the videos for the FID interval (0: off)")
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -47,6 +50,7 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
+    args.extractor = args.extractor or default_extractor()
     if args.extractor not in EXTRACTORS:
         raise ValueError(f"unknown extractor {args.extractor!r}: choose one of {', '.join(EXTRACTORS)}")
     weights = args.inception_weights if args.extractor == "inception-v3-compat" else args.extractor_weights
@@ -61,11 +65,14 @@ def _run(args) -> int:
         print(json.dumps(result, indent=2))
     else:
         ci = "" if result["fid_ci_low"] is None else \
-            f"  [{result['fid_ci_low']:.4f}, {result['fid_ci_high']:.4f}] ({result['confidence']:.0%} bootstrap)"
+            f"  debiased {result['fid_debiased']:.4f} [{result['fid_ci_low']:.4f}, {result['fid_ci_high']:.4f}] " \
+            f"({result['confidence']:.0%}, over {result['interval_over']}: {result['n_real_clips']} / " \
+            f"{result['n_fake_clips']} videos)"
         print(f"FID {result['fid']:.4f}{ci}")
         if result["kid_mean"] is not None:
             print(f"KID {result['kid_mean']:.6f} +- {result['kid_std']:.6f} (subset size {result['kid_subset_size']})")
-        print(f"extractor {result['extractor']} ({'comparable' if result['comparable'] else 'not comparable'} "
+        kind = "trained" if result["trained_extractor"] else "LAST FALLBACK, random features"
+        print(f"extractor {result['extractor']} ({kind}; {'comparable' if result['comparable'] else 'not comparable'} "
               f"with published numbers); n_real {result['n_real']}, n_fake {result['n_fake']}; {result['resize']}")
     for err in result["errors"]:
         print(f"pfbench fid: error: {err}", file=sys.stderr)

