@@ -894,9 +894,11 @@ SECTIONS = [
     ("Ablations", section_ablations),
     ("Per-frame cost of autoregressive generation", lambda ctx: section_ar_per_frame(ctx)),
     ("What a pyramid would save for public video DiTs", lambda ctx: section_card_savings(ctx)),
+    ("Data-parallel scaling", lambda ctx: section_scaling(ctx)),
     ("Skipped, failed and missing", section_skipped),
 ]
 from pfbench.report_ar import section_ar_per_frame, section_card_savings  # noqa: E402 (it imports this module)
+from pfbench.report_scaling import section_scaling  # noqa: E402 (it imports this module)
 
 
 def build_report(run_dir: str | Path, df: pd.DataFrame | None = None, compare_with: str | Path | None = None,

@@ -35,6 +35,7 @@ SUITE_FILES = {
     "fid": "test_fid_convergence.py",
     "vbench": "test_vbench.py",
     "ablations": "test_ablations.py",
+    "scaling": "test_scaling.py",
     "ar_per_frame": "test_ar_per_frame.py",
     "cards": "test_card_savings.py",
 }

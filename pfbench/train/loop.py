@@ -139,14 +139,16 @@ def _identity(cfg: TrainConfig, preset: Preset, model: DiT) -> dict:
 def train(cfg: TrainConfig, preset: Preset, *, device: str = "cpu", model: DiT | None = None,
           data: tuple[torch.Tensor, torch.Tensor] | None = None, run: RunConfig | None = None,
           ctx: DistContext | None = None,
-          callback: Callable[[int, float, DiT], None] | None = None) -> TrainResult:
+          callback: Callable[[int, float, DiT], None] | None = None,
+          on_wrap: Callable[[torch.nn.Module], None] | None = None) -> TrainResult:
     """Train ``cfg.variant`` on the preset's procedural clips (or ``data``) up to ``cfg.steps`` steps.
 
     With ``run.out`` the folder gets config.json, log.csv and periodic atomic checkpoints, and an existing
     ``out/last.pt`` is resumed (refused when it holds another variant, preset, model shape or data stream).
     ``callback(step, loss, model)`` runs after every step on every rank (evaluation hooks, progress); a
     callback may return a dict of {metric: value} to log as eval rows. Under torchrun pass ``ctx`` (see
-    pfbench.distributed.init): the model is wrapped in DDP (or FSDP2) and rank 0 alone writes.
+    pfbench.distributed.init): the model is wrapped in DDP (or FSDP2) and rank 0 alone writes; ``on_wrap``
+    receives the wrapped model (e.g. to register a DDP communication hook).
     """
     from pfbench.train import parallel
 
@@ -176,6 +178,8 @@ def train(cfg: TrainConfig, preset: Preset, *, device: str = "cpu", model: DiT |
         data = dataset_for_preset(preset, cfg.dataset_size, seed=cfg.seed).tensors()
     clips, labels = data[0].to(device), data[1].to(device)
     wrapped, core = parallel.wrap(model, ctx, run.parallel, device)
+    if on_wrap is not None:
+        on_wrap(wrapped)
     opt = torch.optim.AdamW(core.parameters(), lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay,
                             fused=True if device.startswith("cuda") and not ctx.distributed else None)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
