@@ -57,7 +57,14 @@ def _describe(err: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except Exception as err:  # a command module that cannot be imported: one line, not a traceback
+        if "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get("PFBENCH_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"pfbench: error: internal error {type(err).__name__}: {_describe(err)} while loading the commands "
+              "(rerun with --debug for the traceback and report it)", file=sys.stderr)
+        return EXIT_FAILED
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0) or a refused argument (2, message already printed)

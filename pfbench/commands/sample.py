@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from pfbench.cli_args import add_force, atomic_path, check_new_file, device, float_range, int_range, seed
 from pfbench.config import get_preset
 from pfbench.data import to_uint8_frames
 from reference_model.variants import VARIANTS, SamplingSchedule, get_variant, sample_video
@@ -19,17 +20,19 @@ def register(sub) -> None:
                                                    "else pyramid_ar)")
     p.add_argument("--preset", default=None, help="shape preset (default: the checkpoint's resolved preset, "
                                                   "else smoke); a preset other than the checkpoint's is an error")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--frames", type=int, default=None, help="latent frames (default: the preset's)")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--frames", type=int_range(1, 1024, "a frame count"), default=None,
+                   help="latent frames, 1..1024 (default: the preset's)")
     p.add_argument("--checkpoint", default=None, help="a run folder of `pfbench train --out` (its last.pt) or a "
                                                       "checkpoint file; loaded with weights_only=True")
     p.add_argument("--ema", action="store_true", help="sample the checkpoint's EMA weights")
-    p.add_argument("--label", type=int, default=None, help="class label for a conditional checkpoint")
-    p.add_argument("--guidance", type=float, default=1.0,
+    p.add_argument("--label", type=int_range(0, None, "a class label"), default=None, help="class label for a conditional checkpoint")
+    p.add_argument("--guidance", type=float_range(-100.0, 100.0, what="a guidance weight"), default=1.0,
                    help="classifier-free guidance weight (needs --label: it mixes label and null-label velocities)")
-    p.add_argument("--fps", type=int, default=8)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--fps", type=int_range(1, 240, "a frame rate"), default=8)
+    p.add_argument("--device", default="cpu", type=device)
     p.add_argument("--out", required=True, help="output file: .png (one frame), .mp4 or .gif")
+    add_force(p, "--out file")
     p.set_defaults(func=run)
 
 
@@ -65,6 +68,7 @@ def run(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ValueError(f"--out {out}: unsupported file type; use one of {', '.join(OUTPUT_SUFFIXES)}")
+    check_new_file(out, "--out", args.force)
     model, meta = load_or_init_model(args, get_preset(args.preset or "smoke") if not args.checkpoint else None)
     preset = resolve_preset(args, meta)
     ckpt_variant = meta.get("variant")
@@ -102,7 +106,8 @@ def run(args) -> int:
     if not torch.isfinite(latents).all():
         raise ValueError("the sampler produced NaN/Inf: the checkpoint may be diverged; retrain with a lower --lr")
     from pfbench.video_io import write_video
-    write_video(out, to_uint8_frames(latents[0]).numpy(), fps=args.fps)
+    with atomic_path(out) as tmp:  # never half a file at --out
+        write_video(tmp, to_uint8_frames(latents[0]).numpy(), fps=args.fps)
     print(f"wrote {out}: {frames} frame(s) {preset.height}x{preset.width}, variant {variant}, seed {args.seed}, "
           f"{len(evaluations)} model evaluations in {seconds:.2f} s")
     return 0
