@@ -66,6 +66,18 @@ def pf_seed() -> int:
     return int(os.environ.get("PFBENCH_SEED", "0"))
 
 
+@pytest.fixture(scope="session")
+def pf_train_dir(pytestconfig):
+    """folder(suite, name) -> RUN/train/<suite>/<name>, a resumable training run folder (pfbench.train), so that
+    `pfbench run --resume` continues an interrupted experiment; None without --pf-run-dir (nothing kept)."""
+    run_dir = pytestconfig.getoption("--pf-run-dir")
+
+    def folder(suite: str, name: str) -> Path | None:
+        return Path(run_dir) / "train" / suite / name.replace("/", "_").replace(":", "-") if run_dir else None
+
+    return folder
+
+
 @pytest.fixture
 def pf_record(request, pytestconfig):
     """Record tidy rows: pf_record([{case, variant, metric, value, unit, ...}, ...])."""

@@ -46,7 +46,7 @@ MIN_BLOCK_CORRELATION_GAP = 0.05
 
 
 @pytest.fixture(scope="module")
-def lab(pf_preset, pf_device, pf_seed):
+def lab(pf_preset, pf_device, pf_seed, pf_train_dir):
     if not pf_preset.trainable:
         pytest.skip(f"preset {pf_preset.name} is shape-only; the ablations need a trainable preset")
     shape = experiment_shape(pf_preset)
@@ -54,7 +54,8 @@ def lab(pf_preset, pf_device, pf_seed):
     real, labels = heldout_clips(preset, shape.heldout_clips, pf_seed)
     return dict(shape=shape, preset=preset, data=procedural_clips(preset, shape.dataset_size, pf_seed),
                 real=real, labels=labels, init=initial_model(preset, pf_seed, pf_device),
-                evaluator=FidEvaluator(clips_to_frames(real), fid_config(shape, pf_device, pf_seed)), models={})
+                evaluator=FidEvaluator(clips_to_frames(real), fid_config(shape, pf_device, pf_seed)), models={},
+                train_dir=pf_train_dir)
 
 
 def _trained(lab, name, device, seed):
@@ -64,7 +65,8 @@ def _trained(lab, name, device, seed):
         shape = lab["shape"]
         t0 = time.perf_counter()
         result = train_variant(variant, lab["preset"], lab["init"], lab["data"], steps=shape.ablation_steps,
-                               batch_size=shape.ablation_batch, seed=seed, lr=shape.lr, stage_mix=mix, device=device)
+                               batch_size=shape.ablation_batch, seed=seed, lr=shape.lr, stage_mix=mix, device=device,
+                               run_dir=lab["train_dir"]("ablations", name))
         lab["models"][name] = (result.model, result.losses, time.perf_counter() - t0)
     return lab["models"][name]
 

@@ -118,3 +118,12 @@ def read_log(path: str | os.PathLike) -> list[dict]:
     """Rows of a log.csv as dicts (strings as written)."""
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+def run_losses(run_dir: str | os.PathLike) -> list[float]:
+    """The training loss of every logged step of a run folder, in step order."""
+    path = Path(run_dir) / "log.csv"
+    if not path.exists():
+        return []
+    rows = [r for r in read_log(path) if r.get("kind") == "train"]
+    return [float(r["loss"]) for r in sorted(rows, key=lambda r: int(r["step"]))]
