@@ -147,7 +147,8 @@ class Attention(nn.Module):
         """x (B, L, D) -> rotated, normalised q, k and v, each (B, heads, L, head_dim)."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)
-        return apply_rope(self.q_norm(q), cos, sin), apply_rope(self.k_norm(k), cos, sin), v
+        # autocast may run the norms in float32: bring q, k back to v's dtype (FlexAttention needs one dtype)
+        return (apply_rope(self.q_norm(q), cos, sin).to(v.dtype), apply_rope(self.k_norm(k), cos, sin).to(v.dtype), v)
 
     def forward(self, x, rope, attend):
         out = attend(*self.heads(x, *rope))  # (B, heads, L, head_dim)

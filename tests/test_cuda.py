@@ -84,6 +84,18 @@ def test_compiled_inductor_model_matches_eager_and_compiles_once_per_bucket():
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs
 
 
+def test_bf16_autocast_step_with_flex_and_compiled_blocks_matches_fp32():
+    """The throughput suite's path: bf16 autocast, flex, compiled blocks, padded to a bucket (one dtype reaches
+    FlexAttention even though autocast runs the norms in float32)."""
+    model = _model(attention="flex", compile_blocks=True, length_buckets=length_buckets(2048, count=2))
+    inputs = _packed_inputs(MIXED)
+    loss32, _ = _loss_grads(model, MIXED, inputs)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        loss16, grads = _loss_grads(model, MIXED, inputs)
+    assert torch.isfinite(loss16) and torch.allclose(loss16, loss32, rtol=5e-2)
+    assert all(torch.isfinite(g).all() for g in grads.values())
+
+
 def test_cached_step_has_no_host_synchronisation():
     model = _model(attention="flex", length_buckets=length_buckets(2048, count=2))
     inputs = _packed_inputs(MIXED)
