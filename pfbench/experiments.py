@@ -24,6 +24,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -183,9 +184,12 @@ def clips_to_videos(clips: torch.Tensor) -> list[np.ndarray]:
 class Snapshots:
     """A train() callback that keeps a copy of the weights and the mean loss at each evaluation step.
 
-    Evaluating after training (not inside the callback) keeps training time and evaluation time apart."""
+    Evaluating after training (not inside the callback) keeps training time and evaluation time apart. With
+    ``folder`` (a training run folder) every snapshot is also written there (``snapshot-<step>.pt``, atomic), so a
+    resumed run (``pfbench run --resume``) gets the snapshots of the steps it does not redo: :meth:`complete`."""
 
     eval_steps: tuple[int, ...]
+    folder: Path | None = None
     weights: dict[int, dict] = field(default_factory=dict)
     window_loss: dict[int, float] = field(default_factory=dict)
     _window: list[float] = field(default_factory=list)
@@ -197,15 +201,49 @@ class Snapshots:
             self.weights[done] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             self.window_loss[done] = float(np.mean(self._window))
             self._window = []
+            if self.folder is not None:
+                from pfbench.train.checkpoint import atomic_save
+                atomic_save({"step": done, "state_dict": self.weights[done]}, self.folder / f"snapshot-{done}.pt")
+
+    def complete(self) -> "Snapshots":
+        """Fill the steps this process did not train from the folder: weights from snapshot files, window losses
+        from the run's log.csv (every step is logged once there)."""
+        if self.folder is None:
+            return self
+        from pfbench.safe_load import safe_torch_load
+        from pfbench.train.rundir import run_losses
+
+        losses = run_losses(self.folder)
+        prev = 0
+        for step in self.eval_steps:
+            if step not in self.weights:
+                self.weights[step] = safe_torch_load(self.folder / f"snapshot-{step}.pt", "snapshot",
+                                                     "delete the run's train/ folder to retrain")["state_dict"]
+            if len(losses) >= step:
+                self.window_loss[step] = float(np.mean(losses[prev:step]))
+            prev = step
+        return self
 
 
 def train_variant(variant: str, preset: Preset, init_model, data, *, steps: int, batch_size: int, seed: int,
-                  lr: float = 1e-3, stage_mix="1:2:1", device: str = "cpu", callback=None) -> TrainResult:
-    """Train a copy of ``init_model`` with pfbench.train.train (AdamW, warm-up, clipping) on ``data``."""
+                  lr: float = 1e-3, stage_mix="1:2:1", device: str = "cpu", callback=None,
+                  run_dir: Path | None = None) -> TrainResult:
+    """Train a copy of ``init_model`` with pfbench.train.train (AdamW, warm-up, clipping, label dropout) on ``data``.
+
+    With ``run_dir`` training is a run folder (checkpoints every 10% of the steps, log.csv): an interrupted
+    experiment resumes there, and ``losses`` is the whole curve from the log. One random stream per batch
+    (stream_chunk = batch): these runs are single-process."""
+    from pfbench.train import RunConfig
+    from pfbench.train.rundir import run_losses
+
     cfg = TrainConfig(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                       num_stages=preset.stages, stage_mix=stage_mix, conditional=True,
-                      warmup_steps=min(10, max(1, steps // 10)))
-    return train(cfg, preset, device=device, model=copy.deepcopy(init_model), data=data, callback=callback)
+                      warmup_steps=min(10, max(1, steps // 10)), stream_chunk=batch_size, gamma=preset.gamma)
+    run = RunConfig(out=run_dir, checkpoint_every=max(1, steps // 10), keep=1) if run_dir is not None else None
+    result = train(cfg, preset, device=device, model=copy.deepcopy(init_model), data=data, callback=callback, run=run)
+    if run_dir is not None:
+        result.losses = run_losses(run_dir)
+    return result
 
 
 def sample_labels(n: int) -> torch.Tensor:

@@ -4,7 +4,8 @@ The paper (Fig. 7, Fig. 8 / 12b) trains pyramidal flow matching and standard (fu
 with the same data, tokens per batch, hyper-parameters and architecture, and finds the pyramid converging
 "almost three times" faster in FID. Here ``full_sequence``, ``spatial_pyramid`` and ``pyramid_ar`` train:
 
-- from the same initial weights (one seeded class-conditional model, copied), on the same procedural clips,
+- from the same initial weights (one seeded class-conditional model, copied), on the same clips (cpu preset: crops
+  of real videos, ``pfbench.data.real``; smoke: procedural clips),
   with the same AdamW settings, warm-up, clipping, learning rate and number of steps;
 - with **equal tokens per batch** (the paper's equalisation): full_sequence takes ``batch`` clips per step,
   a pyramid variant round(batch x mean tokens of full_sequence / its mean tokens per sample) clips, since a
@@ -12,9 +13,10 @@ with the same data, tokens per batch, hyper-parameters and architecture, and fin
 - at the experiment shape of ``pfbench.experiments.experiment_shape`` (cpu preset: tiny backbone, 4 x 16 x 16
   RGB clips, 200 steps, FID at 10, 25, 50, 100, 150, 200 steps; smoke: 3 x 16 x 16, 30 steps).
 
-FID uses the offline extractor ``pfbench-randconv-s0`` (recorded as backend; not comparable with published
-FIDs) between every frame of ``sample_clips`` class-balanced generated clips and every frame of held-out
-procedural clips from a seed the training set never uses; spread = half-width of the bootstrap 95% CI.
+FID uses EfficientNet-Lite0 features when installed (else the named fallback ``pfbench-randconv-s0``; the extractor
+is the row's backend) between every frame of ``sample_clips`` class-balanced generated clips and every frame of
+held-out clips (real: frames training never sees; procedural: a seed training never uses); spread = half-width of
+the 95% interval over clips (half-samples, ``pfbench.metrics.stats``), centred on the ``fid_debiased`` row.
 x axes: cumulative expected analytic training FLOPs (pfbench.accounting) and training step. Training
 (``benchmark.pedantic``, one round, weights snapshotted at the evaluation steps) and evaluation (sampling +
 FID, after training) are timed separately. Quality orderings are recorded, not asserted: a few hundred CPU
@@ -28,9 +30,8 @@ import pytest
 import torch
 
 from pfbench.experiments import (FidEvaluator, Snapshots, Stopwatch, ci_half_width, clips_to_frames, compute_to_reach,
-                                 equal_token_batches, experiment_shape, fid_config, heldout_clips, initial_model,
-                                 mean_tokens_per_sample, procedural_clips, sample_clips, train_flops_per_sample,
-                                 train_variant)
+                                 equal_token_batches, experiment_clips, experiment_shape, fid_config, initial_model,
+                                 mean_tokens_per_sample, sample_clips, train_flops_per_sample, train_variant)
 
 VARIANTS = ("full_sequence", "spatial_pyramid", "pyramid_ar")
 BASELINE = "full_sequence"
@@ -43,10 +44,11 @@ def setup(pf_preset, pf_device, pf_seed):
         pytest.skip(f"preset {pf_preset.name} is shape-only; FID convergence needs a trainable preset")
     shape = experiment_shape(pf_preset)
     preset = shape.preset(pf_preset)
-    data = procedural_clips(preset, shape.dataset_size, pf_seed)
-    real, _ = heldout_clips(preset, shape.heldout_clips, pf_seed)
+    data = experiment_clips(shape, preset, shape.dataset_size, pf_seed)
+    real, _ = experiment_clips(shape, preset, shape.heldout_clips, pf_seed, split="heldout")
     t0 = time.perf_counter()
-    evaluator = FidEvaluator(clips_to_frames(real), fid_config(shape, pf_device, pf_seed))
+    evaluator = FidEvaluator(clips_to_frames(real), fid_config(shape, pf_device, pf_seed),
+                             frames_per_clip=preset.frames)
     real_features_s = time.perf_counter() - t0
     return dict(shape=shape, preset=preset, data=data, evaluator=evaluator, real_features_s=real_features_s,
                 init=initial_model(preset, pf_seed, pf_device),
@@ -63,7 +65,7 @@ def _note(setup, variant) -> str:
     s, b = setup["shape"], setup["batches"]
     return (f"{EQUALISATION}: batch {b[variant]} clips ({b[variant] * mean_tokens_per_sample(variant, setup['preset']):.0f}"
             f" tokens; {BASELINE} {b[BASELINE]} clips), {s.steps} steps, lr {s.lr}, shape {s.name}; "
-            f"FIDs of {s.sample_clips} generated vs {s.heldout_clips} held-out clips (all frames)")
+            f"FIDs of {s.sample_clips} generated vs {s.heldout_clips} held-out {s.data} clips (all frames)")
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -101,6 +103,10 @@ def test_convergence(benchmark, setup, curves, pf_record, pf_device, pf_seed, pf
         for x_name, x_value in (("train_flops", flops), ("train_step", step)):
             rows.append({**common, "metric": "fid", "value": f.fid, "unit": "", "backend": backend, "spread": spread,
                          "spread_kind": "ci95", "x_name": x_name, "x_value": x_value})
+            if f.fid_debiased is not None:
+                rows.append({**common, "metric": "fid_debiased", "value": f.fid_debiased, "unit": "",
+                             "backend": backend, "spread": spread, "spread_kind": "ci95", "x_name": x_name,
+                             "x_value": x_value, "note": note + f"; {f.interval_over}, {f.n_fake_clips} clips"})
             rows.append({**common, "metric": "train_loss", "value": loss, "unit": "", "backend": "mse",
                          "x_name": x_name, "x_value": x_value,
                          "note": note + "; mean training loss since the previous evaluation point (loss scales "

