@@ -139,7 +139,7 @@ PRESETS: dict[str, Preset] = {
     # Both gpu presets: bf16 on the SD3-Medium-shaped backbone; token budget = one full-resolution clip
     # (full_sequence trains one clip a step, the pyramid variants pack as many samples as fit); see README.
     "gpu-smoke": Preset(
-        name="gpu-smoke", model="sd3-medium-smoke", channels=16, frames=8, height=24, width=40, batch_size=8,
+        name="gpu-smoke", model="sd3-medium-smoke", channels=16, frames=8, height=24, width=40, batch_size=16,
         device="cuda", dtype="bfloat16", token_budget=2048, train_steps=10, steps_first_frame=(4, 4, 4),
         steps_later_frames=(2, 2, 2), full_sequence_steps=8, benchmark_rounds=5, warmup_rounds=2,
         generate_rounds=3, memory_max_frames=32, fid_samples=16,
