@@ -207,3 +207,21 @@ def test_savings_row_rounds_to_a_pyramid_size_and_saves():
     sched = row["schedules"]
     assert 0 < sched["spatial"]["inference_saving"] < sched["spatio_temporal"]["inference_saving"] < 1
     assert sched["full"]["gpu_seconds"]["H100 SXM"] < sched["full"]["gpu_seconds"]["A100 SXM 80GB"]
+
+
+def test_ar_report_of_a_preset_card_equals_the_variant_accounting():
+    """The card path and pfbench.accounting price pfbench's own backbone identically (one source of truth)."""
+    from pfbench.accounting import VideoShape, variant_counts
+    from pfbench.accounting_cards import ar_card_report
+    from pfbench.config import get_preset
+    from reference_model.variants import SamplingSchedule
+    preset = get_preset("cpu")
+    card = load_card("pfbench-cpu")
+    report = ar_card_report(card, (preset.frames, preset.height, preset.width), 3, preset.steps_first_frame,
+                            preset.steps_later_frames)
+    model = ModelShape(card.hidden_size, card.depth, card.ffn_hidden, card.latent_channels, card.patch_h)
+    schedule = SamplingSchedule(preset.full_sequence_steps, preset.steps_first_frame, preset.steps_later_frames)
+    for variant in ("pyramid_ar", "ar_full_history"):
+        counts = variant_counts(variant, VideoShape.from_preset(preset), model, schedule)
+        assert report[variant]["inference_flops"] == pytest.approx(counts.sample_flops_per_video, rel=1e-12)
+        assert report[variant]["train_flops_per_sample"] == pytest.approx(counts.train_flops_per_sample, rel=1e-12)
