@@ -81,3 +81,13 @@ def test_fid_command_json(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["n_real"] == 4 and out["n_fake"] == 7
     assert out["extractor"] == default_extractor() and np.isfinite(out["fid"])  # efficientnet-lite0 when installed
+
+
+def test_an_explicit_flow_request_that_cannot_load_is_a_named_error(tmp_path, capsys):
+    bad = tmp_path / "raft.pth"
+    bad.write_bytes(b"not a state dict")
+    write_video(tmp_path / "v" / "a.gif", _moving(4, 32, 32), 8)
+    rc = main(["eval-videos", str(tmp_path / "v"), "--dimensions", "dynamic_degree", "--flow", "raft-large",
+               "--raft-weights", str(bad), "--out", str(tmp_path / "r.json"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "raft.pth" in err and not (tmp_path / "r.json").exists()

@@ -110,3 +110,22 @@ def test_fvd_command_json(tmp_path, monkeypatch, capsys):
     assert {"fvd", "kvd", "n_real", "n_fake", "extractor"} <= set(out)
     assert out["n_real"] == 2 and out["n_fake"] == 2 and out["fvd"] > 0 and out["extractor"] == "i3d-kinetics-400"
     assert main(["fvd", str(real), str(fake), "--frames", "4"]) == 2  # the I3D needs >= 9 frames: a named error
+
+
+@pytest.mark.slow
+def test_eval_videos_reference_adds_fvd_and_kvd(tmp_path, monkeypatch):
+    from pfbench.cli import main
+
+    monkeypatch.setenv(weights.WEIGHTS_DIR_ENV, str(tmp_path / "w"))
+    src = sorted(SHARED.glob("*.mp4"))[0]
+    video, info = read_video(src, max_frames=24)
+    (tmp_path / "ref").mkdir(), (tmp_path / "gen").mkdir()
+    for i in range(2):
+        write_video(tmp_path / "ref" / f"{i}.mp4", video[4 * i:4 * i + 16], fps=info.fps)
+        write_video(tmp_path / "gen" / f"{i}.mp4", video[4 * i:4 * i + 16][::-1], fps=info.fps)
+    out = tmp_path / "r.json"
+    rc = main(["eval-videos", str(tmp_path / "gen"), "--dimensions", "temporal_flickering", "--reference",
+               str(tmp_path / "ref"), "--out", str(out), "--no-progress"])
+    summary = json.loads(out.with_name("r_summary.json").read_text())
+    assert rc == 0 and summary["distribution"]["n_real"] == summary["distribution"]["n_fake"] == 2
+    assert summary["distribution"]["fvd"] > 0 and summary["distribution"]["extractor"] == "i3d-kinetics-400"

