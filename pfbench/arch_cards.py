@@ -97,7 +97,7 @@ class ArchCard:
 
     def citation(self, name: str) -> str:
         """'value (source key)' for a field, for reports."""
-        return self.citations.get(name, "")
+        return self.citations.get(name, self.citations.get("*", ""))
 
 
 def _card_error(path, message: str) -> ValueError:
@@ -194,7 +194,7 @@ def load_card(name_or_path: str) -> ArchCard:
     if name_or_path.startswith("pfbench-"):
         return preset_card(name_or_path[len("pfbench-"):])
     path = Path(name_or_path)
-    if path.suffix == ".json" or path.exists():
+    if path.suffix == ".json" or path.is_file():
         if not path.is_file():
             raise ValueError(f"--arch {name_or_path}: no such card file; give a shipped name "
                              f"({', '.join(shipped_card_names())}) or an existing .json path")

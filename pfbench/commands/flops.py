@@ -64,7 +64,8 @@ def card_report(args) -> dict:
     if not args.steps:
         report["assumptions"]["steps"] = f"card default: {card.native_steps} steps" + (
             f" split over {k} stages" if k > 1 else "")
-    if card.training == "pyramid_ar" and (k > 1 and isinstance(stages, int) or k == 1):
+    spatial_only = stages is None or isinstance(stages, int)     # the temporal pyramid halves space only
+    if card.training == "pyramid_ar" and spatial_only:
         ar_k = k if k > 1 else 3
         first = tuple(s.steps for s in schedule) if k > 1 else (math.ceil(card.native_steps / ar_k),) * ar_k
         later_total = card.native_steps_later_frames or sum(first)
