@@ -25,3 +25,65 @@ def test_card_pyramid_savings(pf_record, name):
     assert 0 < flops["spatial_pyramid"] < flops["full_sequence"]
     if "spatio_temporal_pyramid" in flops:
         assert flops["spatio_temporal_pyramid"] < flops["spatial_pyramid"]
+
+
+BACKBONE_DEPTH = 2   # blocks of each card's backbone twin built for measurement (width, heads, FFN unchanged)
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_card_backbone_forward(pf_record, pf_device, pf_dtype, name):
+    """The reference backbone at the card's shape, at reduced depth, over the card's native full-resolution clip.
+
+    CUDA: one forward timed (median of the timed repeats), achieved FLOP/s and MFU against the GPU's dense peak,
+    allocator peak memory. CPU: built and run on the meta device, FlopCounterMode checked against the analytic
+    count (the card's text-free twin: the backbone has no text path)."""
+    import torch
+
+    from pfbench.accounting_cards import card_forward_flops, stage_geometry
+    from pfbench.arch_cards import backbone_card, build_card_model
+    from pfbench.measure import count_flops, time_fn
+    from reference_model.layout import clip_layout
+
+    card = backbone_card(load_card(name)).with_depth(BACKBONE_DEPTH)
+    geo = stage_geometry(card, card.native_frames, card.native_height, card.native_width)
+    layout = clip_layout(geo["latent_frames"], geo["latent_height"], geo["latent_width"], card.patch_h)
+    analytic = card_forward_flops(card, layout.num_tokens)["total"]
+    cuda = pf_device.startswith("cuda")
+    device = pf_device if cuda else "meta"
+    model = build_card_model(card, device=device, attention="chunked").eval()   # SDPA: counted by FlopCounterMode
+    if cuda:
+        model = model.to(pf_dtype)
+    x = torch.zeros((1, card.latent_channels, geo["latent_frames"], geo["latent_height"], geo["latent_width"]),
+                    device=device, dtype=pf_dtype if cuda else torch.float32)
+    t = torch.zeros(1, device=device)
+
+    def forward():
+        with torch.no_grad():
+            return model([x], layout, t)
+
+    counted = count_flops(forward).total_flops
+    assert counted == pytest.approx(analytic, rel=0.02)
+    note = f"{card.name}: depth {BACKBONE_DEPTH} of {load_card(name).depth}, {layout.num_tokens} tokens, no text path"
+    rows = [dict(case=name, variant="backbone", metric="forward_flops", value=analytic, unit="FLOP",
+                 backend="analytic", note=note),
+            dict(case=name, variant="backbone", metric="forward_flops", value=counted, unit="FLOP",
+                 backend="flop-counter", note=note)]
+    if not cuda:
+        pf_record(rows)
+        return
+    from pfbench.hardware import peak_flops
+    torch.cuda.reset_peak_memory_stats(torch.device(pf_device))
+    timing = time_fn(forward, device=pf_device, warmup=2, repeats=5)
+    seconds = timing.median_s
+    peak = peak_flops(torch.cuda.get_device_name(torch.device(pf_device)), pf_dtype)
+    rows += [dict(case=name, variant="backbone", metric="forward_s", value=seconds, unit="s", backend="measured",
+                  note=note),
+             dict(case=name, variant="backbone", metric="achieved_flops_per_s", value=analytic / seconds,
+                  unit="FLOP/s", backend="measured", note=note),
+             dict(case=name, variant="backbone", metric="mfu", value=analytic / seconds / peak if peak else None,
+                  unit="fraction", backend="measured", status="ok" if peak else "skipped",
+                  note=note if peak else "no dense peak recorded for this GPU"),
+             dict(case=name, variant="backbone", metric="peak_memory_bytes",
+                  value=torch.cuda.max_memory_allocated(torch.device(pf_device)), unit="bytes",
+                  backend="cuda-max-memory-allocated", note=note)]
+    pf_record(rows)
