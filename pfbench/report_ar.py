@@ -116,7 +116,7 @@ def _verdict(c: pd.DataFrame) -> str:
 
 
 def section_card_savings(ctx) -> list:
-    from pfbench.report import fmt, image, no_data, table, text
+    from pfbench.report import fmt, image, no_data, table, text, value_of
     d = ctx.rows("cards")
     if d.empty:
         return [no_data(ctx, "cards", "architecture-card projections")]
@@ -140,13 +140,26 @@ def section_card_savings(ctx) -> list:
                          **{f"{g} s": fmt(s[s["metric"] == f"gpu_seconds_{g.lower()}"]["value"].iloc[0], "s")
                             for g in ("A100", "H100", "H200")}})
     out = pd.DataFrame(rows)
+    backbone = d[d["variant"] == "backbone"]
+    measured = []
+    for card in dict.fromkeys(backbone["case"]):
+        b = backbone[backbone["case"] == card]
+        get = lambda m, be=None: value_of(b, metric=m, **({"backend": be} if be else {}))  # noqa: E731
+        measured.append({"model": card, "forward FLOPs (analytic)": fmt(get("forward_flops", "analytic"), "FLOP"),
+                         "FlopCounterMode": fmt(get("forward_flops", "flop-counter"), "FLOP"),
+                         "forward time": fmt(get("forward_s"), "s"), "MFU": fmt(get("mfu")),
+                         "peak memory": fmt(get("peak_memory_bytes"), "bytes"),
+                         "note": b["note"].dropna().iloc[0] if b["note"].notna().any() else ""})
     mfu = next((n.split("MFU ")[1].split(" ")[0] for n in d["note"].dropna() if "MFU " in n), "?")
     return [image(_plot_card_savings(ctx, d), "Inference FLOPs per video, full resolution vs K = 3 pyramids "
                                               "(log scale)"),
             table(out, f"What a K = 3 pyramid would save at each card's native video (rounded to a pyramid size); "
                        f"GPU-seconds are projections at a stated MFU of {mfu}, one guidance branch"),
             text("Each number comes from the card's cited public config through pfbench.accounting_cards; "
-                 "`pfbench flops --arch NAME` reproduces any row and lists what is and is not counted.")]
+                 "`pfbench flops --arch NAME` reproduces any row and lists what is and is not counted.")] + (
+        [table(pd.DataFrame(measured), "The reference backbone at each card's width/heads/FFN (2 blocks, no text "
+                                       "path) over the card's native full-resolution clip: one forward (time, MFU "
+                                       "and memory on CUDA only)")] if measured else [])
 
 
 def _plot_card_savings(ctx, d: pd.DataFrame):
