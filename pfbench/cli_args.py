@@ -94,6 +94,19 @@ def size_wxh(text: str) -> tuple[int, int]:
     return w, h
 
 
+def resolution(text: str) -> tuple[int, int]:
+    """'384p' | '768p' | 'WIDTHxHEIGHT' -> (width, height) in pixels."""
+    from pfbench.config import RESOLUTIONS
+
+    if str(text) in RESOLUTIONS:
+        return RESOLUTIONS[str(text)]
+    try:
+        return size_wxh(text)
+    except argparse.ArgumentTypeError:
+        _fail(f"unknown resolution {text!r}: use one of {', '.join(sorted(RESOLUTIONS))} or a positive "
+              "WIDTHxHEIGHT in pixels, e.g. 1280x768")
+
+
 def check_divisible(width: int, height: int, unit: int, option: str, why: str) -> None:
     """Refuse a size whose sides are not multiples of ``unit`` (naming the nearest valid size)."""
     if width % unit or height % unit:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 
 from pfbench.accounting import ModelShape, VideoShape, all_variant_counts, token_reduction
-from pfbench.config import PRESETS, VideoSpec, get_preset, parse_resolution
+from pfbench.cli_args import UsageError, check_divisible, int_range, positive_float, resolution
+from pfbench.config import PRESETS, VideoSpec, get_preset
 from reference_model.dit import DIT_PRESETS, dit_config
 from reference_model.variants import SamplingSchedule
 
@@ -13,14 +14,18 @@ def add_shape_arguments(p) -> None:
     """Options shared by `tokens` and `flops`: a preset, or a video described in pixels."""
     p.add_argument("--preset", default=None, help=f"one of {', '.join(PRESETS)} (default paper-768p-10s "
                                                   "unless --resolution is given)")
-    p.add_argument("--resolution", default=None, help="384p | 768p | WIDTHxHEIGHT (pixels)")
-    p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--fps", type=int, default=24)
+    p.add_argument("--resolution", default=None, type=resolution, help="384p | 768p | WIDTHxHEIGHT (pixels)")
+    p.add_argument("--seconds", type=positive_float, default=None, help="clip length (with --resolution; default 5)")
+    p.add_argument("--fps", type=int_range(1, 1000, "a frame rate"), default=None,
+                   help="frame rate (with --resolution; default 24)")
     p.add_argument("--stages", default=None, help="pyramid stages K (default 3); `flops --arch` also takes "
                                                   "a list F1xH1xW1,...,FxHxW, lowest resolution first")
-    p.add_argument("--vae-spatial", type=int, default=8, help="VAE spatial compression (with --resolution)")
-    p.add_argument("--vae-temporal", type=int, default=8, help="VAE temporal compression (with --resolution)")
-    p.add_argument("--patch-size", type=int, default=2, help="patch size (with --resolution)")
+    small = int_range(1, 64, "a positive factor")
+    p.add_argument("--vae-spatial", type=small, default=None, help="VAE spatial compression (with --resolution; "
+                                                                   "default 8)")
+    p.add_argument("--vae-temporal", type=small, default=None, help="VAE temporal compression (with --resolution; "
+                                                                    "default 8)")
+    p.add_argument("--patch-size", type=small, default=None, help="patch size (with --resolution; default 2)")
     p.add_argument("--stage-mix", default="1:2:1", help="'uniform' or low:...:full weights, e.g. 1:2:1")
     p.add_argument("--model", default=None, help=f"backbone size for FLOPs: {', '.join(DIT_PRESETS)}")
     p.add_argument("--no-counted", action="store_true", help="skip the counted twins (faster at huge sizes)")
@@ -40,14 +45,24 @@ def stage_count(text) -> int:
 def resolve_shape(args) -> tuple[dict, VideoShape, ModelShape, SamplingSchedule]:
     """(description, latent shape, model shape, schedule) from --preset or --resolution/--seconds/--fps."""
     args.stages = stage_count(args.stages)
+    pixel_flags = {"--seconds": args.seconds, "--fps": args.fps, "--vae-spatial": args.vae_spatial,
+                   "--vae-temporal": args.vae_temporal, "--patch-size": args.patch_size}
+    if not args.resolution and any(v is not None for v in pixel_flags.values()):
+        given = ", ".join(k for k, v in pixel_flags.items() if v is not None)
+        raise UsageError(f"{given} describe(s) a video given with --resolution; preset "
+                         f"{args.preset or 'paper-768p-10s'} fixes its shape: add --resolution WxH or drop {given}")
     if args.resolution:
-        w, h = parse_resolution(args.resolution)
-        video = VideoSpec(width=w, height=h, seconds=args.seconds, fps=args.fps, vae_spatial=args.vae_spatial,
-                          vae_temporal=args.vae_temporal, patch_size=args.patch_size)
+        w, h = args.resolution
+        seconds, fps = args.seconds or 5.0, args.fps or 24
+        vae_s, vae_t, patch = args.vae_spatial or 8, args.vae_temporal or 8, args.patch_size or 2
+        check_divisible(w, h, vae_s * patch * 2 ** (args.stages - 1), "--resolution",
+                        f"VAE {vae_s} x patch {patch} x 2^(K-1) for K = {args.stages} stages")
+        video = VideoSpec(width=w, height=h, seconds=seconds, fps=fps, vae_spatial=vae_s, vae_temporal=vae_t,
+                          patch_size=patch)
         shape = VideoShape.from_video(video, args.stages, args.stage_mix)
         model_name = args.model or "sd3-medium-like"
         channels, schedule = video.latent_channels, SamplingSchedule()
-        desc = {"source": f"{w}x{h} {args.seconds:g} s at {args.fps} fps", "pixel_frames": video.pixel_frames}
+        desc = {"source": f"{w}x{h} {seconds:g} s at {fps} fps", "pixel_frames": video.pixel_frames}
     else:
         preset = get_preset(args.preset or "paper-768p-10s")
         shape = VideoShape(preset.frames, preset.height, preset.width, preset.patch_size, args.stages or preset.stages,
@@ -59,7 +74,7 @@ def resolve_shape(args) -> tuple[dict, VideoShape, ModelShape, SamplingSchedule]
             desc["pixel_frames"] = preset.video.pixel_frames
     if (shape.height // shape.patch_size) % (2 ** (shape.stages - 1)) or \
             (shape.width // shape.patch_size) % (2 ** (shape.stages - 1)):
-        unit = (args.vae_spatial if args.resolution else 1) * shape.patch_size * 2 ** (shape.stages - 1)
+        unit = (video.vae_spatial if args.resolution else 1) * shape.patch_size * 2 ** (shape.stages - 1)
         raise ValueError(f"latent {shape.height}x{shape.width} cannot be halved {shape.stages - 1} times into whole "
                          f"patches: choose a {'resolution' if args.resolution else 'latent size'} divisible by {unit} "
                          "(VAE x patch x 2^(K-1)) or fewer stages")
