@@ -5,9 +5,10 @@ with its history), so a fixed clip count gives steps whose cost swings with the 
 GPU idle (about 1,200 tokens per pyramid_ar sample on the gpu preset). The packer draws (stage, frame) per
 sample from a *stream* of stratified blocks (``objectives.stratified_draws``: stages at the quantiles of the
 stage mix, frames at the quantiles of the uniform frame distribution, pairs shuffled), and cuts the stream into
-steps: a step takes draws in order while their tokens fit the budget. Nothing is skipped, so over a run every
-draw is used once and the stage and frame distributions are exactly the stratified ones; each step holds at
-most ``token_budget`` tokens.
+steps: a step takes, again and again, the first of the next ``lookahead`` draws that still fits the budget, and
+ends when none does. Nothing is dropped (a draw that does not fit waits at the front of the stream), so over a run
+every draw is used once and the stage and frame distributions are exactly the stratified ones; each step holds at
+most ``token_budget`` tokens, and the lookahead fills the budget closely (padding to a bucket then wastes little).
 
 Hook for a trainer or a benchmark (batch size = what fits)::
 
@@ -65,14 +66,17 @@ class PackedDraw:
 class TokenBudgetPacker:
     """Cuts a stream of stratified (stage, frame) draws into steps of at most ``token_budget`` tokens.
 
-    ``block``: draws per stratified block (the stream is exact over each block); ``max_samples`` caps a step's
+    ``block``: draws per stratified block (the stream is exact over each block); ``lookahead``: how many of the
+    next draws a step may pick from to fill its budget (1 = strictly in order); ``max_samples`` caps a step's
     sample count (the clips a batch tensor holds). Deterministic for a seed.
     """
 
     def __init__(self, variant: str, token_budget: int, *, frames: int, height: int, width: int,
                  patch_size: int = 2, num_stages: int = 3, stage_mix="1:2:1", block: int = 64, seed: int = 0,
-                 max_samples: int | None = None):
-        self.variant, self.token_budget, self.block = variant, int(token_budget), block
+                 max_samples: int | None = None, lookahead: int = 8):
+        if lookahead < 1 or block < 1:
+            raise ValueError(f"lookahead and block must be >= 1, got {lookahead} and {block}")
+        self.variant, self.token_budget, self.block, self.lookahead = variant, int(token_budget), block, lookahead
         self.shape = dict(frames=frames, height=height, width=width, patch_size=patch_size, num_stages=num_stages)
         self.stage_mix, self.max_samples = stage_mix, max_samples
         self._generator = torch.Generator().manual_seed(seed)
@@ -91,17 +95,17 @@ class TokenBudgetPacker:
             self._stream.append((k, f, sample_tokens(self.variant, k, f, **self.shape)))
 
     def next_batch(self) -> PackedDraw:
-        """The next step: draws from the stream, in order, while they fit the budget (at least one)."""
+        """The next step: the first of the next ``lookahead`` draws that fits, repeatedly (at least one draw)."""
         taken: list[tuple[int, int, int]] = []
         total = 0
         while self.max_samples is None or len(taken) < self.max_samples:
-            if not self._stream:
+            while len(self._stream) < self.lookahead:
                 self._refill()
-            k, f, n = self._stream[0]
-            if total + n > self.token_budget:
+            fits = next((j for j in range(self.lookahead) if total + self._stream[j][2] <= self.token_budget), None)
+            if fits is None:
                 break
-            taken.append(self._stream.pop(0))
-            total += n
+            taken.append(self._stream.pop(fits))
+            total += taken[-1][2]
         return PackedDraw(stages=torch.tensor([k for k, _, _ in taken], dtype=torch.long),
                           frames=torch.tensor([f for _, f, _ in taken], dtype=torch.long),
                           tokens=tuple(n for _, _, n in taken), token_budget=self.token_budget)
