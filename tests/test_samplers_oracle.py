@@ -58,6 +58,7 @@ def test_samplers_called_directly_land_and_feed_global_time():
     out = euler_full_sequence(OracleModel(x1, 1), torch.randn(SHAPE, dtype=torch.float64), steps=5,
                               callback=seen.append)
     assert (out - x1).abs().max() < 1e-5
+    assert [(e["stage"], e["frame"], e["step"]) for e in seen] == [(0, None, i) for i in range(5)]
     assert [e["t"] for e in seen] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
     seen.clear()
     noise = torch.randn((1, 3, 3, 4, 4), dtype=torch.float64)
@@ -67,9 +68,15 @@ def test_samplers_called_directly_land_and_feed_global_time():
     # K = 3 windows: [0, 1/3], [1/5, 2/3], [1/2, 1]; two steps each, local t' 0 and 1/2 mapped into the window
     assert [e["t"] for e in seen] == pytest.approx([0.0, 1 / 6, 0.2, 13 / 30, 0.5, 0.75])
     assert [e["t_local"] for e in seen] == pytest.approx([0.0, 0.5] * 3)
+    assert [(e["stage"], e["frame"], e["step"], e["shape"][-1]) for e in seen] == [
+        (2, None, 0, 4), (2, None, 1, 4), (1, None, 0, 8), (1, None, 1, 8), (0, None, 0, 16), (0, None, 1, 16)]
+    seen.clear()
     out = sample_autoregressive(OracleModel(x1, 3), SHAPE, generator=torch.Generator().manual_seed(0),
-                                steps_first_frame=(2, 3, 4), steps_later_frames=(1, 1, 2), dtype=torch.float64)
+                                steps_first_frame=(2, 3, 4), steps_later_frames=(1, 1, 2), dtype=torch.float64,
+                                callback=seen.append)
     assert (out - x1).abs().max() < 1e-5
+    assert [(e["frame"], e["stage"]) for e in seen][:9] == [(0, 2)] * 2 + [(0, 1)] * 3 + [(0, 0)] * 4
+    assert [(e["frame"], e["stage"]) for e in seen][9:13] == [(1, 2), (1, 1), (1, 0), (1, 0)]
 
 
 def test_a_sampler_fed_local_time_would_miss():
@@ -137,3 +144,137 @@ def test_guided_velocity_mixes_null_plus_w_times_difference(w, expected):
     # without a label there is nothing to guide: the null velocity
     v = guided_velocity(_ConstantModel(), [z], clip_layout(1, 4, 4, 2), torch.zeros(2), None, w)
     assert torch.allclose(v, torch.full_like(v, -1.0))
+
+
+class _StageStarts(OracleModel):
+    """The oracle, keeping the state x the sampler hands it at the first step (t' = 0) of every stage."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.starts = []
+
+    def __call__(self, latents, layout, t, y=None, output="all"):
+        seg = layout.segments[-1]
+        s, _ = self.windows[seg.level]
+        if abs(float(t[0]) - s) < 1e-12:
+            self.starts.append((seg.level, latents[-1].clone()))
+        return super().__call__(latents, layout, t, y, output)
+
+
+def test_jumps_start_each_stage_on_the_training_start_distribution():
+    """After a jump, x = s_k Up(Down(x1)) + (1 - s_k) n with n ~ N(0, I): unit variance, no 2x2 block correlation.
+
+    Jumping with the window's end instead of its start, or without the corrective noise, breaks this.
+    """
+    from reference_model.pyramid import downsample, upsample
+    x1 = _data(8, (1, 3, 2, 64, 64))
+    model = _StageStarts(x1, 3)
+    sample_video("spatial_pyramid", model, (8, 3, 2, 64, 64), generator=torch.Generator().manual_seed(3),
+                 schedule=_schedule(3, True), dtype=torch.float64)
+    assert [k for k, _ in model.starts] == [2, 1, 0]
+    for k, x in model.starts[1:]:
+        s, _ = model.windows[k]
+        n = (x - s * upsample(downsample(x1, 2 ** (k + 1)), 2)) / (1 - s)  # (B, C, T, h, w)
+        assert abs(float(n.mean())) < 0.02 and abs(float(n.std()) - 1) < 0.02, (k, float(n.mean()), float(n.std()))
+        within_block = (n[..., 0::2, 0::2] * n[..., 0::2, 1::2]).mean()  # horizontal neighbours inside a 2x2 block
+        assert abs(float(within_block)) < 0.03, (k, float(within_block))
+
+
+def test_ar_jumps_start_each_frame_stage_on_the_training_start_distribution():
+    from reference_model.pyramid import downsample, upsample
+    x1 = _data(9, (1, 3, 2, 64, 64))
+    model = _StageStarts(x1, 3)
+    sample_video("pyramid_ar", model, (8, 3, 2, 64, 64), generator=torch.Generator().manual_seed(3),
+                 schedule=_schedule(3, True), dtype=torch.float64)
+    order = [(i, k) for i in range(2) for k in (2, 1, 0)]  # generation order: frame by frame, coarsest first
+    assert [k for k, _ in model.starts] == [k for _, k in order]
+    for (i, k), (_, x) in zip(order, model.starts):
+        if k == 2:
+            continue
+        s, _ = model.windows[k]
+        u = upsample(downsample(x1[:, :, i:i + 1], 2 ** (k + 1)), 2)
+        n = (x - s * u) / (1 - s)
+        assert abs(float(n.mean())) < 0.02 and abs(float(n.std()) - 1) < 0.02, (i, k, float(n.std()))
+
+
+def test_samplers_are_reproducible_from_their_generator():
+    x1 = _data(10)
+    runs = {}
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        model = _StageStarts(x1, 3)
+        sample_video("pyramid_ar", model, (1,) + SHAPE[1:], generator=torch.Generator().manual_seed(seed),
+                     schedule=_schedule(3, True), dtype=torch.float64)
+        runs[name] = torch.cat([x.flatten() for _, x in model.starts])
+    assert torch.equal(runs["a"], runs["b"]) and not torch.allclose(runs["a"], runs["c"])
+
+
+def test_ar_sampler_uses_first_frame_guidance_on_frame_zero_only():
+    """Velocity = w under guidance (cond 1, null 0): the frames carry their own w."""
+    class LabelVelocity:
+        class cfg:
+            patch_size, in_channels = 2, 3
+        null_label = 4
+
+        def __call__(self, latents, layout, t, y=None, output="all"):
+            z = latents[-1]
+            value = (y != self.null_label).to(z.dtype).view(-1, 1, 1, 1, 1)
+            return [value.expand_as(z).clone()]
+
+    def run(w):
+        return sample_autoregressive(LabelVelocity(), (1, 3, 3, 16, 16), generator=torch.Generator().manual_seed(0),
+                                     steps_first_frame=(2, 2, 2), steps_later_frames=(1, 1, 1), y=torch.tensor([1]),
+                                     guidance=w)
+    ab, aa, bb = run((2.0, 5.0)), run((2.0, 2.0)), run((5.0, 5.0))
+    assert torch.allclose(ab[:, :, :1], aa[:, :, :1]) and torch.allclose(ab[:, :, 1:], bb[:, :, 1:])
+    assert not torch.allclose(ab[:, :, :1], bb[:, :, :1])
+
+
+def test_sampler_defaults_are_unguided_with_corrective_noise_and_compressed_causal_history():
+    x1 = _data(11)
+    model = OracleModel(x1, 3)
+    kw = dict(steps_first_frame=(2, 2, 2), steps_later_frames=(1, 1, 1), dtype=torch.float64)
+    default = sample_autoregressive(model, SHAPE, generator=torch.Generator().manual_seed(0), **kw)
+    layouts = [layout for layout, _ in model.calls]
+    assert all(layout.causal for layout in layouts)
+    assert max(len(layout.segments) for layout in layouts) > 2  # history spread over levels: compressed
+    assert (default - x1).abs().max() < 1e-5
+    # euler_full_sequence / euler_pyramid default to guidance 1 (the conditional velocity alone)
+    z = torch.zeros(1, 3, 1, 4, 4)
+    out = euler_full_sequence(_ConstantModel(), z, steps=2, y=torch.tensor([1]))
+    assert torch.allclose(out, torch.full_like(out, 2.0))
+    model = _StageStarts(x1, 3)
+    euler_pyramid(model, torch.randn((4, 3, 3, 4, 4), dtype=torch.float64), steps_per_stage=(2, 2, 2),
+                  generator=torch.Generator().manual_seed(0))
+    _, start = model.starts[-1]  # full-resolution stage start: corrective noise decorrelates 2x2 blocks
+    assert not torch.allclose(start[..., 0::2, 0::2], start[..., 0::2, 1::2])
+
+
+def test_pyramid_sampler_checks_its_noise():
+    model = OracleModel(_data(12), 3)
+    with pytest.raises(ValueError, match=r"\(B, C, T, h, w\)"):
+        euler_pyramid(model, torch.randn(1, 3, 4, 4), steps_per_stage=(1, 1, 1))
+    for h, w in ((3, 4), (4, 3)):
+        with pytest.raises(ValueError, match="patch size 2"):
+            euler_pyramid(model, torch.randn(1, 3, 1, h, w), steps_per_stage=(1, 1, 1))
+
+
+def test_patch_size_reaches_the_sampling_layouts():
+    x1 = _data(13)
+    for variant in ("full_sequence", "spatial_pyramid", "pyramid_ar"):
+        model = OracleModel(x1, 3 if variant != "full_sequence" else 1, patch_size=1)
+        sample_video(variant, model, SHAPE, generator=torch.Generator().manual_seed(0), schedule=_schedule(3, True),
+                     dtype=torch.float64)
+        assert {layout.patch_size for layout, _ in model.calls} == {1}
+
+
+def test_draws_cover_their_ranges_and_follow_the_generator():
+    from reference_model.objectives import draw_frames, draw_stages
+    frames = draw_frames(400, 4, torch.Generator().manual_seed(0))
+    assert set(frames.tolist()) == {0, 1, 2, 3}
+    assert torch.equal(frames, draw_frames(400, 4, torch.Generator().manual_seed(0)))
+    assert not torch.equal(frames, draw_frames(400, 4, torch.Generator().manual_seed(1)))
+    stages = draw_stages(4000, "1:2:1", 3, torch.Generator().manual_seed(0))
+    counts = torch.bincount(stages, minlength=3).double() / 4000  # indexed by k: full, mid, low
+    assert torch.allclose(counts, torch.tensor([0.25, 0.5, 0.25], dtype=torch.float64), atol=0.03)
+    assert torch.equal(stages, draw_stages(4000, "1:2:1", 3, torch.Generator().manual_seed(0)))
+    assert not torch.equal(stages, draw_stages(4000, "1:2:1", 3, torch.Generator().manual_seed(1)))
