@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pfbench.cli_args import device, float_range, int_range, positive_float, positive_int, probability, seed
 from reference_model.variants import VARIANTS
 
 # (flag, attribute) pairs forwarded verbatim when `pfbench train --nproc N` re-launches itself under torchrun
@@ -17,26 +18,26 @@ _FLAGS = ("deterministic", "resume")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", default="pyramid_ar", help=f"one of {', '.join(VARIANTS)}")
     p.add_argument("--preset", default="smoke")
-    p.add_argument("--steps", type=int, default=None, help="total steps (default: the preset's train_steps)")
-    p.add_argument("--batch-size", type=int, default=None, help="global batch, all processes together")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu | cuda (under torchrun each rank takes cuda:LOCAL_RANK)")
+    p.add_argument("--steps", type=positive_int, default=None, help="total steps (default: the preset's train_steps)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="global batch, all processes together")
+    p.add_argument("--lr", type=float_range(0.0, 10.0, lo_open=True, what="a learning rate"), default=1e-3)
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--device", default="cpu", type=device, help="cpu | cuda (under torchrun each rank takes cuda:LOCAL_RANK)")
     p.add_argument("--out", required=True, help="run folder: config.json, log.csv, last.pt, ckpt-<step>.pt; an "
                                                 "existing folder is resumed from its last.pt")
     p.add_argument("--resume", action="store_true", help="require --out to hold a run (the default resumes "
                                                          "one anyway)")
-    p.add_argument("--checkpoint-every", type=int, default=50, help="checkpoint every N steps (and at the end)")
-    p.add_argument("--checkpoint-seconds", type=float, default=600.0, help="... and at least every M seconds")
-    p.add_argument("--keep", type=int, default=3, help="ckpt-<step>.pt files kept besides last.pt")
-    p.add_argument("--label-dropout", type=float, default=0.1,
+    p.add_argument("--checkpoint-every", type=positive_int, default=50, help="checkpoint every N steps (and at the end)")
+    p.add_argument("--checkpoint-seconds", type=positive_float, default=600.0, help="... and at least every M seconds")
+    p.add_argument("--keep", type=int_range(0, 10 ** 6, "a count"), default=3, help="ckpt-<step>.pt files kept besides last.pt")
+    p.add_argument("--label-dropout", type=probability, default=0.1,
                    help="probability that a label is replaced by the null label (trains classifier-free guidance)")
-    p.add_argument("--ema-decay", type=float, default=0.999)
-    p.add_argument("--stream-chunk", type=int, default=1,
+    p.add_argument("--ema-decay", type=probability, default=0.999)
+    p.add_argument("--stream-chunk", type=positive_int, default=1,
                    help="samples per random stream; processes split whole chunks (1: any process count)")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic kernels and fixed threads: a killed and resumed run is bit-identical")
-    p.add_argument("--threads", type=int, default=0, help="intra-op threads (default: torch's; "
+    p.add_argument("--threads", type=int_range(0, 4096, "a thread count"), default=0, help="intra-op threads (default: torch's; "
                                                           "--deterministic fixes them to 1 unless given)")
     p.add_argument("--parallel", default="ddp", choices=("ddp", "fsdp2"),
                    help="under torchrun: DistributedDataParallel or FSDP2 fully_shard (per block)")
