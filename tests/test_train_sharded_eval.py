@@ -67,3 +67,23 @@ def test_fid_features_over_two_ranks_equal_one_process(tmp_path):
     one, two = json.loads(p1.stdout), json.loads(p2.stdout)  # rank 1 prints nothing: one JSON object
     assert one["n_real"] == two["n_real"] == 60 and one["n_fake"] == two["n_fake"]
     assert two["fid"] == pytest.approx(one["fid"], rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_sample_set_over_two_ranks_equals_one_process(tmp_path):
+    from pfbench.sample_set import main as sample_set
+    from pfbench.video_io import read_video
+
+    args = ["--variant", "spatial_pyramid", "--preset", "smoke", "--count", "5", "--format", "gif"]
+    assert sample_set([*args, "--out", str(tmp_path / "one")]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+                        "pfbench.sample_set", *args, "--out", str(tmp_path / "two")], capture_output=True, text=True,
+                       timeout=600, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = _rows(tmp_path / "two" / "samples.csv")
+    assert [int(r["index"]) for r in rows] == list(range(5)) and {r["rank"] for r in rows} == {"0", "1"}
+    for r in rows:
+        a, b = read_video(tmp_path / "one" / r["file"])[0], read_video(tmp_path / "two" / r["file"])[0]
+        assert (a == b).all()
+    assert sample_set([*args, "--out", str(tmp_path / "one")]) == 2  # never overwritten
