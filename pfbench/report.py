@@ -512,6 +512,8 @@ def section_throughput(ctx: ReportContext) -> list[Block]:
                 "speedup (measured)": _x(value_of(dv, metric="speedup_vs_full_sequence")),
                 "speedup (FLOP-predicted)": _x(value_of(dv, metric="predicted_speedup")),
                 "measured / predicted": fmt(value_of(dv, metric="speedup_ratio")),
+                "tokens/s": fmt(value_of(dv, metric="tokens_per_s")),
+                "samples/s": fmt(value_of(dv, metric="samples_per_s")),
                 "achieved FLOP/s": fmt(value_of(dv, metric="achieved_flops_per_s"), "FLOP/s"),
                 "MFU": fmt(value_of(dv, metric="mfu"), "fraction"),
             })
