@@ -36,6 +36,12 @@ def test_sampling_forwards_hand_values_analytic_counted_and_run(variant, forward
     assert len(oracle.calls) == forwards
     assert variant_counts(variant, SHAPE, MODEL, PAPER_SCHEDULE).sample_forwards_per_video == forwards
     assert counted_sampling_forwards(variant, SHAPE, PAPER_SCHEDULE) == forwards
+    from pfbench.accounting import sampling_cases
+    cases = sampling_cases(variant, SHAPE, PAPER_SCHEDULE)
+    assert sum(n for _, n in cases) == forwards
+    counted = sorted((layout.num_tokens, layout.attention_pairs()) for layout, _ in oracle.calls)
+    enumerated = sorted((c.tokens, c.pairs) for c, n in cases for _ in range(n))
+    assert enumerated == counted
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

@@ -65,8 +65,11 @@ def test_subject_consistency_and_clip_temp_on_orthogonal_features():
     assert s["clip_temp_score"].value == pytest.approx(0.0)  # consecutive frames are orthogonal
     # e1, e1, e2: clip_temp = (1 + 0) / 2; against frame 0 instead of the previous frame it would also be 1/2,
     # so use e1, e2, e2: consecutive (0 + 1) / 2 = 1/2, against frame 0 (0 + 0) / 2 = 0
-    s = run(constant_frames([1, 2, 2]), ["clip_temp_score"], ctx)
-    assert s["clip_temp_score"].value == pytest.approx(0.5)
+    for chunk in (2, 8):  # pairs across chunk boundaries and inside one chunk
+        s = run(constant_frames([1, 2, 2]), ["clip_temp_score"], ctx, chunk=chunk)
+        assert s["clip_temp_score"].value == pytest.approx(0.5)
+        s = run(constant_frames([1, 2, 1]), ["subject_consistency", "clip_temp_score"], ctx, chunk=chunk)
+        assert s["subject_consistency"].value == pytest.approx(0.25) and s["clip_temp_score"].value == 0
 
 
 def test_warping_error_of_a_brightness_ramp_under_zero_flow():
