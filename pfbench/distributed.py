@@ -91,13 +91,14 @@ def all_reduce_sum(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return value
 
 
-def any_rank(flag: bool, ctx: DistContext, device: str = "cpu") -> bool:
-    """True on every rank when ``flag`` is true on some rank (e.g. a stop signal)."""
+def any_rank(flags: list[bool], ctx: DistContext, device: str = "cpu") -> list[bool]:
+    """Each flag true on every rank when it is true on some rank (a stop signal, a timer): one all-reduce, so
+    every rank takes the same branch (a collective inside it cannot deadlock)."""
     if not ctx.distributed:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
+        return list(flags)
+    t = torch.tensor([1.0 if f else 0.0 for f in flags], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return [bool(v) for v in t.tolist()]
 
 
 def barrier(ctx: DistContext) -> None:

@@ -106,3 +106,14 @@ def test_guidance_without_label_and_conflicting_flags_are_errors(tmp_path, capsy
     assert main(["sample", "--checkpoint", str(run), "--label", "9", "--out", gif]) == 2
     assert "out of range" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", str(run), "--ema", "--label", "1", "--out", gif]) == 0
+
+
+def test_run_killed_before_its_first_checkpoint_is_still_checked(tmp_path):
+    run = tmp_path / "run"
+    train(CFG.__class__(**{**CFG.__dict__, "steps": 1}), SMOKE, run=RunConfig(out=run))
+    for f in [run / "last.pt", *list_checkpoints(run)]:
+        f.unlink()  # as if killed before the first checkpoint: config.json and log rows only
+    with pytest.raises(ValueError, match=r"config.json holds a run with variant=\"spatial_pyramid\""):
+        train(TrainConfig(variant="full_sequence", steps=1, batch_size=2, dataset_size=8), SMOKE, run=RunConfig(out=run))
+    again = train(CFG.__class__(**{**CFG.__dict__, "steps": 2}), SMOKE, run=RunConfig(out=run))
+    assert again.resumed_from == 0 and _steps(run) == [1, 2]

@@ -173,6 +173,10 @@ def train(cfg: TrainConfig, preset: Preset, *, device: str = "cpu", model: DiT |
         if (out / LAST).exists():
             payload = st.load_run_payload(out / LAST)
             check_same_run(payload["identity"], identity, f"{out / LAST}")
+        elif (out / "config.json").exists():  # killed before its first checkpoint: still the same run only
+            import json
+            stored = json.loads((out / "config.json").read_text(encoding="utf-8")).get("identity", {})
+            check_same_run(stored, identity, f"{out / 'config.json'}")
     model = model.to(device)
     if data is None:
         data = dataset_for_preset(preset, cfg.dataset_size, seed=cfg.seed).tensors()
@@ -242,9 +246,11 @@ def train(cfg: TrainConfig, preset: Preset, *, device: str = "cpu", model: DiT |
                 if log is not None and isinstance(extra, dict):
                     for metric, value in extra.items():
                         log.eval_row(progress.step, metric, float(value))
-                stopping = any_rank(stop.signal is not None, ctx, device if ctx.backend == "nccl" else "cpu")
+                stopping, timer_due = any_rank([stop.signal is not None,
+                                                 time.monotonic() - last_save_t >= run.checkpoint_seconds],
+                                                ctx, device if ctx.backend == "nccl" else "cpu")
                 due = (progress.step % max(1, run.checkpoint_every) == 0 or progress.step == cfg.steps or stopping
-                       or time.monotonic() - last_save_t >= run.checkpoint_seconds)
+                       or timer_due)
                 if out is not None and due:
                     writes += 1
                     payload = st.build_payload(identity, preset, core, opt, sched, ema, progress, ctx)
