@@ -152,6 +152,12 @@ def existing_path(text: str) -> Path:
     return path
 
 
+def existing_path_str(text: str) -> str:
+    """A file or folder that exists, kept as the text given (for APIs that take str paths)."""
+    existing_path(text)
+    return str(text)
+
+
 def existing_dir(text: str) -> Path:
     """A folder that exists."""
     path = Path(text)

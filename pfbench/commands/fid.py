@@ -6,6 +6,7 @@ import io
 import json
 import sys
 
+from pfbench.cli_args import device, existing_path_str, non_negative_int, positive_float, positive_int, seed
 from pfbench.metrics.fid import (EXTRACTORS, OFFLINE_EXTRACTOR, TRAINED_EXTRACTOR, FidConfig, compute_fid,
                                  default_extractor, frames_from_path)
 
@@ -15,24 +16,24 @@ ERROR_EXIT = 3
 def register(subparsers) -> None:
     p = subparsers.add_parser("fid", help="FID/KID between two folders of images or videos (frames pooled)",
                               description=__doc__.splitlines()[0])
-    p.add_argument("real", help="folder (or file) of reference images / videos")
-    p.add_argument("fake", help="folder (or file) of generated images / videos")
+    p.add_argument("real", type=existing_path_str, help="folder (or file) of reference images / videos")
+    p.add_argument("fake", type=existing_path_str, help="folder (or file) of generated images / videos")
     p.add_argument("--extractor", default=None,
                    help=f"feature extractor (default {TRAINED_EXTRACTOR} when installed, else the last fallback "
                         f"{OFFLINE_EXTRACTOR}: random features): {', '.join(EXTRACTORS)}")
-    p.add_argument("--inception-weights", default=None,
+    p.add_argument("--inception-weights", default=None, type=existing_path_str,
                    help="local weights for inception-v3-compat (or set PFBENCH_INCEPTION_WEIGHTS)")
-    p.add_argument("--extractor-weights", default=None,
+    p.add_argument("--extractor-weights", default=None, type=existing_path_str,
                    help="local weights for efficientnet-lite0 (.pth), clip-* (OpenAI JIT file) or pfbench-hf-vision "
                         "(transformers folder)")
-    p.add_argument("--fps", type=float, default=None, help="sample video frames at this fps")
-    p.add_argument("--max-frames-per-video", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--resamples", "--bootstrap", dest="bootstrap", type=int, default=100,
+    p.add_argument("--fps", type=positive_float, default=None, help="sample video frames at this fps")
+    p.add_argument("--max-frames-per-video", type=positive_int, default=None)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--device", default="cpu", type=device)
+    p.add_argument("--resamples", "--bootstrap", dest="bootstrap", type=non_negative_int, default=100,
                    help="half-samples of the videos for the FID interval (0: off)")
-    p.add_argument("--kid-subsets", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kid-subsets", type=positive_int, default=100)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 

