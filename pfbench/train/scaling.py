@@ -74,7 +74,7 @@ def measure(preset_name: str, variant: str, per_rank_batch: int, steps: int, war
         tokens, flops = sample_counts(cfg, preset, result.model, (1, preset.channels, preset.frames, preset.height,
                                                                   preset.width))
         median = statistics.median(step_s)
-        return {"world_size": ctx.world_size, "backend": ctx.backend or "none", "device": device,
+        return {"world_size": ctx.world_size, "backend": ctx.backend or "single-process", "device": device,
                 "preset": preset.name, "variant": variant, "per_rank_batch": per_rank_batch,
                 "global_batch": cfg.batch_size, "steps_timed": len(step_s), "step_s_median": median,
                 "step_s": step_s, "samples_per_s": cfg.batch_size / median,
