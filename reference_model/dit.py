@@ -4,8 +4,9 @@ One forward takes a *sequence of segments* of different spatial sizes (the pyram
 each segment is a latent tensor (B, C, T_s, h_s, w_s) described by a ``SegmentSpec`` of a
 ``SequenceLayout``. Frames are patchified per frame, positions are 3D rotary (frame, row, column) with
 fractional spatial positions allowed, conditioning is adaLN-Zero on the global time t and an optional
-class label (index ``num_classes`` is the null label for classifier-free guidance). Attention goes
-through ``F.scaled_dot_product_attention``; blockwise-causal layouts can skip masked blocks.
+class label (index ``num_classes`` is the null label for classifier-free guidance). Attention runs through
+``reference_model.attention`` (chunked SDPA on CPU, one FlexAttention kernel on CUDA; masked blocks are skipped).
+Per-layout tensors (rotary tables, ids, the attention plan) are cached; on CUDA the blocks are compiled.
 """
 from __future__ import annotations
 
