@@ -83,8 +83,9 @@ def summarize(out_dir: Path, run_dirs: list[Path]) -> str:
             cells = [get("time_s"), get("tokens_per_step"), get("tokens_per_s"), get("samples_per_s"),
                      get("budget_fill"), mfu, target, get("speedup_ratio", "train_step_interleaved")]
             shown = [("-" if c is None else f"{c:.3g}") for c in cells[:5]]
-            shown += ["-" if mfu is None else f"{mfu:.1%}", "-" if target is None else
-                      f">= {target:.0%} ({'met' if mfu is not None and mfu >= target else 'NOT met'})",
+            verdict = "no MFU (device peak unknown)" if mfu is None else ("met" if mfu >= target else "NOT met") \
+                if target is not None else ""
+            shown += ["-" if mfu is None else f"{mfu:.1%}", "-" if target is None else f">= {target:.0%} ({verdict})",
                       "-" if cells[7] is None else f"{cells[7]:.2f}"]
             lines.append(f"| {v} | " + " | ".join(shown) + " |")
         profile = run / "profile"
