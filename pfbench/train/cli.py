@@ -60,6 +60,17 @@ def launch(args, nproc: int) -> int:
     return subprocess.call(torchrun_command(args, nproc))
 
 
+def _read_config(path: Path) -> dict:
+    """A folder's config.json ({} when absent or not a JSON object)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def run_training(args) -> int:
     """Build the configs from ``args``, join torchrun's group if launched by it, train; rank 0 prints."""
     from pfbench import distributed
@@ -72,7 +83,8 @@ def run_training(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; a training run is a folder: pass a folder (e.g. runs/{out.stem})")
-    is_run = out.is_dir() and any((out / n).exists() for n in ("config.json", "log.csv", "last.pt"))
+    is_run = out.is_dir() and (any((out / n).exists() for n in ("log.csv", "last.pt")) or
+                               "variant" in _read_config(out / "config.json"))  # not a `pfbench run` folder
     if out.is_dir() and any(out.iterdir()) and not is_run:
         raise ValueError(f"--out {out} is a non-empty folder that is not a training run: choose another --out "
                          "(pfbench never writes into other files)")
