@@ -101,6 +101,13 @@ def run(args) -> int:
             print(f"{name:24s} {card.description}")
         return 0
     if args.arch:
+        ignored = [f for f, v in (("--preset", args.preset), ("--resolution", args.resolution),
+                                  ("--seconds", args.seconds), ("--fps", args.fps), ("--model", args.model),
+                                  ("--vae-spatial", args.vae_spatial), ("--vae-temporal", args.vae_temporal),
+                                  ("--patch-size", args.patch_size)) if v is not None]
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)} describe pfbench's own model, not a card: with --arch give the "
+                             "video as --video FRAMESxHEIGHTxWIDTH (pixels), or drop --arch")
         report = card_report(args)
         if args.json:
             print(json.dumps(report, indent=2))

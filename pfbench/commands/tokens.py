@@ -51,6 +51,8 @@ def resolve_shape(args) -> tuple[dict, VideoShape, ModelShape, SamplingSchedule]
         given = ", ".join(k for k, v in pixel_flags.items() if v is not None)
         raise UsageError(f"{given} describe(s) a video given with --resolution; preset "
                          f"{args.preset or 'paper-768p-10s'} fixes its shape: add --resolution WxH or drop {given}")
+    if args.resolution and args.preset:
+        raise UsageError(f"--preset {args.preset} and --resolution both describe the video: give one of them")
     if args.resolution:
         w, h = args.resolution
         seconds, fps = args.seconds or 5.0, args.fps or 24
