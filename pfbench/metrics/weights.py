@@ -158,8 +158,12 @@ def _converted(ckpt: Path) -> Path:
     marker = dst.with_suffix(".source")
     if dst.is_file() and marker.is_file() and marker.read_text() == f"{ckpt.resolve()}:{stamp}":
         return dst
-    convert_pickle_to_safetensors(ckpt, dst)
-    marker.write_text(f"{ckpt.resolve()}:{stamp}")
+    try:
+        convert_pickle_to_safetensors(ckpt, dst)
+        marker.write_text(f"{ckpt.resolve()}:{stamp}")
+    except PermissionError as err:
+        raise ValueError(f"cannot write the converted I3D weights to {dst.parent} ({err.strerror}); set "
+                         f"{WEIGHTS_DIR_ENV} to a writable folder") from err
     return dst
 
 
