@@ -187,6 +187,16 @@ def test_5_nonsense_is_refused_with_the_argument_named(tmp_path, capsys, argv, n
     assert not (tmp_path / "run").exists() and not list(tmp_path.glob("run*"))
 
 
+def test_5_train_resume_refuses_another_variant(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "smoke", "--steps", "1", "--out", str(out)]) == 0
+    before = (out / "last.pt").read_bytes()
+    assert main(["train", "--preset", "smoke", "--steps", "2", "--variant", "full_sequence", "--resume",
+                 "--out", str(out)]) == 2
+    one_line_error(capsys, "variant")
+    assert (out / "last.pt").read_bytes() == before
+
+
 def test_5_fid_fps_must_be_positive(tmp_path, capsys):
     for name in ("real", "fake"):
         clip(tmp_path / name / "a.mp4", 4)
@@ -276,6 +286,28 @@ def test_7_ctrl_c_and_bugs_are_one_line_and_debug_shows_the_traceback(monkeypatc
     one_line_error(capsys, "internal error ZeroDivisionError", "--debug")
     with pytest.raises(ZeroDivisionError):
         main(["env", "--debug"])
+
+
+def test_7_ctrl_c_in_train_keeps_the_last_complete_checkpoint(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    from pfbench.train import loop
+
+    def ctrl_c_after_step_2(point, count):
+        if point == "step" and count == 2:
+            os.kill(os.getpid(), signal.SIGINT)   # what Ctrl-C in the terminal sends
+
+    monkeypatch.setattr(loop, "_kill_hook", ctrl_c_after_step_2)
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "smoke", "--steps", "50", "--checkpoint-every", "100", "--out", str(out)]) == 130
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "interrupted" in captured.out
+    from pfbench.train.rundir import read_log
+    steps = [int(r["step"]) for r in read_log(out / "log.csv") if r.get("kind") == "train"]
+    assert (out / "last.pt").exists() and max(steps) < 50
+    assert main(["train", "--preset", "smoke", "--steps", "4", "--out", str(out)]) == 0  # the same command resumes
+    assert f"resumed {out} from step" in capsys.readouterr().out
 
 
 # 8. --------------------------------------------------------------------------------- sizes cannot blow up
