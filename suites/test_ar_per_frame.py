@@ -46,9 +46,6 @@ def test_ar_per_frame_cost(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, p
         pytest.skip(f"preset {pf_preset.name} is shape-only: per-frame FLOPs recorded, nothing measured")
     torch.manual_seed(pf_seed)
     model = model_for_preset(pf_preset).to(pf_device, pf_dtype).eval()
-    for setting in SETTINGS:
-        got, want = _last_frame_counted(setting, model, pf_preset, cfg, pf_device)
-        assert got == pytest.approx(want, rel=0.02), setting
     costs = benchmark.pedantic(measure_frames, args=(model, pf_preset, cfg), rounds=1, iterations=1,
                                kwargs=dict(device=pf_device, dtype=pf_dtype, seed=pf_seed))
     benchmark.extra_info.update(case=case_name(pf_preset), window=cfg.window, frames=cfg.frames, rounds=cfg.rounds)
@@ -59,6 +56,18 @@ def test_ar_per_frame_cost(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, p
     window = predicted_frame_flops("pyramid_ar_window", pf_preset, cfg)
     if cfg.frames > cfg.window + 1:
         assert len(set(window[cfg.window:])) == 1, "the window's predicted per-frame cost must be flat after W"
+
+
+def test_ar_per_frame_flop_counter(pf_preset, pf_device, pf_dtype, pf_seed):
+    """FlopCounterMode on each setting's last-frame full-resolution forward equals the analytic forward."""
+    if not pf_preset.trainable:
+        pytest.skip(f"preset {pf_preset.name} is shape-only")
+    cfg = ar_cost_config(pf_preset)
+    torch.manual_seed(pf_seed)
+    model = model_for_preset(pf_preset).to(pf_device, pf_dtype).eval()
+    for setting in SETTINGS:
+        got, want = _last_frame_counted(setting, model, pf_preset, cfg, pf_device)
+        assert got == pytest.approx(want, rel=0.02), setting
 
 
 def test_ar_per_frame_sample_quality(pf_preset, pf_device, pf_seed, pf_record):
