@@ -29,7 +29,7 @@ def _last_frame_counted(setting, model, preset, cfg, device) -> tuple[int, int]:
     clip = torch.zeros(1, preset.channels, cfg.frames, preset.height, preset.width, device=device)
     latents = history_latents(clip, layout) + [torch.zeros(1, preset.channels, 1, preset.height, preset.width,
                                                            device=device)]
-    with torch.no_grad():
+    with torch.no_grad(), model.eager_reference():   # FlopCounterMode sees eager ops only (not compiled blocks)
         counted = count_flops(lambda: model(latents, layout, torch.zeros(1, device=device), output="last"))
     analytic = forward_flops(ModelShape.from_preset(preset), layout.num_tokens, layout.attention_pairs(),
                              layout.current_tokens)
