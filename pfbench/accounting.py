@@ -258,6 +258,29 @@ def _ar_variant_counts(variant: str, shape: VideoShape, model: ModelShape, sched
                          forwards)
 
 
+def ar_priced(variant: str, shape: VideoShape, schedule: SamplingSchedule, price) -> tuple[int, float]:
+    """(cost of sampling one video, mean cost of one training forward) of an autoregressive variant, in closed form,
+    for any ``price(tokens, pairs, output_tokens)`` that is affine in its arguments (forward_flops, a card's FLOPs):
+    the same numbers as pricing every case of sampling_cases / training_cases, at any number of frames."""
+    from pfbench.ar_sums import ar_frame_sums
+
+    v, T = get_variant(variant), shape.frames
+    zero = price(0, 0, 0)
+
+    def cost(k: int, lo: int, hi: int, window=None):
+        s = ar_frame_sums(shape.tokens_at_level, shape.stages, k, lo, hi, full_history=not v.compressed_history,
+                          causal=v.causal, window=window)
+        return price(s.tokens, s.pairs, s.frames * shape.tokens_at_level(k)) + (s.frames - 1) * zero
+
+    sample = 0
+    for order, k in enumerate(range(len(schedule.steps_first_frame) - 1, -1, -1)):
+        sample += schedule.steps_first_frame[order] * cost(k, 0, min(1, T), schedule.history_window)
+        sample += schedule.steps_later_frames[order] * cost(k, 1, T, schedule.history_window)
+    train = sum(p_k / T * cost(k, 0, T) for k, p_k in enumerate(stage_mix_weights(shape.stage_mix,
+                                                                                   shape.stages).tolist()) if p_k)
+    return sample, train
+
+
 def step_train_flops(variant: str, shape: VideoShape, model: ModelShape, stages, frames=None) -> float:
     """Analytic training FLOPs of one concrete batch: per-sample (stage, frame) draws as the loss used them."""
     v = get_variant(variant)

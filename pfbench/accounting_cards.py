@@ -298,7 +298,7 @@ def ar_card_report(card: ArchCard, video: tuple[int, int, int], k: int, steps_fi
                    steps_later: tuple[int, ...], stage_mix="1:2:1", cfg: bool = False) -> dict:
     """Frame-by-frame generation with the temporal pyramid (pyramid_ar) and with full-resolution history
     (ar_full_history) at the card's shape: accounting.py's layouts, priced by the card (text included)."""
-    from pfbench.accounting import VideoShape, sampling_cases, training_cases
+    from pfbench.accounting import VideoShape, ar_priced
     from reference_model.variants import SamplingSchedule
     if card.patch_t != 1 or card.patch_h != card.patch_w:
         raise ValueError(f"{card.name}: the temporal pyramid needs a 1 x p x p patch")
@@ -307,12 +307,10 @@ def ar_card_report(card: ArchCard, video: tuple[int, int, int], k: int, steps_fi
     schedule = SamplingSchedule(sum(steps_first), tuple(steps_first), tuple(steps_later))
     branches = 2 if cfg else 1
     out = {"stages": k, "steps_first_frame": list(steps_first), "steps_later_frames": list(steps_later)}
-    for variant in ("pyramid_ar", "ar_full_history"):
-        inference = sum(n * card_forward_flops(card, c.tokens, c.pairs, c.output_tokens)["total"]
-                        for c, n in sampling_cases(variant, shape, schedule)) * branches
-        train = sum(c.probability * 3 * card_forward_flops(card, c.tokens, c.pairs, c.output_tokens)["total"]
-                    for c in training_cases(variant, shape))
-        out[variant] = {"inference_flops": inference, "train_flops_per_sample": train}
+    for variant in ("pyramid_ar", "ar_full_history"):  # closed form: any video length answers at once
+        inference, forward = ar_priced(variant, shape, schedule,
+                                       lambda t, p, o: card_forward_flops(card, t, p, o)["total"])
+        out[variant] = {"inference_flops": inference * branches, "train_flops_per_sample": 3 * forward}
     return out
 
 

@@ -60,3 +60,27 @@ def test_any_duration_answers_at_once_and_counted_refuses_above_its_limit():
     assert counts["ar_full_history"].max_tokens == 300_001 * 960
     with pytest.raises(ValueError, match=f"limited to {COUNTED_MAX_FRAMES} latent frames.*--no-counted"):
         counted_counts("pyramid_ar", VideoShape(COUNTED_MAX_FRAMES + 1, 8, 8, 2, 3, "1:2:1"))
+
+
+def test_ar_priced_equals_pricing_every_case_and_card_flops_answer_any_length():
+    from pfbench.accounting import ar_priced
+    from pfbench.accounting_cards import card_forward_flops
+    from pfbench.arch_cards import load_card
+
+    card = load_card("pyramid-flow-sd3")
+    shape, schedule = VideoShape(9, 48, 80, 2, 3, "1:2:1"), SamplingSchedule(30, (5, 4, 3), (2, 2, 1))
+
+    def price(t, p, o):
+        return card_forward_flops(card, t, p, o)["total"]
+
+    for variant in ("pyramid_ar", "ar_full_history", "pyramid_ar_bidirectional"):
+        sample, train = ar_priced(variant, shape, schedule, price)
+        assert sample == sum(n * price(c.tokens, c.pairs, c.output_tokens)
+                             for c, n in sampling_cases(variant, shape, schedule))
+        assert train == pytest.approx(sum(c.probability * price(c.tokens, c.pairs, c.output_tokens)
+                                          for c in training_cases(variant, shape)), rel=1e-12)
+    from pfbench.cli import main
+    assert main(["flops", "--list-arch"]) == 0  # imports out of the timing
+    start = time.perf_counter()
+    assert main(["flops", "--arch", "pyramid-flow-sd3", "--video", "2400001x384x640", "--json"]) == 0
+    assert time.perf_counter() - start < 5
