@@ -124,9 +124,7 @@ class AttentionPlan:
         if self.trivial:
             return F.scaled_dot_product_attention(q, k, v)
         if self.backend == "chunked":
-            outs = [F.scaled_dot_product_attention(q[:, :, qs:qe], k[:, :, ks:ke], v[:, :, ks:ke])
-                    for qs, qe, ks, ke in self.chunks]
-            return torch.cat(outs, dim=2)  # (B, heads, L, head_dim)
+            return self._chunked(q, k, v)
         if self.backend == "dense":
             return F.scaled_dot_product_attention(q, k, v, attn_mask=self._dense_mask)
         if q.device.type == "meta":  # shape-only runs: the masked result has the shape of plain attention
@@ -134,6 +132,20 @@ class AttentionPlan:
         from torch.nn.attention.flex_attention import flex_attention
         fn = _compiled_flex_attention(not self.bucketed) if q.is_cuda else flex_attention
         return fn(q, k, v, block_mask=self._block_mask)
+
+
+    def _chunked(self, q, k, v) -> torch.Tensor:
+        """One SDPA call per query chunk over its key range, split per sample first: the backward of a split is
+        a concatenation, and a key prefix is sliced from its own sample's keys (not from the whole sequence), so
+        the backward never builds a full-length zero gradient per chunk."""
+        layouts = self.layout.layouts if isinstance(self.layout, PackedLayout) else (self.layout,)
+        sizes = [lay.num_tokens for lay in layouts]
+        outs = []
+        for lay, qs_, ks_, vs_ in zip(layouts, q.split(sizes, 2), k.split(sizes, 2), v.split(sizes, 2)):
+            chunks = lay.attention_chunks()  # sample-local (q_start, q_end, k_start, k_end), queries in order
+            for qc, (_, _, k0, k1) in zip(qs_.split([qe - qs for qs, qe, _, _ in chunks], 2), chunks):
+                outs.append(F.scaled_dot_product_attention(qc, ks_[:, :, k0:k1], vs_[:, :, k0:k1]))
+        return torch.cat(outs, dim=2)  # (B, heads, L, head_dim)
 
 
 def layout_attention(q, k, v, layout, backend: str = "auto") -> torch.Tensor:
