@@ -37,6 +37,7 @@ class ARCostConfig:
     rounds: int
     warmup_rounds: int
     schedule: SamplingSchedule
+    time_budget_s: float = 300.0    # stop adding rounds past this (a slow machine gets fewer rounds, never a failure)
 
     def setting(self, name: str) -> tuple[str, SamplingSchedule]:
         """(model variant, schedule) of a setting: the window setting is pyramid_ar with history_window = W."""
@@ -160,13 +161,18 @@ def _generate(name: str, model, preset: Preset, cfg: ARCostConfig, device: str, 
 def measure_frames(model, preset: Preset, cfg: ARCostConfig, settings=SETTINGS, device: str = "cpu",
                    dtype: torch.dtype = torch.float32, seed: int = 0) -> dict[str, FrameCosts]:
     """Generate one clip (batch 1) per setting, ``warmup + rounds`` times, settings interleaved within each
-    round (so machine-speed drift hits all alike); per-frame medians over the timed rounds."""
+    round (so machine-speed drift hits all alike); per-frame medians over the timed rounds. Rounds stop once
+    ``cfg.time_budget_s`` is spent (FrameCosts.rounds says how many were timed)."""
     meters: dict[str, list[FrameMeter]] = {name: [] for name in settings}
+    start = time.perf_counter()
     for r in range(cfg.warmup_rounds + cfg.rounds):
-        for name in settings:
-            meter = _generate(name, model, preset, cfg, device, dtype, seed)
-            if r >= cfg.warmup_rounds:
+        round_meters = {name: _generate(name, model, preset, cfg, device, dtype, seed) for name in settings}
+        over = time.perf_counter() - start > cfg.time_budget_s
+        if r >= cfg.warmup_rounds or (over and not any(meters.values())):
+            for name, meter in round_meters.items():   # past the budget, the warm-up round is the measurement
                 meters[name].append(meter)
+        if over:
+            break
     out = {}
     for name, rounds in meters.items():
         per_frame = list(zip(*(m.seconds for m in rounds)))

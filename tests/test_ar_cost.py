@@ -87,3 +87,12 @@ def test_report_shows_the_per_frame_plot_and_the_card_table(tmp_path):
     assert "21x112x208,41x224x416,81x448x832" in md                    # Wan's spatio-temporal pyramid
     for name in ("ar_per_frame", "card_savings"):
         assert (run / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_spent_time_budget_gives_fewer_rounds_not_a_failure():
+    preset = get_preset("smoke")
+    base = ar_cost_config(preset)
+    cfg = ARCostConfig(base.frames, base.window, rounds=3, warmup_rounds=1, schedule=base.schedule, time_budget_s=0.0)
+    costs = measure_frames(model_for_preset(preset).eval(), preset, cfg)
+    assert {c.rounds for c in costs.values()} == {1}                    # the warm-up round is the measurement
+    assert all(len(c.wall_s) == base.frames for c in costs.values())
