@@ -278,3 +278,13 @@ def test_draws_cover_their_ranges_and_follow_the_generator():
     assert torch.allclose(counts, torch.tensor([0.25, 0.5, 0.25], dtype=torch.float64), atol=0.03)
     assert torch.equal(stages, draw_stages(4000, "1:2:1", 3, torch.Generator().manual_seed(0)))
     assert not torch.equal(stages, draw_stages(4000, "1:2:1", 3, torch.Generator().manual_seed(1)))
+
+
+@pytest.mark.parametrize("window", [1, 2])
+def test_sliding_window_sampler_lands_on_the_data_point(window):
+    from dataclasses import replace
+    x1 = _data(14, (2,) + SHAPE[1:])
+    schedule = replace(_schedule(3, True), history_window=window)
+    out = sample_video("pyramid_ar", OracleModel(x1, 3), (2,) + SHAPE[1:], generator=torch.Generator().manual_seed(1),
+                       schedule=schedule, y=torch.tensor([0, 1]), dtype=torch.float64)
+    assert (out - x1).abs().max() < 1e-5
