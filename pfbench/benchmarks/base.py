@@ -1,0 +1,58 @@
+"""What a benchmark declares about itself: its metrics (unit, better direction), its report section, its verdicts.
+
+A benchmark is one self-describing unit. The results table, the report and `pfbench compare` look a metric's unit
+and direction up here instead of guessing from its name, and the report's first screen gathers every benchmark's
+verdicts on the paper's claims.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+Better = Literal["higher", "lower", "setting"]
+VerdictStatus = Literal["reproduced", "not reproduced", "inconclusive", "not measured here"]
+VERDICT_STATUSES: tuple[str, ...] = ("reproduced", "not reproduced", "inconclusive", "not measured here")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One measured quantity: `better` is the direction of an improvement, or "setting" for an input knob."""
+    name: str
+    unit: str
+    better: Better
+    deterministic: bool = False  # analytic counts: equal across runs of the same config, compared exactly
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.better not in ("higher", "lower", "setting"):
+            raise ValueError(f"metric {self.name!r}: better must be 'higher', 'lower' or 'setting', got {self.better!r}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One line of the report's verdict table: a claim of the paper and what this run says about it."""
+    claim: str  # e.g. "FID convergence: same quality with ~1/3 of the training compute"
+    status: VerdictStatus
+    value: str = ""  # the number with its interval, e.g. "2.7x (95% CI 2.1-3.4)"; "" when not measured
+    paper: str = ""  # the paper's number, e.g. "~3x (Table 3)"
+    why: str = ""  # one sentence: the evidence, or why it is not measured here and how to measure it
+
+    def __post_init__(self) -> None:
+        if self.status not in VERDICT_STATUSES:
+            raise ValueError(f"verdict {self.claim!r}: status must be one of {VERDICT_STATUSES}, got {self.status!r}")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A suite and everything the harness knows about its results."""
+    name: str  # the key in `pfbench run --suites`
+    suite_file: str  # its file under suites/
+    title: str  # its report section's heading
+    metrics: tuple[Metric, ...]
+    section: Callable[[Any], list] | None = None  # ReportContext -> report blocks
+    verdicts: Callable[[Any], list[Verdict]] | None = None  # ReportContext -> verdict lines
+    extra: dict = field(default_factory=dict)
+
+    def metric(self, name: str) -> Metric | None:
+        """The declared metric of that name, or None."""
+        return next((m for m in self.metrics if m.name == name), None)
