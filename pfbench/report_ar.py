@@ -176,7 +176,7 @@ def _plot_card_savings(ctx, d: pd.DataFrame):
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(cards)), cards, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("FLOPs per video")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(SCHEDULE_ORDER), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return ctx.save(fig, "card_savings")
