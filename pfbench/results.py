@@ -19,9 +19,11 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-# What was measured (written by suites or derived from pytest-benchmark JSON).
+# What was measured (written by suites or derived from pytest-benchmark JSON). ``bound``: "" when ``value`` is the
+# measurement itself, "lower" when the true value is at least ``value`` (e.g. a frontier search stopped by its time
+# cap), "upper" when it is at most ``value``; runs written before the column existed read as "".
 MEASURE_COLUMNS = [
-    "suite", "case", "variant", "metric", "value", "unit", "spread", "spread_kind", "backend",
+    "suite", "case", "variant", "metric", "value", "unit", "spread", "spread_kind", "bound", "backend",
     "x_name", "x_value", "status", "note",
 ]
 # Where and when it was measured (added by the collector from config.json / env.json).
@@ -31,6 +33,7 @@ COLUMNS = ["run_id"] + MEASURE_COLUMNS + [c for c in CONTEXT_COLUMNS if c != "ru
 FLOAT_COLUMNS = ["value", "spread", "x_value"]
 STRING_COLUMNS = [c for c in COLUMNS if c not in FLOAT_COLUMNS + ["seed"]]
 ROW_STATUSES = ("ok", "skipped", "error", "oom")
+BOUNDS = ("", "lower", "upper")
 
 RESULTS_PARQUET = "results.parquet"
 RESULTS_CSV = "results.csv"
@@ -59,6 +62,9 @@ def append_rows(run_dir: str | Path, suite: str, rows: Iterable[dict]) -> Path:
         if missing:
             raise ValueError(f"row for suite {suite!r} lacks {missing}: every row needs case, metric and value "
                              f"(value may be None with status 'skipped' and a note); got {row!r}")
+        if row.get("bound") not in (None, *BOUNDS):
+            raise ValueError(f"row for suite {suite!r} has bound {row['bound']!r}: use one of {BOUNDS} "
+                             f"('' = exact, 'lower' = the true value is at least value); got {row!r}")
         row = {"time": utc_now_iso(), **row}
         lines.append(json.dumps(row, default=_json_default, allow_nan=True))
     with path.open("a", encoding="utf-8") as handle:
@@ -94,35 +100,17 @@ def read_rows_jsonl(path: str | Path, suite: str | None = None) -> list[dict]:
 # pytest-benchmark JSON -> rows
 # ---------------------------------------------------------------------------------------------
 
-_UNIT_SUFFIXES = [  # checked in order: longest / most specific first
-    ("_flops_per_s", "FLOP/s"), ("_bytes", "bytes"), ("_gib", "GiB"), ("_mib", "MiB"), ("_gb", "GB"),
-    ("_flops", "FLOP"), ("_tokens", "tokens"), ("_ms", "ms"), ("_us", "us"), ("_ns", "ns"), ("_s", "s"),
-    ("_mj", "mJ"), ("_j", "J"), ("_w", "W"), ("_pct", "%"), ("_frames", "frames"), ("pairs", "pairs"),
-]
-_PER_S_UNITS = {"flops": "FLOP/s", "tokens": "tokens/s", "frames": "frames/s", "samples": "samples/s",
-                "steps": "steps/s", "videos": "videos/s"}
+def declared_unit(suite: str, metric: str) -> str:
+    """The unit the suite's benchmark declares for ``metric`` (pfbench.benchmarks); "" when undeclared."""
+    from pfbench.benchmarks import metric_spec
 
-
-def unit_for_key(key: str) -> str:
-    """The unit a metric name implies by its suffix (``peak_bytes`` -> bytes, ``mfu`` -> fraction)."""
-    k = key.lower()
-    if k == "mfu" or k.endswith("_mfu"):
-        return "fraction"
-    if k.startswith("speedup") or k.endswith("_speedup") or k == "realtime_factor":
-        return "x"
-    if k in ("tokens", "flops"):
-        return "tokens" if k == "tokens" else "FLOP"
-    if k.endswith("_per_s"):
-        last = k[: -len("_per_s")].rsplit("_", 1)[-1]
-        return _PER_S_UNITS.get(last, f"{last}/s")
-    for suffix, unit in _UNIT_SUFFIXES:
-        if k.endswith(suffix):
-            return unit
-    return ""
+    spec = metric_spec(suite, metric)
+    return spec.unit if spec else ""
 
 
 # extra_info string keys that fill row columns (device/dtype override the run's context).
-_EXTRA_STRING_COLUMNS = ("case", "variant", "backend", "device", "dtype", "x_name", "status", "note", "unit")
+_EXTRA_STRING_COLUMNS = ("case", "variant", "backend", "device", "dtype", "x_name", "status", "note", "unit",
+                         "bound")
 
 
 def benchmark_rows(data: dict, suite: str) -> list[dict]:
@@ -159,10 +147,10 @@ def benchmark_rows(data: dict, suite: str) -> list[dict]:
             rows.append({**base, "metric": "rounds", "value": stats["rounds"], "unit": "count"})
         for key, value in extra.items():
             if value is None:
-                rows.append({**base, "metric": key, "value": None, "unit": unit_for_key(key), "status": "skipped",
+                rows.append({**base, "metric": key, "value": None, "unit": declared_unit(suite, key), "status": "skipped",
                              "note": f"{key} not available in this run (benchmark extra_info was None)"})
             elif isinstance(value, (int, float)):
-                rows.append({**base, "metric": key, "value": float(value), "unit": unit_for_key(key)})
+                rows.append({**base, "metric": key, "value": float(value), "unit": declared_unit(suite, key)})
             # strings that are not columns, lists and dicts are context, not measurements: ignored
     return rows
 
@@ -212,6 +200,8 @@ def tidy_frame(rows: list[dict], context: dict | None = None) -> pd.DataFrame:
         for col, val in context.items():
             if rec.get(col) in (None, ""):
                 rec[col] = val
+        if rec.get("unit") in (None, "") and rec.get("suite") and rec.get("metric"):
+            rec["unit"] = declared_unit(str(rec["suite"]), str(rec["metric"]))
         records.append(rec)
     df = pd.DataFrame.from_records(records, columns=COLUMNS)
     for col in FLOAT_COLUMNS:
@@ -308,28 +298,14 @@ def read_statuses(run_dir: str | Path) -> pd.DataFrame:
 
 KEY_COLUMNS = ["suite", "case", "variant", "metric", "backend", "x_value"]
 DETERMINISTIC_BACKENDS = {"analytic", "counted", "paper"}
-VBENCH_DIMENSIONS = {
-    "temporal_flickering", "dynamic_degree", "motion_smoothness", "subject_consistency",
-    "background_consistency", "aesthetic_quality", "imaging_quality", "quality_score", "semantic_score",
-    "total_score",
-}
-_HIGHER_PATTERNS = ("speedup", "mfu", "_per_s", "max_frames_fit", "realtime_factor", "temporal_consistency",
-                    "accuracy", "score")
-_LOWER_PATTERNS = ("time", "latency", "memory", "bytes", "gib", "flops", "tokens", "pairs", "fid", "kid",
-                   "loss", "gpu_hours", "energy", "error")
-_LOWER_SUFFIXES = ("_s", "_ms", "_us", "_j", "_wh")
 
 
-def metric_direction(metric: str) -> int:
-    """+1 when higher is better, -1 when lower is better, 0 when the metric has no better side."""
-    m = metric.lower()
-    if m in VBENCH_DIMENSIONS or any(p in m for p in _HIGHER_PATTERNS):
-        return 1
-    if m == "rounds":
-        return 0
-    if any(p in m for p in _LOWER_PATTERNS) or m.endswith(_LOWER_SUFFIXES):
-        return -1
-    return 0
+def is_deterministic(suite: str, metric: str, backend: str) -> bool:
+    """An analytic/counted/paper row, or a metric its benchmark declares deterministic: any change is a failure."""
+    from pfbench.benchmarks import metric_spec
+
+    spec = metric_spec(suite, metric)
+    return backend in DETERMINISTIC_BACKENDS or bool(spec and spec.deterministic)
 
 
 def parse_threshold(text: str | float) -> float:
@@ -373,7 +349,12 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float = 0.05) -
     out["spread"] = sa.fillna(0) + sb.fillna(0)
     out.loc[sa.isna() & sb.isna(), "spread"] = float("nan")
     out["beyond_spread"] = out["spread"].isna() | (out["change"].abs() > out["spread"])
-    out["direction"] = out["metric"].map(metric_direction)
+    from pfbench.benchmarks import direction
+
+    # the better side and determinism come from each benchmark's declarations (pfbench.benchmarks), never names
+    out["direction"] = [direction(su, m) for su, m in zip(out["suite"], out["metric"])]
+    out["deterministic"] = [is_deterministic(su, m, be) for su, m, be in zip(out["suite"], out["metric"],
+                                                                              out["backend"])]
     verdicts = []
     for row, has_a, has_b in zip(out.itertuples(index=False), in_a, in_b):
         verdicts.append(_verdict(row, has_a, has_b, threshold))
@@ -397,7 +378,7 @@ def _verdict(row, has_a: bool, has_b: bool, threshold: float) -> str:
         return "n/a"
     if math.isclose(va, vb, rel_tol=1e-9, abs_tol=0.0):
         return "same"
-    if row.backend in DETERMINISTIC_BACKENDS:
+    if row.deterministic:
         return "changed"
     if row.direction == 0:
         return "differs"
