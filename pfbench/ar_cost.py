@@ -211,6 +211,45 @@ def counted_frame_flops(name: str, preset: Preset, cfg: ARCostConfig) -> list[fl
     return out
 
 
+def query_pairs(layout) -> tuple[int, int]:
+    """(attention pairs of history queries, of current-frame queries) under the layout's own mask rule.
+
+    The current frame is the layout's last segment; its queries are the last ``current_tokens`` tokens."""
+    ids = torch.tensor([fid for fid, _ in layout.frame_tokens], dtype=torch.long)
+    counts = torch.tensor([n for _, n in layout.frame_tokens], dtype=torch.float64)  # (F,) tokens per frame
+    rule = layout.allowed(ids[:, None], ids[None, :], layout.causal).to(torch.float64)  # (F, F) query x key frame
+    rows = [int(round(v)) for v in (counts * (rule @ counts)).tolist()]  # (F,) pairs per query frame
+    counts = [int(n) for n in counts.tolist()]
+    current, split = 0, len(counts)
+    while current < layout.current_tokens:
+        split -= 1
+        current += counts[split]
+    return sum(rows[:split]), sum(rows[split:])
+
+
+def kv_cache_bound_frame_flops(name: str, preset: Preset, cfg: ARCostConfig) -> list[float]:
+    """FLOPs per latent frame if history keys/values were cached across each stage's denoising steps.
+
+    History tokens then run through the backbone once per stage layout (their own attention included, no
+    output head) and every step runs only the current frame's tokens, attending to all allowed keys. Exact
+    only for a backbone whose history tokens do not depend on the current step's time: this one (like the
+    public Pyramid-Flow models) modulates every token with the sample's time embedding, so this is the most
+    a cache could save, not a mode of this model."""
+    from pfbench.accounting import forward_flops
+    from reference_model.variants import sampling_layouts
+    variant, schedule = cfg.setting(name)
+    model = ModelShape.from_preset(preset)
+    out = [0.0] * cfg.frames
+    for layout, steps in sampling_layouts(variant, cfg.frames, preset.height, preset.width, preset.patch_size,
+                                          schedule):
+        current = layout.current_tokens
+        history = layout.num_tokens - current
+        history_pairs, current_pairs = query_pairs(layout)
+        once = forward_flops(model, history, history_pairs, 0) if history else 0
+        out[layout.segments[-1].frame_ids[0]] += once + steps * forward_flops(model, current, current_pairs, current)
+    return out
+
+
 def case_name(preset: Preset) -> str:
     return f"{preset.name}-ar-per-frame"
 
@@ -226,6 +265,10 @@ def flops_rows(preset: Preset, cfg: ARCostConfig) -> list[dict]:
             for backend, value in (("analytic", p), ("counted", c)):
                 rows.append(dict(case=case_name(preset), variant=setting, metric="frame_flops", value=value,
                                  unit="FLOP", backend=backend, x_name="frame", x_value=i, note=note))
+        for i, value in enumerate(kv_cache_bound_frame_flops(setting, preset, cfg)):
+            rows.append(dict(case=case_name(preset), variant=setting, metric="frame_flops_kv_cache_bound",
+                             value=value, unit="FLOP", backend="analytic", x_name="frame", x_value=i,
+                             note=note + "; history K/V cached per stage: a bound, not a mode of this model"))
     return rows
 
 

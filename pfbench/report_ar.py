@@ -112,7 +112,23 @@ def _verdict(c: pd.DataFrame) -> str:
         parts.append(f"Measured: x{measured['ar_full_history']:.2f}, x{measured['pyramid_ar']:.2f}, "
                      f"x{measured['pyramid_ar_window']:.2f}; on a small CPU model fixed per-evaluation overheads "
                      "flatten the measured growth relative to the FLOP prediction.")
-    return " ".join(parts)
+    parts.append(_kv_cache_note(c))
+    return " ".join(p for p in parts if p)
+
+
+def _kv_cache_note(c: pd.DataFrame) -> str:
+    """What caching history keys/values across a stage's steps could save at most (pfbench.ar_cost's bound)."""
+    flops = c[c["backend"] == "analytic"].groupby(["variant", "metric"])["value"].sum()
+    saving = {s: 1 - flops[(s, "frame_flops_kv_cache_bound")] / flops[(s, "frame_flops")] for s in SETTING_ORDER
+              if (s, "frame_flops_kv_cache_bound") in flops.index and (s, "frame_flops") in flops.index}
+    if not saving:
+        return ""
+    listed = ", ".join(f"{s} {v:.0%}" for s, v in saving.items())
+    return (f"A KV cache of history tokens across each stage's denoising steps would save at most {listed} of "
+            "the FLOPs per video. It is not built: this backbone, like the public Pyramid-Flow models, modulates "
+            "every token (history included) with the current step's time embedding, so history keys and values "
+            "change at every step and a cache would change the model; it pays only for a backbone trained with "
+            "time-independent history tokens.")
 
 
 def section_card_savings(ctx) -> list:

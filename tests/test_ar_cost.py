@@ -34,7 +34,7 @@ def test_config_window_setting_and_bad_env(monkeypatch):
 def test_predicted_rows_match_counted_and_the_window_is_flat():
     preset = get_preset("cpu")
     cfg = ar_cost_config(preset, window=2)
-    rows = flops_rows(preset, cfg)
+    rows = [r for r in flops_rows(preset, cfg) if r["metric"] == "frame_flops"]
     analytic = [r for r in rows if r["backend"] == "analytic"]
     assert [r["value"] for r in analytic] == pytest.approx([r["value"] for r in rows if r["backend"] == "counted"])
     window = predicted_frame_flops("pyramid_ar_window", preset, cfg)
@@ -96,3 +96,40 @@ def test_a_spent_time_budget_gives_fewer_rounds_not_a_failure():
     costs = measure_frames(model_for_preset(preset).eval(), preset, cfg)
     assert {c.rounds for c in costs.values()} == {1}                    # the warm-up round is the measurement
     assert all(len(c.wall_s) == base.frames for c in costs.values())
+
+
+def test_query_pairs_split_history_and_current_queries_by_hand():
+    from pfbench.ar_cost import query_pairs
+    from reference_model.temporal import ar_layout
+    # frame 2 at full resolution (8x8 latent, patch 2 -> 16 tokens per frame), full-resolution history 0, 1:
+    # history queries: frame 0 sees 16 keys, frame 1 sees 32 -> 16*16 + 16*32 = 768; current 16 queries see 48.
+    layout = ar_layout(2, 0, 3, 8, 8, 2, full_history=True)
+    assert query_pairs(layout) == (768, 16 * 48)
+    assert sum(query_pairs(layout)) == layout.attention_pairs()
+
+
+def test_kv_cache_bound_prices_history_once_per_stage():
+    from pfbench.accounting import ModelShape, forward_flops
+    from pfbench.ar_cost import kv_cache_bound_frame_flops
+    from reference_model.variants import sampling_layouts
+    preset = get_preset("cpu")
+    cfg = ar_cost_config(preset, window=2)
+    model = ModelShape.from_preset(preset)
+    for setting in SETTINGS:
+        bound = kv_cache_bound_frame_flops(setting, preset, cfg)
+        full = predicted_frame_flops(setting, preset, cfg)
+        assert bound[0] == pytest.approx(full[0])  # frame 0 has no history: nothing to cache
+        assert all(b < f for b, f in zip(bound[1:], full[1:]))
+    # the last frame of ar_full_history by hand: history (7 full frames) once per stage, n steps of the current frame
+    variant, schedule = cfg.setting("ar_full_history")
+    layouts = [(lay, n) for lay, n in sampling_layouts(variant, cfg.frames, preset.height, preset.width,
+                                                       preset.patch_size, schedule)
+               if lay.segments[-1].frame_ids[0] == cfg.frames - 1]
+    want = 0
+    for lay, n in layouts:
+        per_frame = [c for _, c in lay.frame_tokens]  # history frames then the current one
+        hist, cur = per_frame[:-1], per_frame[-1]
+        hist_pairs = sum(c * sum(hist[:i + 1]) for i, c in enumerate(hist))
+        want += forward_flops(model, sum(hist), hist_pairs, 0) + n * forward_flops(model, cur, cur * sum(per_frame),
+                                                                                     cur)
+    assert kv_cache_bound_frame_flops("ar_full_history", preset, cfg)[-1] == pytest.approx(want)
