@@ -82,6 +82,7 @@ class Preset:
     stages: int = 3                 # K
     stage_mix: tuple[float, ...] = (1.0, 2.0, 1.0)   # low : mid : full, as in the public code
     gamma: float = -1.0 / 3.0       # stage-window parameter: one value for training and sampling
+    time_conditioning: str = "stage"  # time fed to pyramid stages: 'stage' remap (public code) or 'global' true t
     batch_size: int = 2
     num_classes: int = 0
     device: str = "cpu"

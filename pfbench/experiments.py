@@ -238,7 +238,8 @@ def train_variant(variant: str, preset: Preset, init_model, data, *, steps: int,
 
     cfg = TrainConfig(variant=variant, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                       num_stages=preset.stages, stage_mix=stage_mix, conditional=True,
-                      warmup_steps=min(10, max(1, steps // 10)), stream_chunk=batch_size, gamma=preset.gamma)
+                      warmup_steps=min(10, max(1, steps // 10)), stream_chunk=batch_size, gamma=preset.gamma,
+                      time_conditioning=preset.time_conditioning)
     run = RunConfig(out=run_dir, checkpoint_every=max(1, steps // 10), keep=1) if run_dir is not None else None
     result = train(cfg, preset, device=device, model=copy.deepcopy(init_model), data=data, callback=callback, run=run)
     if run_dir is not None:
@@ -259,7 +260,7 @@ def sample_clips(variant: str, model, preset: Preset, n: int, schedule: Sampling
     model.eval()
     gen = torch.Generator(device=device).manual_seed(seed)
     sched = SamplingSchedule(schedule.full_sequence_steps, schedule.steps_first_frame, schedule.steps_later_frames,
-                             schedule.gamma, renoise)
+                             preset.gamma, renoise, time_conditioning=preset.time_conditioning)
     shape = (n, preset.channels, preset.frames, preset.height, preset.width)
     out = sample_video(variant, model, shape, generator=gen, schedule=sched, y=sample_labels(n).to(device),
                        device=device)

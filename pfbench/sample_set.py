@@ -39,7 +39,7 @@ def _args(argv):
 
 def generate(args, ctx) -> list[dict]:
     """This rank's clips: written to files, described by one row each."""
-    from pfbench.commands.sample import load_or_init_model, resolve_preset
+    from pfbench.commands.sample import checkpoint_time_conditioning, load_or_init_model, resolve_preset
     from pfbench.config import get_preset
     from pfbench.data import to_uint8_frames
     from pfbench.video_io import write_video
@@ -59,7 +59,8 @@ def generate(args, ctx) -> list[dict]:
     device = ctx.device if ctx.distributed else args.device
     model = model.to(device).eval()
     schedule = SamplingSchedule(preset.full_sequence_steps, preset.steps_first_frame, preset.steps_later_frames,
-                                gamma=float(meta.get("gamma", preset.gamma)))
+                                gamma=float(meta.get("gamma", preset.gamma)),
+                                time_conditioning=checkpoint_time_conditioning(meta))
     frames = args.frames or preset.frames
     rows = []
     for i in distributed.shard_indices(args.count, ctx.rank, ctx.world_size):

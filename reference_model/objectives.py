@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 
 from reference_model.layout import PackedLayout, clip_layout
-from reference_model.pyramid import (check_pyramid_size, global_time, interpolate, noise_pyramid, stage_endpoints,
-                                     stage_windows, time_dtype, velocity_target)
+from reference_model.pyramid import (DEFAULT_TIME_CONDITIONING, check_pyramid_size, check_time_conditioning,
+                                     interpolate, model_time, noise_pyramid, stage_endpoints, stage_windows,
+                                     time_dtype, velocity_target)
 from reference_model.temporal import ar_layout, corrupt_history, history_latents
 
 TIME_SAMPLINGS = ("uniform", "logit_normal")
@@ -115,9 +116,14 @@ def flow_matching_loss(model, x1: torch.Tensor, y: torch.Tensor | None = None, *
 
 def spatial_pyramid_loss(model, x1: torch.Tensor, y: torch.Tensor | None = None, *, generator=None,
                          num_stages: int = 3, stage_mix="1:2:1", stages: torch.Tensor | None = None,
-                         gamma: float = -1.0 / 3.0) -> torch.Tensor:
-    """Spatial pyramid flow matching on whole clips: per sample a stage k, a local time, coupled endpoints."""
+                         gamma: float = -1.0 / 3.0,
+                         time_conditioning: str = DEFAULT_TIME_CONDITIONING) -> torch.Tensor:
+    """Spatial pyramid flow matching on whole clips: per sample a stage k, a local time, coupled endpoints.
+
+    The model is fed ``pyramid.model_time`` of the local time: the stage's own segment of the time scale
+    ('stage', the public code's remap) or the true global time ('global')."""
     _check_clip(x1, model, num_stages)
+    check_time_conditioning(time_conditioning)
     B, _, T, H, W = x1.shape
     windows = stage_windows(num_stages, gamma)
     noise = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
@@ -130,7 +136,8 @@ def spatial_pyramid_loss(model, x1: torch.Tensor, y: torch.Tensor | None = None,
         x_s, x_e = stage_endpoints(x1[idx], levels[k][idx], k, num_stages, windows)  # (b, C, T, H_k, W_k)
         x_t = interpolate(x_s, x_e, t_local[idx])
         layout = clip_layout(T, H >> k, W >> k, model.cfg.patch_size, level=k)
-        v = model([x_t], layout, global_time(t_local[idx], k, windows), None if y is None else y[idx])[0]
+        t_model = model_time(t_local[idx], k, windows, time_conditioning)  # (b,)
+        v = model([x_t], layout, t_model, None if y is None else y[idx])[0]
         losses = losses.index_put((idx,), _mse_per_sample(v, velocity_target(x_s, x_e)))
     return losses.mean()
 
@@ -138,14 +145,16 @@ def spatial_pyramid_loss(model, x1: torch.Tensor, y: torch.Tensor | None = None,
 def autoregressive_loss(model, x1: torch.Tensor, y: torch.Tensor | None = None, *, generator=None,
                         num_stages: int = 3, stage_mix="1:2:1", full_history: bool = False, causal: bool = True,
                         corrupt: bool = True, stages: torch.Tensor | None = None,
-                        frames: torch.Tensor | None = None, gamma: float = -1.0 / 3.0) -> torch.Tensor:
+                        frames: torch.Tensor | None = None, gamma: float = -1.0 / 3.0,
+                        time_conditioning: str = DEFAULT_TIME_CONDITIONING) -> torch.Tensor:
     """Spatial + temporal pyramid: predict the velocity of one current frame given its (compressed) history.
 
     Every sample draws its own (frame, stage), so sequences differ in length; they are packed into one
     sequence (samples never attend to each other) and run in a single forward. Only current-frame tokens
-    carry loss.
+    carry loss. The model's time is ``pyramid.model_time`` (see spatial_pyramid_loss).
     """
     _check_clip(x1, model, num_stages)
+    check_time_conditioning(time_conditioning)
     B, C, T, H, W = x1.shape
     windows = stage_windows(num_stages, gamma)
     ks = draw_stages(B, stage_mix, num_stages, generator) if stages is None else stages.cpu()
@@ -163,6 +172,6 @@ def autoregressive_loss(model, x1: torch.Tensor, y: torch.Tensor | None = None, 
         layouts.append(layout)
         latents += history + [interpolate(x_s, x_e, t_local[b:b + 1])]
         targets.append(velocity_target(x_s, x_e))  # (1, C, 1, H_k, W_k)
-        t_global.append(global_time(t_local[b:b + 1], k, windows))
+        t_global.append(model_time(t_local[b:b + 1], k, windows, time_conditioning))
     v = model(latents, PackedLayout(tuple(layouts)), torch.cat(t_global), y, output="last")  # B x (1, C, 1, h, w)
     return torch.stack([_mse_per_sample(pred, target)[0] for pred, target in zip(v, targets)]).mean()

@@ -142,6 +142,48 @@ def global_time(t_local: torch.Tensor, k: int, windows: list[tuple[float, float]
     return s + t_local * (e - s)
 
 
+TIME_CONDITIONINGS = ("stage", "global")
+DEFAULT_TIME_CONDITIONING = "stage"
+
+
+def check_time_conditioning(conditioning: str) -> None:
+    if conditioning not in TIME_CONDITIONINGS:
+        raise ValueError(f"unknown time conditioning {conditioning!r}: choose 'stage' (each stage its own segment "
+                         "of the model's time scale, as the public Pyramid-Flow code) or 'global' (the true time t)")
+
+
+def model_time_segments(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Each stage's own disjoint segment [a_k, b_k] of the model's time scale [0, 1], indexed by k.
+
+    The public Pyramid-Flow scheduler (jy0205/Pyramid-Flow, diffusion_schedulers/scheduling_flow_matching.py,
+    ``init_sigmas_for_each_stage``) splits its 0..1000 timestep scale into consecutive segments, coarsest stage
+    first, each as long as the stage's flow length (start sigma - end sigma = e_k - s_k here) over the sum of all
+    lengths (``timestep_ratios``), and feeds stage i the timesteps running linearly over its segment as its own
+    sigma runs 1 -> 0 (``timesteps_per_stage`` and ``sigmas_per_stage`` share one index). In t = 1 - sigma, with
+    L_k = e_k - s_k: a_k = sum_{j > k} L_j / sum_j L_j, b_k = a_k + L_k / sum_j L_j. For K = 3 (L = 1/3, 7/15,
+    1/2): [0, 0.2564], [0.2564, 0.6154], [0.6154, 1], i.e. timesteps 1000 -> 744 -> 385 -> 0 in the code's
+    sigma scale. K = 1 gives [0, 1] (full-sequence flow matching is unchanged).
+    """
+    lengths = [e - s for s, e in windows]
+    total = sum(lengths)
+    segments, start = [None] * len(windows), 0.0
+    for k in range(len(windows) - 1, -1, -1):  # coarsest first
+        end = 1.0 if k == 0 else start + lengths[k] / total
+        segments[k] = (start, end)
+        start = end
+    return segments
+
+
+def model_time(t_local: torch.Tensor, k: int, windows: list[tuple[float, float]],
+               conditioning: str = DEFAULT_TIME_CONDITIONING) -> torch.Tensor:
+    """The time the model is fed at local time t' of stage k: its segment a_k + t' (b_k - a_k) ('stage', the
+    default: a time tells the stage) or the true global time s_k + t' (e_k - s_k) ('global': windows overlap,
+    so one time can belong to two stages)."""
+    check_time_conditioning(conditioning)
+    a, b = model_time_segments(windows)[k] if conditioning == "stage" else windows[k]
+    return a + t_local * (b - a)
+
+
 def velocity_target(x_start: torch.Tensor, x_end: torch.Tensor) -> torch.Tensor:
     """The straight-path velocity inside a stage: x_e - x_s."""
     return x_end - x_start

@@ -26,6 +26,7 @@ import torch
 from reference_model.layout import SequenceLayout, clip_layout
 from reference_model.objectives import (autoregressive_loss, flow_matching_loss, spatial_pyramid_loss,
                                         stage_mix_weights)
+from reference_model.pyramid import DEFAULT_TIME_CONDITIONING
 from reference_model.samplers import euler_full_sequence, euler_pyramid, sample_autoregressive
 from reference_model.temporal import ar_layout
 
@@ -68,18 +69,20 @@ def get_variant(name: str) -> Variant:
 def training_loss(name: str, model, x1: torch.Tensor, y: torch.Tensor | None = None, *, generator=None,
                   num_stages: int = 3, stage_mix="1:2:1", stages: torch.Tensor | None = None,
                   frames: torch.Tensor | None = None, time_sampling: str = "uniform",
-                  gamma: float = -1.0 / 3.0) -> torch.Tensor:
-    """The variant's training loss on clean latents x1 (B, C, T, H, W); ``gamma`` sets the stage windows (the
-    sampler's value, so training and sampling agree)."""
+                  gamma: float = -1.0 / 3.0, time_conditioning: str = DEFAULT_TIME_CONDITIONING) -> torch.Tensor:
+    """The variant's training loss on clean latents x1 (B, C, T, H, W); ``gamma`` sets the stage windows and
+    ``time_conditioning`` the time the model is fed ('stage' remap or 'global'; pyramid variants only): the
+    sampler's values, so training and sampling agree."""
     v = get_variant(name)
     if not v.spatial_pyramid:
         return flow_matching_loss(model, x1, y, generator=generator, time_sampling=time_sampling)
     if not v.autoregressive:
         return spatial_pyramid_loss(model, x1, y, generator=generator, num_stages=num_stages,
-                                    stage_mix=stage_mix, stages=stages, gamma=gamma)
+                                    stage_mix=stage_mix, stages=stages, gamma=gamma,
+                                    time_conditioning=time_conditioning)
     return autoregressive_loss(model, x1, y, generator=generator, num_stages=num_stages, stage_mix=stage_mix,
                                full_history=not v.compressed_history, causal=v.causal, stages=stages,
-                               frames=frames, gamma=gamma)
+                               frames=frames, gamma=gamma, time_conditioning=time_conditioning)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class SamplingSchedule:
     gamma: float = -1.0 / 3.0
     renoise: bool = True
     history_window: int | None = None   # autoregressive variants: condition on the last W frames (None: all)
+    time_conditioning: str = DEFAULT_TIME_CONDITIONING  # pyramid variants: 'stage' remap or 'global' (as trained)
 
 
 def sample_video(name: str, model, shape: Sequence[int], *, generator: torch.Generator | None = None,
@@ -112,12 +116,13 @@ def sample_video(name: str, model, shape: Sequence[int], *, generator: torch.Gen
         noise = torch.randn((B, C, T, H >> (K - 1), W >> (K - 1)), generator=generator, device=device, dtype=dtype)
         return euler_pyramid(model, noise, steps_per_stage=schedule.steps_first_frame, gamma=schedule.gamma,
                              renoise_jumps=schedule.renoise, generator=generator, y=y, guidance=guidance[0],
-                             callback=callback)
+                             callback=callback, time_conditioning=schedule.time_conditioning)
     return sample_autoregressive(model, shape, generator=generator, steps_first_frame=schedule.steps_first_frame,
                                  steps_later_frames=schedule.steps_later_frames,
                                  full_history=not v.compressed_history, causal=v.causal, gamma=schedule.gamma,
                                  renoise_jumps=schedule.renoise, y=y, guidance=guidance, callback=callback,
-                                 device=device, dtype=dtype, history_window=schedule.history_window)
+                                 device=device, dtype=dtype, history_window=schedule.history_window,
+                                 time_conditioning=schedule.time_conditioning)
 
 
 # --------------------------------------------------------------------------------------------------

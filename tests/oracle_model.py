@@ -5,8 +5,9 @@ x(t') = a(t') + c(t') n with
     a(t') = t' e D_k(x1) + (1 - t') s U_k(x1),   c(t') = t' (1 - e) + (1 - t') (1 - s),
 D_k = Down(., 2^k), U_k = Up(Down(., 2^(k+1))) (D_k at the coarsest stage, where s = 0), so the exact velocity
 d x / d t' = x_e - x_s = e D_k - s U_k + (s - e) n with n = (x - a(t')) / c(t'). The oracle reads the stage k
-from the layout's current segment (its pyramid level), recovers the local time t' = (t - s) / (e - s) from the
-*global* time it is fed, solves for n and returns that velocity. Full-sequence flow matching is the K = 1 case
+from the layout's current segment (its pyramid level), recovers the local time t' from the time it is fed
+(``time_conditioning`` 'stage', the default: t' = (tau - a_k) / (b_k - a_k) on the stage's own segment of the
+model's time scale; 'global': t' = (t - s) / (e - s)), solves for n and returns that velocity. Full-sequence flow matching is the K = 1 case
 (window [0, 1]: v = x1 - n).
 
 The oracle may hold several data points (N, C, T, H, W): a row's class label picks its point (no label, or the
@@ -15,7 +16,8 @@ null label, picks point 0), so samples with different data and labels are told a
 Consequences the tests use: its training loss is ~0 for every variant (pins the target's sign and the time
 fed), and Euler is exact on it (x stays on a straight line in t'), so a sampler that integrates each stage's
 local time fully lands on x1 for any step count, any K and any jump noise; one fed local time instead of
-global time, or stepping only part of each window, misses.
+global time (or global time to an oracle that expects the stage remap), or stepping only part of each window,
+misses.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from reference_model.layout import PackedLayout
-from reference_model.pyramid import downsample, stage_windows, upsample
+from reference_model.pyramid import downsample, model_time_segments, stage_windows, upsample
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,14 @@ class OracleConfig:
 class OracleModel:
     """Callable like ``DiT``: model(latents, layout, t, y, output) -> list of velocities."""
 
-    def __init__(self, x1: torch.Tensor, num_stages: int, gamma: float = -1.0 / 3.0, patch_size: int = 2):
+    def __init__(self, x1: torch.Tensor, num_stages: int, gamma: float = -1.0 / 3.0, patch_size: int = 2,
+                 time_conditioning: str = "stage"):
         if x1.ndim != 5:
             raise ValueError("the oracle holds data points (N, C, T, H, W)")
         self.x1 = x1
         self.num_stages = num_stages
         self.windows = stage_windows(num_stages, gamma)
+        self.fed = model_time_segments(self.windows) if time_conditioning == "stage" else self.windows
         self.cfg = OracleConfig(in_channels=x1.shape[1], patch_size=patch_size, num_classes=max(4, len(x1)))
         self.calls: list[tuple] = []  # (layout, batch) per forward, for counting
 
@@ -60,13 +64,14 @@ class OracleModel:
         return self.x1[index]
 
     def velocity(self, x: torch.Tensor, seg, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Exact velocity of segment ``seg`` (its frames at its level) at global time t (B,), x (B, C, T, h, w)."""
+        """Exact velocity of segment ``seg`` (its frames at its level) at fed time t (B,), x (B, C, T, h, w)."""
         k, K = seg.level, self.num_stages
         s, e = self.windows[k]
+        fa, fb = self.fed[k]
         data = self.points(y, x.shape[0])[:, :, list(seg.frame_ids)].to(x.dtype)  # (B, C, T_s, H, W)
         d_k = downsample(data, 2 ** k)
         u_k = upsample(downsample(data, 2 ** (k + 1)), 2) if k < K - 1 else d_k
-        tl = ((t.to(x.dtype) - s) / (e - s)).view(-1, 1, 1, 1, 1)  # (B, 1, 1, 1, 1) local time
+        tl = ((t.to(x.dtype) - fa) / (fb - fa)).view(-1, 1, 1, 1, 1)  # (B, 1, 1, 1, 1) local time
         a = tl * e * d_k + (1 - tl) * s * u_k
         c = tl * (1 - e) + (1 - tl) * (1 - s)
         n = (x - a) / c

@@ -144,3 +144,36 @@ def test_odd_sizes_fail_with_a_fix():
     with pytest.raises(ValueError, match="not divisible"):
         downsample(torch.zeros(1, 1, 6, 5), 2)
     assert math.isclose(stage_windows(2)[0][0], 1 / 3)
+
+
+def test_model_time_segments_follow_the_public_scheduler_for_k3():
+    """jy0205/Pyramid-Flow scheduling_flow_matching.py, K = 3, gamma 1/3 (its sign convention): timestep_ratios
+    split 1000 timesteps by stage flow length 1/3 : 7/15 : 1/2 (coarsest first), timesteps 1000 -> 744 -> 386
+    (its integer indices) -> 0; here exactly 10/39 and 24/39 of the t scale (timesteps 743.6 and 384.6)."""
+    from reference_model.pyramid import model_time_segments
+    seg = model_time_segments(stage_windows(3))
+    assert seg[2] == pytest.approx((0.0, 10 / 39)) and seg[1] == pytest.approx((10 / 39, 24 / 39))
+    assert seg[0] == pytest.approx((24 / 39, 1.0))
+    timesteps = [1000 * (1 - b) for _, b in (seg[2], seg[1])]   # the code's sigma = 1 - t scale
+    assert abs(timesteps[0] - 744) < 1 and abs(timesteps[1] - 386) < 1.5
+    assert model_time_segments(stage_windows(1)) == [(0.0, 1.0)]
+
+
+@pytest.mark.parametrize("K", [2, 3, 4, 5])
+def test_model_time_segments_are_disjoint_cover_and_follow_flow_length(K):
+    from reference_model.pyramid import model_time, model_time_segments
+    windows = stage_windows(K)
+    seg = model_time_segments(windows)
+    order = [seg[k] for k in range(K - 1, -1, -1)]  # coarsest first
+    assert order[0][0] == 0.0 and order[-1][1] == 1.0
+    assert all(a[1] == b[0] for a, b in zip(order, order[1:]))  # contiguous, never overlapping
+    lengths = [(e - s) for s, e in windows]
+    for k in range(K):
+        assert seg[k][1] - seg[k][0] == pytest.approx(lengths[k] / sum(lengths))
+        t = torch.tensor([0.0, 0.5, 1.0])
+        assert model_time(t, k, windows, "stage").tolist() == pytest.approx(
+            [seg[k][0], (seg[k][0] + seg[k][1]) / 2, seg[k][1]])
+        assert model_time(t, k, windows, "global").tolist() == pytest.approx(
+            [windows[k][0], sum(windows[k]) / 2, windows[k][1]])
+    with pytest.raises(ValueError, match="time conditioning"):
+        model_time(torch.tensor([0.5]), 0, windows, "local")

@@ -21,27 +21,40 @@ def _data(seed: int = 0, shape=SHAPE) -> torch.Tensor:
     return torch.randn(shape, generator=g, dtype=torch.float64) * 1.5 + 0.3  # (1, C, T, H, W)
 
 
-def _oracle(variant: str, x1: torch.Tensor, K: int) -> OracleModel:
-    return OracleModel(x1, K if get_variant(variant).spatial_pyramid else 1)
+def _oracle(variant: str, x1: torch.Tensor, K: int, time_conditioning: str = "stage") -> OracleModel:
+    return OracleModel(x1, K if get_variant(variant).spatial_pyramid else 1, time_conditioning=time_conditioning)
 
 
-def _schedule(K: int, renoise: bool) -> SamplingSchedule:
+def _schedule(K: int, renoise: bool, time_conditioning: str = "stage") -> SamplingSchedule:
     first = tuple(range(3, 3 + K))      # different steps per stage, coarsest first
     later = tuple(range(2, 2 + K))
-    return SamplingSchedule(full_sequence_steps=7, steps_first_frame=first, steps_later_frames=later, renoise=renoise)
+    return SamplingSchedule(full_sequence_steps=7, steps_first_frame=first, steps_later_frames=later, renoise=renoise,
+                            time_conditioning=time_conditioning)
 
 
+@pytest.mark.parametrize("conditioning", ["stage", "global"])
 @pytest.mark.parametrize("K", [2, 3, 4])
 @pytest.mark.parametrize("renoise", [True, False])
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_every_sampler_lands_on_the_data_point(variant, K, renoise):
+def test_every_sampler_lands_on_the_data_point(variant, K, renoise, conditioning):
     x1 = _data(K, (2,) + SHAPE[1:])  # two data points; row b is labelled b, so it must land on point b
-    model = _oracle(variant, x1, K)
+    model = _oracle(variant, x1, K, conditioning)
     out = sample_video(variant, model, (2,) + SHAPE[1:], generator=torch.Generator().manual_seed(1),
-                       schedule=_schedule(K, renoise), y=torch.tensor([0, 1]), dtype=torch.float64)
+                       schedule=_schedule(K, renoise, conditioning), y=torch.tensor([0, 1]), dtype=torch.float64)
     assert out.shape == (2,) + SHAPE[1:]
     err = (out - x1).abs().max().item()
-    assert err < 1e-5, f"{variant} K={K} renoise={renoise}: max error {err:.3g}"
+    assert err < 1e-5, f"{variant} K={K} renoise={renoise} {conditioning}: max error {err:.3g}"
+
+
+@pytest.mark.parametrize("variant", ["spatial_pyramid", "pyramid_ar"])
+@pytest.mark.parametrize("trained, sampled", [("stage", "global"), ("global", "stage")])
+def test_a_sampler_fed_the_other_time_conditioning_misses(variant, trained, sampled):
+    """Training and sampling must feed the same time: the stage remap to a model trained on global time (or
+    the reverse) moves the sample off the data point."""
+    x1 = _data(11)
+    out = sample_video(variant, _oracle(variant, x1, 3, trained), SHAPE, generator=torch.Generator().manual_seed(1),
+                       schedule=_schedule(3, True, sampled), dtype=torch.float64)
+    assert (out - x1).abs().max().item() > 0.1
 
 
 @pytest.mark.parametrize("variant", ["full_sequence", "spatial_pyramid", "pyramid_ar"])
@@ -68,6 +81,9 @@ def test_samplers_called_directly_land_and_feed_global_time():
     # K = 3 windows: [0, 1/3], [1/5, 2/3], [1/2, 1]; two steps each, local t' 0 and 1/2 mapped into the window
     assert [e["t"] for e in seen] == pytest.approx([0.0, 1 / 6, 0.2, 13 / 30, 0.5, 0.75])
     assert [e["t_local"] for e in seen] == pytest.approx([0.0, 0.5] * 3)
+    # what the model is fed (the stage remap): segments [0, 10/39], [10/39, 24/39], [24/39, 1] (lengths 1/3 : 7/15
+    # : 1/2 of 13/10), i.e. the public code's timesteps 1000 -> 744 -> 385 -> 0 in sigma = 1 - t
+    assert [e["t_model"] for e in seen] == pytest.approx([0.0, 5 / 39, 10 / 39, 17 / 39, 24 / 39, 63 / 78])
     assert [(e["stage"], e["frame"], e["step"], e["shape"][-1]) for e in seen] == [
         (2, None, 0, 4), (2, None, 1, 4), (1, None, 0, 8), (1, None, 1, 8), (0, None, 0, 16), (0, None, 1, 16)]
     seen.clear()
@@ -96,15 +112,29 @@ def test_a_sampler_fed_local_time_would_miss():
     assert (out - x1).abs().max() > 0.1
 
 
+@pytest.mark.parametrize("conditioning", ["stage", "global"])
 @pytest.mark.parametrize("K", [2, 3, 4])
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_training_loss_of_the_oracle_is_zero(variant, K):
+def test_training_loss_of_the_oracle_is_zero(variant, K, conditioning):
     x1 = _data(6, (4,) + SHAPE[1:])  # four data points, sample b labelled b % 4
     labels = torch.arange(8) % 4
     kw = {} if get_variant(variant).spatial_pyramid else {"time_sampling": "logit_normal"}
-    loss = training_loss(variant, _oracle(variant, x1, K), x1[labels], labels,
-                         generator=torch.Generator().manual_seed(0), num_stages=K, stage_mix="uniform", **kw)
-    assert loss.item() < 1e-10, (variant, K, loss.item())
+    loss = training_loss(variant, _oracle(variant, x1, K, conditioning), x1[labels], labels,
+                         generator=torch.Generator().manual_seed(0), num_stages=K, stage_mix="uniform",
+                         time_conditioning=conditioning, **kw)
+    assert loss.item() < 1e-10, (variant, K, conditioning, loss.item())
+
+
+@pytest.mark.parametrize("variant", ["spatial_pyramid", "pyramid_ar"])
+def test_training_loss_feeding_the_other_time_conditioning_is_not_zero(variant):
+    """The zero loss above pins the time fed in training: global time to an oracle expecting the remap is wrong."""
+    x1 = _data(12, (4,) + SHAPE[1:])
+    labels = torch.arange(8) % 4
+    for trained, fed in (("stage", "global"), ("global", "stage")):
+        loss = training_loss(variant, _oracle(variant, x1, 3, trained), x1[labels], labels,
+                             generator=torch.Generator().manual_seed(0), num_stages=3, stage_mix="uniform",
+                             time_conditioning=fed)
+        assert loss.item() > 1e-3, (variant, trained, fed, loss.item())
 
 
 def test_training_loss_sees_a_wrong_velocity():
@@ -155,8 +185,8 @@ class _StageStarts(OracleModel):
 
     def __call__(self, latents, layout, t, y=None, output="all"):
         seg = layout.segments[-1]
-        s, _ = self.windows[seg.level]
-        if abs(float(t[0]) - s) < 1e-12:
+        a, _ = self.fed[seg.level]  # the start of the stage's fed time segment (t' = 0)
+        if abs(float(t[0]) - a) < 1e-12:
             self.starts.append((seg.level, latents[-1].clone()))
         return super().__call__(latents, layout, t, y, output)
 

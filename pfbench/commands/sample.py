@@ -49,6 +49,14 @@ def load_or_init_model(args, preset):
     return model_for_preset(preset, zero_init=False), {}
 
 
+def checkpoint_time_conditioning(meta: dict, default: str = "stage") -> str:
+    """The time conditioning a checkpoint was trained with (its meta; checkpoints written before the stage remap
+    existed carry none and fed global time); ``default`` for random weights (no checkpoint)."""
+    if "time_conditioning" in meta:
+        return str(meta["time_conditioning"])
+    return "global" if meta.get("path") else default
+
+
 def resolve_preset(args, meta: dict):
     """The checkpoint's resolved preset rules; --preset may only repeat it (a conflict is an error)."""
     stored = meta.get("preset_config")
@@ -94,7 +102,8 @@ def run(args) -> int:
         y = torch.tensor([args.label], device=args.device)
     schedule = SamplingSchedule(full_sequence_steps=preset.full_sequence_steps,
                                 steps_first_frame=preset.steps_first_frame,
-                                steps_later_frames=preset.steps_later_frames, gamma=gamma)
+                                steps_later_frames=preset.steps_later_frames, gamma=gamma,
+                                time_conditioning=checkpoint_time_conditioning(meta))
     evaluations = []
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     start = time.perf_counter()

@@ -95,7 +95,8 @@ def run_training(args) -> int:
                       batch_size=args.batch_size or preset.batch_size, lr=args.lr, seed=args.seed,
                       num_stages=preset.stages, stage_mix=":".join(f"{w:g}" for w in preset.stage_mix),
                       label_dropout=args.label_dropout, ema_decay=args.ema_decay, stream_chunk=args.stream_chunk,
-                      deterministic=args.deterministic, threads=threads, gamma=preset.gamma)
+                      deterministic=args.deterministic, threads=threads, gamma=preset.gamma,
+                      time_conditioning=preset.time_conditioning)
     run = RunConfig(out=out, checkpoint_every=args.checkpoint_every, checkpoint_seconds=args.checkpoint_seconds,
                     keep=args.keep, parallel=args.parallel)
     ctx = distributed.init(args.device)

@@ -49,6 +49,7 @@ class TrainConfig:
     conditional: bool = True
     label_dropout: float = 0.1      # P(label -> null label) per sample, trains the CFG null row (DiT: 0.1)
     gamma: float = DEFAULT_GAMMA    # stage-window parameter, the same value the sampler uses
+    time_conditioning: str = "stage"  # pyramid stages' model time: 'stage' remap or 'global' (the sampler's value)
     ema_decay: float = 0.999
     stream_chunk: int = 1           # samples per random stream; ranks split whole chunks
     deterministic: bool = False     # torch.use_deterministic_algorithms + fixed threads
@@ -221,7 +222,8 @@ def train(cfg: TrainConfig, preset: Preset, *, device: str = "cpu", model: DiT |
                         y = torch.where(drop, torch.full_like(y, model.null_label), y)
                     with parallel.no_sync(wrapped, run.parallel, enabled=not last):
                         loss = training_loss(cfg.variant, wrapped, clips[idx], y, generator=gen,
-                                             num_stages=cfg.num_stages, stage_mix=cfg.stage_mix, gamma=cfg.gamma)
+                                             num_stages=cfg.num_stages, stage_mix=cfg.stage_mix, gamma=cfg.gamma,
+                                             time_conditioning=cfg.time_conditioning)
                         (loss * (cfg.stream_chunk / local_samples)).backward()
                     loss_sum += loss.detach().double() * cfg.stream_chunk
                 grad_norm = parallel.clip_grad_norm(core, cfg.grad_clip)

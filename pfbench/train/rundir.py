@@ -23,7 +23,7 @@ LOG_FIELDS = ("kind", "step", "samples", "tokens", "train_flops", "wall_s", "los
               "value")
 # Fields of the identity that a resumed run must share with the checkpoint (the rest, e.g. steps, may change).
 IDENTITY_FIELDS = ("variant", "preset", "model_config", "batch_size", "seed", "dataset_size", "stream_chunk",
-                   "num_stages", "stage_mix", "gamma", "conditional", "label_dropout")
+                   "num_stages", "stage_mix", "gamma", "conditional", "label_dropout", "time_conditioning")
 
 
 def check_same_run(stored: dict, current: dict, source: str) -> None:

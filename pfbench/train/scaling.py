@@ -53,7 +53,8 @@ def measure(preset_name: str, variant: str, per_rank_batch: int, steps: int, war
     with distributed.session(device) as ctx:
         cfg = TrainConfig(variant=variant, steps=warmup + steps, batch_size=per_rank_batch * ctx.world_size,
                           seed=seed, num_stages=preset.stages, dataset_size=max(16, per_rank_batch * ctx.world_size),
-                          stage_mix=":".join(f"{w:g}" for w in preset.stage_mix), gamma=preset.gamma)
+                          stage_mix=":".join(f"{w:g}" for w in preset.stage_mix), gamma=preset.gamma,
+                          time_conditioning=preset.time_conditioning)
         timer, marks, comm = CommTimer(), [], []
 
         def on_wrap(wrapped):

@@ -130,7 +130,9 @@ def build_payload(identity: dict, preset, core, opt, sched, ema: EmaWeights, pro
                  "dataset_size": identity["dataset_size"]},
         "meta": {"variant": identity["variant"], "preset": identity["preset"], "preset_config": preset.to_dict(),
                  "train_config": {k: v for k, v in identity.items() if k not in ("model_config",)},
-                 "gamma": identity["gamma"]},
+                 "gamma": identity["gamma"],
+                 # runs written before the stage remap existed fed the model the global time
+                 "time_conditioning": identity.get("time_conditioning", "global")},
         "step": progress.step,
     }
 
