@@ -254,13 +254,14 @@ def sample_labels(n: int) -> torch.Tensor:
 
 @torch.no_grad()
 def sample_clips(variant: str, model, preset: Preset, n: int, schedule: SamplingSchedule, seed: int,
-                 device: str = "cpu", renoise: bool = True) -> torch.Tensor:
+                 device: str = "cpu", renoise: bool = True, keep_variance: bool = True) -> torch.Tensor:
     """n class-conditional clips (N, C, T, H, W) (no guidance), same seed -> same clips."""
     was_training = model.training
     model.eval()
     gen = torch.Generator(device=device).manual_seed(seed)
     sched = SamplingSchedule(schedule.full_sequence_steps, schedule.steps_first_frame, schedule.steps_later_frames,
-                             preset.gamma, renoise, time_conditioning=preset.time_conditioning)
+                             preset.gamma, renoise, time_conditioning=preset.time_conditioning,
+                             renoise_keep_variance=keep_variance)
     shape = (n, preset.channels, preset.frames, preset.height, preset.width)
     out = sample_video(variant, model, shape, generator=gen, schedule=sched, y=sample_labels(n).to(device),
                        device=device)

@@ -210,14 +210,25 @@ def block_correlated_noise(shape, gamma: float = DEFAULT_GAMMA, generator: torch
 
 
 def renoise(x: torch.Tensor, s_k: float, gamma: float = DEFAULT_GAMMA, generator: torch.Generator | None = None,
-            corrective: bool = True) -> torch.Tensor:
+            corrective: bool = True, keep_variance: bool = True) -> torch.Tensor:
     """Jump from the end of stage k+1 to the start of stage k.
 
-    x_s = rescale * Up(x_e) + noise_scale * n', n' block-correlated. With ``corrective=False`` only the
-    rescaled upsampling is done (the ablation: the noise inside each 2x2 block stays perfectly correlated).
+    x_s = rescale * Up(x_e) + noise_scale * n', n' block-correlated (correlation gamma inside every 2x2 block),
+    which cancels the perfect correlation Up() gives the noise left in x_e: unit-variance, uncorrelated noise of
+    std (1 - s_k), as training's start point has.
+
+    The ablation ``corrective=False`` changes only the correlation: with ``keep_variance`` (default) the added
+    noise is noise_scale * Up(z), z ~ N(0, I) at the coarse level (constant inside each 2x2 block), so the noise's
+    marginal variance is still (rescale (1 - e_{k+1}))^2 + noise_scale^2 = (1 - s_k)^2 (the rescale and noise
+    scale follow from the continuity rule) but every 2x2 block of it is perfectly correlated. ``keep_variance=False``
+    is the earlier ablation: rescaled upsampling only, noise std rescale (1 - e_{k+1}) = (1 - s_k) / 2 at
+    gamma = -1/3 (variance 1/4 of the target: it changes the variance too).
     """
     rescale, noise_scale = jump_coefficients(s_k, gamma)
-    up = upsample(x, 2) * rescale
-    if not corrective:
+    up = upsample(x, 2) * rescale  # (..., 2h, 2w)
+    if corrective:
+        return up + noise_scale * block_correlated_noise(up.shape, gamma, generator, up.device, up.dtype)
+    if not keep_variance:
         return up
-    return up + noise_scale * block_correlated_noise(up.shape, gamma, generator, up.device, up.dtype)
+    z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)  # (..., h, w) one draw per block
+    return up + noise_scale * upsample(z, 2)

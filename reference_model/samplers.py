@@ -83,10 +83,13 @@ def euler_full_sequence(model, noise: torch.Tensor, *, steps: int = 30, y: torch
 def euler_pyramid(model, noise: torch.Tensor, *, steps_per_stage: Sequence[int] = (20, 20, 20),
                   gamma: float = -1.0 / 3.0, renoise_jumps: bool = True, generator: torch.Generator | None = None,
                   y: torch.Tensor | None = None, guidance: float = 1.0, callback: Callback = None,
-                  time_conditioning: str = DEFAULT_TIME_CONDITIONING) -> torch.Tensor:
+                  time_conditioning: str = DEFAULT_TIME_CONDITIONING,
+                  jump_keeps_variance: bool = True) -> torch.Tensor:
     """Spatial pyramid sampling of whole clips: integrate each stage window, jump (upsample + renoise) between.
 
     ``time_conditioning``: the time the model is fed, as in training (pyramid.model_time).
+    ``renoise_jumps=False`` (ablation): block-correlated jump noise of the right variance, or with
+    ``jump_keeps_variance=False`` rescaled upsampling only (pyramid.renoise).
     noise: the coarsest stage's start, (B, C, T, H / 2^(K-1), W / 2^(K-1)); K = len(steps_per_stage).
     Returns (B, C, T, H, W).
     """
@@ -102,7 +105,7 @@ def euler_pyramid(model, noise: torch.Tensor, *, steps_per_stage: Sequence[int] 
     x = noise
     for order, k in enumerate(range(K - 1, -1, -1)):
         if order > 0:
-            x = renoise(x, windows[k][0], gamma, generator, corrective=renoise_jumps)
+            x = renoise(x, windows[k][0], gamma, generator, renoise_jumps, jump_keeps_variance)
         _, _, T, h, w = x.shape
         layout = clip_layout(T, h, w, model.cfg.patch_size, level=k)
         velocity = lambda z, t, layout=layout: guided_velocity(model, [z], layout, t, y, guidance)  # noqa: E731
@@ -118,7 +121,8 @@ def sample_autoregressive(model, shape: Sequence[int], *, generator: torch.Gener
                           y: torch.Tensor | None = None, guidance: tuple[float, float] = (1.0, 1.0),
                           callback: Callback = None, device=None, dtype=torch.float32,
                           history_window: int | None = None,
-                          time_conditioning: str = DEFAULT_TIME_CONDITIONING) -> torch.Tensor:
+                          time_conditioning: str = DEFAULT_TIME_CONDITIONING,
+                          jump_keeps_variance: bool = True) -> torch.Tensor:
     """Generate a clip (B, C, T, H, W) one latent frame at a time with the spatial + temporal pyramid.
 
     Each frame runs the spatial pyramid (steps per stage, coarsest first); its history is the clean,
@@ -140,7 +144,7 @@ def sample_autoregressive(model, shape: Sequence[int], *, generator: torch.Gener
         x = torch.randn((B, C, 1, H >> (K - 1), W >> (K - 1)), generator=generator, device=device, dtype=dtype)
         for order, k in enumerate(range(K - 1, -1, -1)):
             if order > 0:
-                x = renoise(x, windows[k][0], gamma, generator, corrective=renoise_jumps)
+                x = renoise(x, windows[k][0], gamma, generator, renoise_jumps, jump_keeps_variance)
             layout = ar_layout(i, k, K, H, W, model.cfg.patch_size, full_history, causal, history_window)
             history = history_latents(clip, layout)
 

@@ -93,9 +93,10 @@ class SamplingSchedule:
     steps_first_frame: tuple[int, ...] = (20, 20, 20)
     steps_later_frames: tuple[int, ...] = (10, 10, 10)
     gamma: float = -1.0 / 3.0
-    renoise: bool = True
+    renoise: bool = True                # the jumps' corrective noise (False: the ablation, pyramid.renoise)
     history_window: int | None = None   # autoregressive variants: condition on the last W frames (None: all)
     time_conditioning: str = DEFAULT_TIME_CONDITIONING  # pyramid variants: 'stage' remap or 'global' (as trained)
+    renoise_keep_variance: bool = True  # renoise=False: right noise variance, block-correlated (False: rescale only)
 
 
 def sample_video(name: str, model, shape: Sequence[int], *, generator: torch.Generator | None = None,
@@ -116,13 +117,15 @@ def sample_video(name: str, model, shape: Sequence[int], *, generator: torch.Gen
         noise = torch.randn((B, C, T, H >> (K - 1), W >> (K - 1)), generator=generator, device=device, dtype=dtype)
         return euler_pyramid(model, noise, steps_per_stage=schedule.steps_first_frame, gamma=schedule.gamma,
                              renoise_jumps=schedule.renoise, generator=generator, y=y, guidance=guidance[0],
-                             callback=callback, time_conditioning=schedule.time_conditioning)
+                             callback=callback, time_conditioning=schedule.time_conditioning,
+                             jump_keeps_variance=schedule.renoise_keep_variance)
     return sample_autoregressive(model, shape, generator=generator, steps_first_frame=schedule.steps_first_frame,
                                  steps_later_frames=schedule.steps_later_frames,
                                  full_history=not v.compressed_history, causal=v.causal, gamma=schedule.gamma,
                                  renoise_jumps=schedule.renoise, y=y, guidance=guidance, callback=callback,
                                  device=device, dtype=dtype, history_window=schedule.history_window,
-                                 time_conditioning=schedule.time_conditioning)
+                                 time_conditioning=schedule.time_conditioning,
+                                 jump_keeps_variance=schedule.renoise_keep_variance)
 
 
 # --------------------------------------------------------------------------------------------------

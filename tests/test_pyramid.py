@@ -103,19 +103,47 @@ def test_renoise_gives_next_stage_start_distribution(k):
         assert corr.abs().mean().item() < 0.02
 
 
-def test_without_corrective_noise_blocks_stay_correlated():
+# Hand values, K = 3, gamma = -1/3 (x1 = 0, so x_e of stage k+1 is (1 - e_{k+1}) n):
+#   into stage 1: s = 1/5, e_2 = 1/3: rescale 0.6, noise left 0.6 * 2/3 = 0.4 (var 0.16), target (4/5)^2 = 0.64
+#   into stage 0: s = 1/2, e_1 = 2/3: rescale 0.75, noise left 0.75 * 1/3 = 0.25 (var 0.0625), target 0.25
+# corrective (default):            var = target, within-block correlation 0
+# corrective=False (the ablation): var = target, within-block correlation 1 (noise_scale * Up(z) tops it up)
+# corrective=False, keep_variance=False (the earlier ablation): var = noise left only, correlation 1
+JUMP_CASES = [(1, 0.64, 0.16), (0, 0.25, 0.0625)]
+
+
+def _jump_stats(k, **kw):
     windows = stage_windows(3)
-    s_k, e_next = windows[1][0], windows[2][1]
-    g = torch.Generator().manual_seed(3)
+    s_k, e_next = windows[k][0], windows[k + 1][1]
+    g = torch.Generator().manual_seed(3 + k)
+    x_end = _end_point(torch.zeros(1, 1, 16, 16), k + 1, e_next, 20_000, g)  # (N, 1, h, w), pure noise part
+    x_start = renoise(x_end, s_k, generator=g, **kw)
+    blocks = x_start.reshape(-1, 1, x_start.shape[-2] // 2, 2, x_start.shape[-1] // 2, 2)
+    var = float(x_start.pow(2).mean())
+    corr = [float((blocks[..., 0, :, 0] * other).mean()) / var
+            for other in (blocks[..., 0, :, 1], blocks[..., 1, :, 0], blocks[..., 1, :, 1])]
+    return var, corr
+
+
+@pytest.mark.parametrize("k, target, left", JUMP_CASES)
+def test_jump_variances_and_block_correlations_match_hand_values(k, target, left):
+    var, corr = _jump_stats(k)
+    assert var == pytest.approx(target, rel=0.02) and max(abs(c) for c in corr) < 0.02
+    # the ablation changes one thing: the variance stays right, the 2x2 blocks become perfectly correlated
+    var, corr = _jump_stats(k, corrective=False)
+    assert var == pytest.approx(target, rel=0.02) and min(corr) > 0.99
+    # the earlier ablation (rescaled upsampling only) also shrinks the variance to the noise left in x_e
+    var, corr = _jump_stats(k, corrective=False, keep_variance=False)
+    assert var == pytest.approx(left, rel=0.02) and min(corr) > 0.99
+
+
+def test_jump_without_corrective_noise_keeps_the_mean():
+    windows = stage_windows(3)
+    s_k, e_next = windows[0][0], windows[1][1]
+    g = torch.Generator().manual_seed(5)
     x1 = torch.randn(1, 1, 16, 16, generator=g)
-    x_end = _end_point(x1, 2, e_next, 20_000, g)
-    x_start = renoise(x_end, s_k, generator=g, corrective=False)
-    centred = x_start - x_start.mean(0, keepdim=True)
-    blocks = centred.reshape(-1, 1, 4, 2, 4, 2)
-    corr = (blocks[..., 0, :, 0] * blocks[..., 0, :, 1]).mean(0) / blocks[..., 0, :, 0].pow(2).mean(0)
-    assert corr.mean().item() > 0.98
-    # and the variance is too small (the noise was never topped up)
-    assert x_start.var(0).mean().item() < 0.5 * (1 - s_k) ** 2
+    x_start = renoise(_end_point(x1, 1, e_next, 20_000, g), s_k, generator=g, corrective=False)
+    assert (x_start.mean(0) - s_k * upsample(downsample(x1, 2), 2)[0]).abs().max() < 0.03
 
 
 def test_renoise_is_vectorised_and_works_on_clips():
