@@ -4,6 +4,10 @@ Run folder (``reports/<run-id>/``)::
 
     config.json  env.json  benchmarks/<suite>.json  rows/<suite>.jsonl  logs/<suite>.log
     status/<suite>.json  results.parquet  results.csv  report.md  report.html  plots/*.png
+    benchmark_storage/<machine-id>/NNNN_<suite>.json   (pytest-benchmark storage: `pytest-benchmark compare`)
+
+Every suite gets the run's config.json (``--pf-config`` / $PFBENCH_CONFIG), never just a preset name, so a
+resume and the report measure and show what the run was started with (environment overrides included).
 
 A suite that fails is recorded and the others still run; ``--resume`` reruns only the suites whose
 status is not ``passed`` (an earlier attempt's files are moved to ``attempts/`` first, never deleted).
@@ -26,19 +30,10 @@ from typing import Callable
 import pfbench
 from pfbench.cli_args import atomic_write_text
 from pfbench.config import Preset, get_preset
+from pfbench.benchmarks import suite_files
 from pfbench.results import read_json, utc_now_iso
 
-SUITE_FILES = {
-    "tokens": "test_tokens.py",
-    "throughput": "test_throughput.py",
-    "memory": "test_memory.py",
-    "fid": "test_fid_convergence.py",
-    "vbench": "test_vbench.py",
-    "ablations": "test_ablations.py",
-    "scaling": "test_scaling.py",
-    "ar_per_frame": "test_ar_per_frame.py",
-    "cards": "test_card_savings.py",
-}
+SUITE_FILES = suite_files()  # the one suite map: pfbench/benchmarks' registry
 DEFAULT_SUITES = tuple(SUITE_FILES)
 SUITES_DIR_ENV = "PFBENCH_SUITES_DIR"
 STATUS_BY_EXIT = {0: "passed", 1: "failed", 5: "skipped"}  # anything else: error (usage, internal, timeout)
@@ -181,6 +176,7 @@ class RunSpec:
     suites_dir: Path = field(default_factory=default_suites_dir)
     timeout_s: float | None = None
     profile: bool = False  # --profile: suites that support it write torch.profiler traces under profile/
+    overrides: dict = field(default_factory=dict)  # preset fields set from the environment (already in ``preset``)
 
     @property
     def dtype(self) -> str:
@@ -219,7 +215,7 @@ def write_run_files(spec: RunSpec, cli_args: dict | None = None) -> None:
         "device": spec.device, "dtype": spec.dtype, "seed": spec.seed, "commit": git_commit(spec.repo_root),
         "started": utc_now_iso(), "suites_dir": str(spec.suites_dir), "timeout_s": spec.timeout_s,
         "pfbench_version": getattr(pfbench, "__version__", ""), "args": _jsonable(cli_args or {}),
-        "profile": spec.profile,
+        "profile": spec.profile, "overrides": dict(spec.overrides),
     }
     (spec.run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     env = environment_manifest(spec.device, spec.dtype)
@@ -237,16 +233,16 @@ def load_run_spec(run_dir: Path, suites_dir: Path | None = None) -> RunSpec:
     if not config:
         raise FileNotFoundError(f"{run_dir / 'config.json'} not found: --resume needs a folder written by "
                                 f"`pfbench run` (check the path)")
-    stored = config["preset"]
-    preset = get_preset(stored["name"])
-    if _jsonable(preset.to_dict()) != _jsonable(stored):  # preset edited since: run with what was stored
-        preset = _preset_from_dict(stored)
+    from pfbench.config import preset_from_dict
+
+    preset = preset_from_dict(config["preset"])  # what the run was started with, not today's preset
     return RunSpec(
         run_dir=run_dir, run_id=config.get("run_id", run_dir.name), preset=preset,
         suites=tuple(config.get("suites", DEFAULT_SUITES)), device=config.get("device", preset.device),
         seed=int(config.get("seed", 0)),
         suites_dir=Path(suites_dir) if suites_dir else Path(config.get("suites_dir") or default_suites_dir()),
         timeout_s=config.get("timeout_s"), profile=bool(config.get("profile", False)),
+        overrides=dict(config.get("overrides") or {}),
     )
 
 
@@ -264,15 +260,6 @@ def record_resume(spec: RunSpec, suites: tuple[str, ...], timeout_s: float | Non
                                              "timeout_s": new.timeout_s, "suites_dir": str(new.suites_dir)})
     atomic_write_text(path, json.dumps(config, indent=2) + "\n")
     return new
-
-
-def _preset_from_dict(d: dict) -> Preset:
-    from pfbench.config import VideoSpec
-
-    d = dict(d)
-    if d.get("video"):
-        d["video"] = VideoSpec(**d["video"])
-    return Preset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def pending_suites(run_dir: Path, suites: tuple[str, ...]) -> list[str]:
@@ -298,12 +285,18 @@ def set_aside_attempt(run_dir: Path, suite: str) -> Path | None:
 
 
 def suite_command(spec: RunSpec, suite: str, suite_file: Path) -> list[str]:
-    """The pytest command line of one suite (the suites/conftest.py contract)."""
+    """The pytest command line of one suite (the suites/conftest.py contract): the run's config.json, device and
+    folder; pytest-benchmark JSON for the tidy table, and a save into the run's pytest-benchmark storage."""
     run_dir = spec.run_dir.resolve()
     return [sys.executable, "-m", "pytest", str(suite_file), "-q", "-rfEs", "-p", "no:cacheprovider",
-            "--pf-preset", spec.preset.name, "--pf-device", spec.device, "--pf-run-dir", str(run_dir),
+            "--pf-config", str(run_dir / "config.json"), "--pf-preset", spec.preset.name,
+            "--pf-device", spec.device, "--pf-run-dir", str(run_dir),
             "--benchmark-json", str(run_dir / "benchmarks" / f"{suite}.json"),
+            f"--benchmark-storage=file://{run_dir / BENCHMARK_STORAGE}", f"--benchmark-save={suite}",
             "--benchmark-columns=median,iqr,rounds"]
+
+
+BENCHMARK_STORAGE = "benchmark_storage"  # the run's pytest-benchmark storage folder
 
 
 def suite_env(spec: RunSpec, suite: str) -> dict:
@@ -313,7 +306,8 @@ def suite_env(spec: RunSpec, suite: str) -> dict:
     env["PYTHONPATH"] = os.pathsep.join([package_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.setdefault("COLUMNS", "200")  # pytest sizes its summary lines to the terminal: keep reasons whole
     env.update(PFBENCH_RUN_DIR=str(spec.run_dir.resolve()), PFBENCH_SUITE=suite, PFBENCH_SEED=str(spec.seed),
-               PFBENCH_PRESET=spec.preset.name, PFBENCH_DEVICE=spec.device)
+               PFBENCH_PRESET=spec.preset.name, PFBENCH_DEVICE=spec.device,
+               PFBENCH_CONFIG=str(spec.run_dir.resolve() / "config.json"))
     if spec.profile:
         env["PFBENCH_PROFILE"] = "1"
     return env

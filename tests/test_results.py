@@ -10,7 +10,7 @@ import pytest
 
 from pfbench.cli import main
 from pfbench.results import (
-    COLUMNS, append_rows, collect_run, compare_results, load_results, parse_threshold, unit_for_key, write_results,
+    COLUMNS, append_rows, collect_run, compare_results, load_results, parse_threshold, declared_unit, write_results,
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
@@ -71,14 +71,16 @@ def test_sweeps_and_oom_rows(table):
     assert one(mem, metric="max_frames_fit")["value"] == 24
 
 
-@pytest.mark.parametrize("key, unit", [
-    ("peak_memory_bytes", "bytes"), ("time_s", "s"), ("latency_ms", "ms"), ("analytic_flops", "FLOP"),
-    ("achieved_flops_per_s", "FLOP/s"), ("frames_per_s", "frames/s"), ("max_tokens", "tokens"), ("tokens", "tokens"),
-    ("energy_j", "J"), ("power_w", "W"), ("mfu", "fraction"), ("speedup_vs_full_sequence", "x"),
-    ("attention_pairs", "pairs"), ("peak_gib", "GiB"), ("block_correlation", ""),
+@pytest.mark.parametrize("suite, key, unit", [
+    ("memory", "peak_memory_bytes", "bytes"), ("throughput", "time_s", "s"), ("throughput", "analytic_flops", "FLOP"),
+    ("throughput", "achieved_flops_per_s", "FLOP/s"), ("vbench", "frames_per_s", "frames/s"),
+    ("tokens", "max_tokens", "tokens"), ("throughput", "energy_per_call_j", "J"), ("throughput", "mfu", "fraction"),
+    ("throughput", "speedup_vs_full_sequence", "x"), ("tokens", "attention_pairs", "pairs"),
+    ("ablations", "block_correlation", ""), ("tokens", "no_such_metric", ""),
 ])
-def test_unit_for_key(key, unit):
-    assert unit_for_key(key) == unit
+def test_declared_unit(suite, key, unit):
+    """Units come from the benchmarks' declarations (pfbench.benchmarks), not from the metric's name."""
+    assert declared_unit(suite, key) == unit
 
 
 def test_append_rows_roundtrip_and_validation(tmp_path):

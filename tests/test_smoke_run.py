@@ -20,6 +20,10 @@ def test_pfbench_run_smoke_runs_every_suite(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     table = pd.read_parquet(out / "results.parquet")
     assert set(table["suite"]) == set(SUITE_FILES)
+    # every (suite, metric) the suites emit is declared by its benchmark, with the unit the suite writes
+    from test_benchmarks import undeclared, unit_mismatches
+    assert undeclared(table) == [], "declare these in pfbench/benchmarks/<suite>/__init__.py"
+    assert unit_mismatches(table) == []
     for name in ("report.md", "report.html"):
         assert (out / name).stat().st_size > 1000
     assert list((out / "plots").glob("*.png"))

@@ -1,0 +1,60 @@
+"""The registry of benchmarks: each suite declares its metrics, its report section and its verdicts once.
+
+``all_benchmarks()`` lists them in report order; ``metric_spec(suite, metric)`` is what results.py, the report and
+`pfbench compare` read for a metric's unit and better direction (nothing guesses from names); ``suite_files()`` is
+the runner's one suite map. Timing rows that pytest-benchmark adds to every suite (``TIMING_METRICS``) are declared
+once here and apply to every suite.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pfbench.benchmarks.base import Benchmark, Metric, Verdict, VERDICT_STATUSES  # noqa: F401 (re-exported)
+
+# Rows results.benchmark_rows derives from every pytest-benchmark JSON entry, whatever the suite.
+TIMING_METRICS: tuple[Metric, ...] = (
+    Metric("time_s", "s", "lower", doc="median seconds per round (spread: IQR)"),
+    Metric("time_mean_s", "s", "lower", doc="mean seconds per round (spread: standard deviation)"),
+    Metric("time_min_s", "s", "lower", doc="fastest round"),
+    Metric("rounds", "count", "setting", doc="timed rounds"),
+)
+_TIMING = {m.name: m for m in TIMING_METRICS}
+
+
+def all_benchmarks() -> tuple[Benchmark, ...]:
+    """Every registered benchmark, in the order of `pfbench run` and of the report's sections."""
+    from pfbench.benchmarks import (ablations, ar_per_frame, cards, fid, memory, scaling, throughput, tokens,
+                                    vbench)
+    return tuple(m.BENCHMARK for m in (tokens, throughput, memory, fid, vbench, ablations, scaling, ar_per_frame,
+                                       cards))
+
+
+def benchmark(name: str) -> Benchmark:
+    """The benchmark run by ``pfbench run --suites NAME``; a KeyError naming the choices otherwise."""
+    for b in all_benchmarks():
+        if b.name == name:
+            return b
+    raise KeyError(f"unknown benchmark {name!r}: choose from {', '.join(b.name for b in all_benchmarks())}")
+
+
+def suite_files() -> dict[str, str]:
+    """Suite name -> its file under suites/ (the runner's suite map)."""
+    return {b.name: b.suite_file for b in all_benchmarks()}
+
+
+@lru_cache(maxsize=None)
+def _index() -> dict[tuple[str, str], Metric]:
+    """(suite, metric) -> declaration, built once (declarations are frozen data)."""
+    return {(b.name, m.name): m for b in all_benchmarks() for m in b.metrics}
+
+
+def metric_spec(suite: str, metric: str) -> Metric | None:
+    """The declaration of ``metric`` in ``suite`` (the pytest-benchmark timing rows in any suite); None when
+    undeclared (tests/test_benchmarks.py keeps every emitted metric declared)."""
+    return _index().get((suite, metric)) or _TIMING.get(metric)
+
+
+def direction(suite: str, metric: str) -> int:
+    """+1 when higher is better, -1 when lower is better, 0 for a setting or an undeclared metric."""
+    spec = metric_spec(suite, metric)
+    return {"higher": 1, "lower": -1}.get(spec.better, 0) if spec else 0

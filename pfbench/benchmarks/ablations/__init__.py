@@ -1,0 +1,24 @@
+"""Ablations: corrective noise on/off, causal vs bidirectional attention, stage mix. Verdicts on corrective noise,
+causal attention and the temporal pyramid come from pfbench.report_convergence (issue 16)."""
+from pfbench.benchmarks._lazy import lazy
+from pfbench.benchmarks.base import Benchmark, Metric
+from pfbench.benchmarks.vbench import quality_metrics
+
+METRICS = quality_metrics() + (
+    Metric("fid", "", "lower", doc="Fréchet distance; its extractor is the row's backend"),
+    Metric("block_correlation", "", "setting", doc="neighbour correlation of high-passed samples (mechanism)"),
+    Metric("jump_block_correlation", "", "setting", doc="block correlation of the renoising jump (mechanism)"),
+    Metric("loss", "", "lower"),
+    Metric("train_loss", "", "lower"),
+    *(Metric(f"heldout_loss_stage{k}", "", "lower", doc=f"held-out loss with every sample at stage {k}")
+      for k in range(6)),
+    Metric("temporal_consistency", "fraction", "higher"),
+    Metric("train_flops_per_sample", "FLOP", "lower", True),
+    Metric("train_time_s", "s", "lower"),
+    Metric("eval_time_s", "s", "lower"),
+)
+
+BENCHMARK = Benchmark(
+    name="ablations", suite_file="test_ablations.py", title="Ablations", metrics=METRICS,
+    section=lazy("pfbench.benchmarks.ablations.section:section"),
+)

@@ -1,0 +1,28 @@
+"""FID convergence: FID (and KID) of each variant's samples against training compute, and the compute each
+variant needs to reach full_sequence's final FID. Its verdicts come from pfbench.report_convergence (issue 16)."""
+from pfbench.benchmarks._lazy import lazy
+from pfbench.benchmarks.base import Benchmark, Metric
+
+METRICS = (
+    Metric("fid", "", "lower", doc="Fréchet distance; its extractor is the row's backend"),
+    Metric("fid_debiased", "", "lower"),
+    Metric("kid", "", "lower"),
+    Metric("final_fid", "", "lower"),
+    Metric("compute_to_reach_full_sequence_fid", "FLOP", "lower"),
+    Metric("compute_saving_vs_full_sequence", "x", "higher"),
+    Metric("train_loss", "", "lower"),
+    Metric("final_train_loss", "", "lower"),
+    Metric("train_flops", "FLOP", "setting", doc="training compute spent"),
+    Metric("train_flops_per_sample", "FLOP", "lower", True),
+    Metric("train_flops_per_step", "FLOP", "lower", True),
+    Metric("train_time_s", "s", "lower"),
+    Metric("eval_time_s", "s", "lower"),
+    Metric("steps", "count", "setting"),
+    Metric("batch", "samples", "setting"),
+    Metric("batch_clips", "clips", "setting"),
+)
+
+BENCHMARK = Benchmark(
+    name="fid", suite_file="test_fid_convergence.py", title="FID against training compute", metrics=METRICS,
+    section=lazy("pfbench.benchmarks.fid.section:section"),
+)

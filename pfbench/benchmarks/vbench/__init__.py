@@ -1,0 +1,36 @@
+"""VBench-style quality: the scores of each variant's samples and the metrics' own throughput. The dimension names
+come from pfbench.metrics.vbench (the one list); every score's backend is the row's `backend`."""
+from pfbench.benchmarks._lazy import lazy
+from pfbench.benchmarks.base import Benchmark, Metric
+from pfbench.metrics.vbench import DIMENSIONS, QUALITY_DIMENSIONS
+
+LOWER_IS_BETTER = ("warping_error",)
+NO_BETTER_SIDE = ("flow_score",)  # mean flow magnitude in pixels: motion, not quality
+
+
+def quality_metrics() -> tuple[Metric, ...]:
+    """Every VBench/EvalCrafter dimension plus the aggregate quality score (shared by the suites that score
+    samples: vbench, ablations, ar_per_frame)."""
+    dims = tuple(Metric(name, "score", "lower" if name in LOWER_IS_BETTER else
+                        "setting" if name in NO_BETTER_SIDE else "higher") for name in DIMENSIONS)
+    return dims + (Metric("vbench_quality_score", "score", "higher",
+                          doc=f"VBench's weighted quality score over the dimensions present of {QUALITY_DIMENSIONS}"),
+                   Metric("quality_score", "score", "higher", doc="older name of vbench_quality_score"))
+
+
+METRICS = quality_metrics() + (
+    Metric("frames_per_second", "frames/s", "higher", doc="frames a metric scores per second"),
+    Metric("frames_per_s", "frames/s", "higher"),
+    Metric("realtime_factor", "x", "higher", doc="frames/s over the clip's fps"),
+    Metric("faster_than_realtime", "", "higher"),
+    Metric("clip_fps", "frames/s", "setting"),
+    Metric("frames", "frames", "setting"),
+    Metric("height", "pixels", "setting"),
+    Metric("width", "pixels", "setting"),
+    Metric("value", "score", "setting", doc="the score computed while timing (a check, not a result)"),
+)
+
+BENCHMARK = Benchmark(
+    name="vbench", suite_file="test_vbench.py", title="VBench-style scores", metrics=METRICS,
+    section=lazy("pfbench.benchmarks.vbench.section:section"),
+)

@@ -1,0 +1,97 @@
+"""The benchmark registry: every metric a suite emits is declared once (unit, better direction), and `pfbench
+compare` judges changes by those declarations, never by the metric's name."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pfbench.benchmarks import all_benchmarks, direction, metric_spec, suite_files
+from pfbench.benchmarks.base import Metric
+from pfbench.results import compare_results, tidy_frame
+from pfbench.runner import SUITE_FILES
+
+
+def test_registry_is_the_runners_suite_map():
+    assert SUITE_FILES == suite_files()
+    names = [b.name for b in all_benchmarks()]
+    assert len(names) == len(set(names))
+    for b in all_benchmarks():
+        declared = [m.name for m in b.metrics]
+        assert len(declared) == len(set(declared)), f"{b.name} declares a metric twice"
+        assert callable(b.section), b.name
+
+
+@pytest.mark.parametrize("suite, metric, better, unit", [
+    ("memory", "max_frames_fit", "higher", "frames"),
+    ("memory", "max_tokens_per_frame_fit", "higher", "tokens"),
+    ("memory", "memory_budget_bytes", "setting", "bytes"),
+    ("memory", "peak_memory_bytes", "lower", "bytes"),
+    ("throughput", "speedup_vs_full_sequence", "higher", "x"),
+    ("throughput", "mfu", "higher", "fraction"),
+    ("throughput", "time_s", "lower", "s"),
+    ("tokens", "max_tokens", "lower", "tokens"),
+    ("fid", "fid", "lower", ""),
+    ("vbench", "warping_error", "lower", "score"),
+    ("vbench", "flow_score", "setting", "score"),
+    ("vbench", "motion_smoothness", "higher", "score"),
+    ("scaling", "weak_scaling_efficiency", "higher", "fraction"),
+])
+def test_declared_direction_and_unit(suite, metric, better, unit):
+    spec = metric_spec(suite, metric)
+    assert spec is not None and (spec.better, spec.unit) == (better, unit)
+    assert direction(suite, metric) == {"higher": 1, "lower": -1, "setting": 0}[better]
+
+
+def test_metric_rejects_an_unknown_direction():
+    with pytest.raises(ValueError, match="higher', 'lower' or 'setting'"):
+        Metric("x", "", "up")  # type: ignore[arg-type]
+
+
+def _pair(metric: str, suite: str, a: float, b: float, backend: str = "child_peak_rss"):
+    row = {"suite": suite, "case": "c", "variant": "full_sequence", "metric": metric, "backend": backend}
+    return tidy_frame([{**row, "value": a}]), tidy_frame([{**row, "value": b}])
+
+
+@pytest.mark.parametrize("suite, metric, bigger_is", [
+    ("memory", "max_frames_fit", "better"),            # a bigger fit is an improvement, not a regression
+    ("memory", "max_tokens_per_frame_fit", "better"),
+    ("memory", "peak_memory_bytes", "regression"),
+    ("throughput", "speedup_vs_full_sequence", "better"),
+    ("memory", "memory_budget_bytes", "differs"),      # a setting has no better side
+])
+def test_compare_reads_the_declared_direction(suite, metric, bigger_is):
+    a, b = _pair(metric, suite, 16.0, 32.0)
+    assert compare_results(a, b)["verdict"].iloc[0] == bigger_is
+
+
+def test_a_declared_deterministic_count_that_moves_fails():
+    a, b = _pair("analytic_flops", "throughput", 1e9, 1.1e9, backend="")
+    assert compare_results(a, b)["verdict"].iloc[0] == "changed"
+
+
+def test_rows_without_a_unit_get_the_declared_one():
+    df = tidy_frame([{"suite": "memory", "case": "c", "metric": "max_frames_fit", "value": 3}])
+    assert df["unit"].iloc[0] == "frames"
+
+
+def undeclared(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """(suite, metric) pairs of a run's rows that no benchmark declares."""
+    pairs = df[["suite", "metric"]].drop_duplicates().itertuples(index=False, name=None)
+    return sorted((s, m) for s, m in pairs if metric_spec(s, m) is None)
+
+
+def unit_mismatches(df: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+    """(suite, metric, emitted unit, declared unit) where a row's own unit disagrees with its declaration."""
+    out = set()
+    for s, m, u in df[["suite", "metric", "unit"]].drop_duplicates().itertuples(index=False, name=None):
+        spec = metric_spec(s, m)
+        if spec is not None and u and u != spec.unit:
+            out.add((s, m, u, spec.unit))
+    return sorted(out)
+
+
+def test_the_fixture_runs_metrics_are_all_declared():
+    from pfbench.results import collect_run
+    from pathlib import Path
+
+    assert undeclared(collect_run(Path(__file__).parent / "fixtures" / "run_cpu")) == []
