@@ -166,3 +166,66 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}") from None
+
+
+def preset_from_dict(d: dict) -> Preset:
+    """A Preset from its ``to_dict()`` form (as stored in a run's config.json); unknown keys are refused."""
+    d = dict(d)
+    fields = {f.name for f in dataclasses.fields(Preset)}
+    unknown = sorted(set(d) - fields)
+    if unknown:
+        raise ValueError(f"stored preset has unknown field(s) {', '.join(unknown)}: the run was written by another "
+                         f"pfbench version; rerun it, or drop those keys from its config.json")
+    if d.get("video"):
+        d["video"] = VideoSpec(**d["video"])
+    return Preset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+# Environment overrides of preset fields: {field: environment variable}. `pfbench run` applies them once, when the
+# run starts, and records them in config.json ("overrides", and the resolved "preset"); the suites read the stored
+# config, so a resume, the report and the plots see the values the run was measured with.
+OVERRIDE_ENV = {"memory_budget_gib": "PFBENCH_MEMORY_BUDGET_GIB"}
+
+
+def env_overrides(environ) -> dict:
+    """{preset field: value} from the OVERRIDE_ENV variables set in ``environ``; a bad value is a ValueError."""
+    out = {}
+    for field, var in OVERRIDE_ENV.items():
+        raw = environ.get(var)
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not value > 0 or value == float("inf"):
+            raise ValueError(f"{var}={raw!r} is not a positive number of GiB: set it to e.g. 0.5, or unset it")
+        out[field] = value
+    return out
+
+
+def apply_overrides(preset: Preset, overrides: dict) -> Preset:
+    """The preset with ``overrides`` ({field: value}) applied."""
+    return preset.replace(**overrides) if overrides else preset
+
+
+def suite_config(config_path: str | None, preset_name: str, environ) -> dict:
+    """What a suite runs with: the run's stored config.json when ``config_path`` is given (``pfbench run`` passes
+    it), else ``preset_name``'s preset with the environment overrides (a suite run by hand with pytest)."""
+    if config_path:
+        import json
+        from pathlib import Path
+
+        path = Path(config_path)
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"--pf-config {path}: cannot read the run's config.json ({err}); point at a run "
+                             f"folder's config.json or drop --pf-config (and $PFBENCH_CONFIG)") from None
+        if not isinstance(config.get("preset"), dict):
+            raise ValueError(f"--pf-config {path}: no resolved 'preset' in it; point at a config.json written by "
+                             f"`pfbench run`")
+        config.setdefault("overrides", {})
+        return config
+    overrides = env_overrides(environ)
+    return {"preset": apply_overrides(get_preset(preset_name), overrides).to_dict(), "overrides": overrides}

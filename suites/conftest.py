@@ -1,7 +1,9 @@
 """Shared options and fixtures of the benchmark suites.
 
-Options: --pf-preset (default smoke when pytest is run by hand; `pfbench run` passes its preset),
---pf-device (cpu | cuda | cuda:N), --pf-run-dir (where tidy rows go; without it rows are only printed).
+Options: --pf-config (the run's config.json; `pfbench run` passes it, and every suite then measures with the
+run's stored, resolved preset and overrides, also on --resume), --pf-preset (used without --pf-config: default
+smoke when pytest is run by hand, with $PFBENCH_MEMORY_BUDGET_GIB applied), --pf-device (cpu | cuda | cuda:N),
+--pf-run-dir (where tidy rows go; without it rows are only printed).
 The machine_info hook records torch/CUDA versions, GPU name, driver, dtype and TF32 flags in the
 pytest-benchmark JSON.
 """
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pfbench.config import get_preset
+from pfbench.config import preset_from_dict, suite_config
 from pfbench.hardware import machine_info as pf_machine_info
 from pfbench.results import append_rows
 
@@ -24,6 +26,8 @@ SUITE_OF_MODULE = {"test_tokens": "tokens", "test_throughput": "throughput", "te
 
 def pytest_addoption(parser):
     group = parser.getgroup("pfbench")
+    group.addoption("--pf-config", default=os.environ.get("PFBENCH_CONFIG"),
+                    help="a run's config.json (written by `pfbench run`); wins over --pf-preset")
     group.addoption("--pf-preset", default=os.environ.get("PFBENCH_PRESET", "smoke"),
                     help="pfbench preset name (smoke, cpu, gpu, ...)")
     group.addoption("--pf-device", default=os.environ.get("PFBENCH_DEVICE", "cpu"), help="cpu | cuda | cuda:N")
@@ -38,14 +42,29 @@ def _device(config) -> str:
     return device
 
 
+def _run_config(config) -> dict:
+    """The run's config (stored config.json, or the --pf-preset preset with environment overrides)."""
+    try:
+        return suite_config(config.getoption("--pf-config"), config.getoption("--pf-preset"), os.environ)
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
+
+
 def pytest_benchmark_update_machine_info(config, machine_info: dict):  # noqa: F811 - pytest-benchmark hook
-    preset = get_preset(config.getoption("--pf-preset"))
+    preset = preset_from_dict(_run_config(config)["preset"])
     machine_info["pfbench"] = {**pf_machine_info(config.getoption("--pf-device"), preset.dtype), "preset": preset.name}
 
 
 @pytest.fixture(scope="session")
-def pf_preset(pytestconfig):
-    return get_preset(pytestconfig.getoption("--pf-preset"))
+def pf_config(pytestconfig) -> dict:
+    """The run's config: ``preset`` (resolved, overrides applied) and ``overrides`` ({field: value} from the
+    environment when the run started), plus whatever else `pfbench run` stored in config.json."""
+    return _run_config(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def pf_preset(pf_config):
+    return preset_from_dict(pf_config["preset"])
 
 
 @pytest.fixture(scope="session")

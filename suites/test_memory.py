@@ -9,7 +9,8 @@ How it is measured (spawned child + RLIMIT_AS + per-size RSS high-water mark on 
 documented in ``pfbench/memory_sweep.py``.
 
 Budget: the GPU's capacity on CUDA; ``preset.memory_budget_gib`` on CPU (``PFBENCH_MEMORY_BUDGET_GIB`` overrides
-it for a one-off run; the budget row names its source). Each ladder also has a wall-time limit per preset
+it for a one-off run: `pfbench run` records it in config.json, which this suite reads; the budget row names its
+source). Each ladder also has a wall-time limit per preset
 (TIME_LIMIT_S): a size predicted to overrun it is recorded as "skipped" (a time cap, not a memory result).
 
 Rows (pf_record): peak_memory_bytes (+ peak_memory_increase_bytes) per size, max_frames_fit /
@@ -20,7 +21,6 @@ JSON: the timed call is the whole sweep, extra_info carries the peak at the pres
 from __future__ import annotations
 
 import gc
-import os
 
 import pytest
 import torch
@@ -48,15 +48,16 @@ def _is_cuda(device: str) -> bool:
     return device.startswith("cuda") and torch.cuda.is_available()
 
 
-def _budget(preset, device: str) -> tuple[int, str, str]:
-    """(bytes, backend, note): the GPU's capacity on CUDA, the preset's RAM budget (or the override) on CPU."""
+def _budget(preset, device: str, overrides: dict) -> tuple[int, str, str]:
+    """(bytes, backend, note): the GPU's capacity on CUDA, the run's RAM budget on CPU (``preset`` is the run's
+    resolved preset, an environment override already applied; ``overrides`` says whether it was one)."""
     if _is_cuda(device):
         props = torch.cuda.get_device_properties(torch.device(device))
         return (int(props.total_memory), "cuda_total_memory",
                 f"capacity of {props.name}; running out is torch.cuda.OutOfMemoryError")
-    override = os.environ.get("PFBENCH_MEMORY_BUDGET_GIB")
-    gib = float(override) if override else preset.memory_budget_gib
-    source = "PFBENCH_MEMORY_BUDGET_GIB" if override else f"preset {preset.name}'s memory_budget_gib"
+    gib = preset.memory_budget_gib
+    source = ("$PFBENCH_MEMORY_BUDGET_GIB (config.json overrides)" if "memory_budget_gib" in overrides
+              else f"preset {preset.name}'s memory_budget_gib")
     return (int(gib * GIB), "rlimit_as",
             f"{gib:g} GiB from {source}: address space the child may add after imports (RLIMIT_AS)")
 
@@ -66,8 +67,8 @@ def _device_name(device: str) -> str:
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_memory_sweep(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, pf_record, sweeps, variant):
-    budget, _, _ = _budget(pf_preset, pf_device)
+def test_memory_sweep(benchmark, pf_config, pf_preset, pf_device, pf_dtype, pf_seed, pf_record, sweeps, variant):
+    budget, _, _ = _budget(pf_preset, pf_device, pf_config["overrides"])
     limit = TIME_LIMIT_S.get(pf_preset.name, DEFAULT_TIME_LIMIT_S)
     cuda = _is_cuda(pf_device)
     model = None
@@ -133,11 +134,11 @@ def test_memory_sweep(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, pf_rec
 
 
 @pytest.mark.parametrize("variant", CHECKPOINTED_VARIANTS)
-def test_memory_sweep_checkpointing_cuda(pf_preset, pf_device, pf_dtype, pf_seed, pf_record, sweeps, variant):
+def test_memory_sweep_checkpointing_cuda(pf_config, pf_preset, pf_device, pf_dtype, pf_seed, pf_record, sweeps, variant):
     """CUDA only: the same ladders with activation checkpointing on; it must need less memory at a common size."""
     if not _is_cuda(pf_device):
         pytest.skip("activation-checkpointing rows are measured on CUDA (the CPU sweep runs without)")
-    budget, _, _ = _budget(pf_preset, pf_device)
+    budget, _, _ = _budget(pf_preset, pf_device, pf_config["overrides"])
     torch.manual_seed(pf_seed)
     model = model_for_preset(pf_preset, compile_blocks=False, activation_checkpointing=True).to(pf_device).train()
     result = measure_variant_cuda(variant, model, pf_preset, device=pf_device, dtype=pf_dtype, seed=pf_seed,
@@ -162,9 +163,9 @@ def test_memory_sweep_checkpointing_cuda(pf_preset, pf_device, pf_dtype, pf_seed
             f"{base['increase_bytes']} without checkpointing")
 
 
-def test_memory_frontier(pf_preset, pf_device, pf_record, sweeps):
+def test_memory_frontier(pf_config, pf_preset, pf_device, pf_record, sweeps):
     """The budget row, and what the sweeps together must show."""
-    budget, backend, note = _budget(pf_preset, pf_device)
+    budget, backend, note = _budget(pf_preset, pf_device, pf_config["overrides"])
     pf_record([dict(case="budget", variant="", metric="memory_budget_bytes", value=budget, unit="bytes",
                     backend=backend, status="ok", note=note)])
     missing = [v for v in ("full_sequence", "pyramid_ar") if v not in sweeps]

@@ -13,7 +13,7 @@ from pfbench.config import get_preset
 
 CONFTEST = '''
 def pytest_addoption(parser):
-    for name in ("--pf-preset", "--pf-device", "--pf-run-dir"):
+    for name in ("--pf-config", "--pf-preset", "--pf-device", "--pf-run-dir"):
         parser.addoption(name, default=None)
 '''
 PASSING = '''
@@ -167,6 +167,8 @@ def test_suite_command_follows_the_contract(tmp_path):
     cmd = runner.suite_command(spec, "fid", spec.suites_dir / "test_fid_convergence.py")
     text = " ".join(cmd)
     assert "-m pytest" in text and "-p no:cacheprovider" in text and "--pf-preset cpu" in text
+    assert f"--pf-config {tmp_path.resolve()}/config.json" in text
+    assert f"--benchmark-storage=file://{tmp_path.resolve()}/benchmark_storage --benchmark-save=fid" in text
     assert f"--benchmark-json {tmp_path.resolve()}/benchmarks/fid.json" in text
     assert "--benchmark-columns=median,iqr,rounds" in text and f"--pf-run-dir {tmp_path.resolve()}" in text
     assert spec.repo_root == tmp_path.resolve()

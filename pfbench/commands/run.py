@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from pfbench import runner
 from pfbench.cli_args import EXIT_FAILED, device, existing_dir, positive_float, seed
-from pfbench.config import DEFAULT_PRESET, PRESETS, get_preset
+from pfbench.config import DEFAULT_PRESET, OVERRIDE_ENV, PRESETS, apply_overrides, env_overrides, get_preset
 
 
 def register(subparsers) -> None:
@@ -48,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         runner.write_run_files(spec, {k: v for k, v in vars(args).items() if k != "func"})
     print(f"pfbench run {spec.run_id}: preset {spec.preset.name}, device {spec.device}, dtype {spec.dtype}, "
           f"{len(todo)} suite(s) -> {spec.run_dir}", flush=True)
+    if spec.overrides:
+        _echo("overrides (recorded in config.json): " + ", ".join(
+            f"{k}={v:g} from ${OVERRIDE_ENV[k]}" for k, v in spec.overrides.items()))
     statuses, interrupted = runner.run_suites(spec, todo, echo=_echo)
     collected = runner.finish_run(spec.run_dir, echo=_echo, report=not args.no_report)
     if interrupted:
@@ -68,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _new_spec(args: argparse.Namespace) -> runner.RunSpec:
-    preset = get_preset(args.preset or DEFAULT_PRESET)
+    overrides = env_overrides(os.environ)
+    preset = apply_overrides(get_preset(args.preset or DEFAULT_PRESET), overrides)
     suites = runner.parse_suites(args.suites)
     dev = args.device or _preset_device(preset)
     suites_dir = args.suites_dir or runner.default_suites_dir()
@@ -76,7 +81,8 @@ def _new_spec(args: argparse.Namespace) -> runner.RunSpec:
     run_id = runner.new_run_id(preset.name)
     run_dir = runner.claim_run_dir(args.out, run_id)
     return runner.RunSpec(run_dir=run_dir, run_id=run_id, preset=preset, suites=suites, device=dev, seed=args.seed,
-                          suites_dir=suites_dir, timeout_s=args.timeout_s, profile=args.profile)
+                          suites_dir=suites_dir, timeout_s=args.timeout_s, profile=args.profile,
+                          overrides=overrides)
 
 
 def _preset_device(preset) -> str:
@@ -96,6 +102,7 @@ def _resume_spec(args: argparse.Namespace) -> tuple[runner.RunSpec, list[str]]:
                          "--preset/--device, or start a new run without --resume")
     spec = runner.load_run_spec(run_dir, suites_dir=args.suites_dir)
     _check_stored_device(spec)
+    _check_stored_overrides(spec)
     chosen = runner.parse_suites(args.suites) if args.suites else spec.suites
     runner.check_suite_files(spec.suites_dir, chosen)
     todo = runner.pending_suites(spec.run_dir, chosen)
@@ -111,6 +118,16 @@ def _check_stored_device(spec: runner.RunSpec) -> None:
         device(spec.device)
     except argparse.ArgumentTypeError as err:
         raise ValueError(f"--resume {spec.run_dir}: the run was started on {spec.device}, but {err}") from None
+
+
+def _check_stored_overrides(spec: runner.RunSpec) -> None:
+    """A resume measures with the run's stored values: an environment override that disagrees is refused."""
+    for key, value in env_overrides(os.environ).items():
+        stored = getattr(spec.preset, key)
+        if value != stored:
+            raise ValueError(f"--resume {spec.run_dir}: ${OVERRIDE_ENV[key]}={value:g} but the run was started with "
+                             f"{key}={stored:g} (config.json): unset ${OVERRIDE_ENV[key]} to continue the run, or "
+                             f"start a new run without --resume")
 
 
 def _echo(line: str) -> None:

@@ -67,8 +67,8 @@ def resolve_preset(args, meta: dict):
         raise ValueError(f"--preset {args.preset} conflicts with checkpoint {args.checkpoint}, trained at preset "
                          f"{name}: drop --preset (the checkpoint's resolved config is used)")
     if stored:
-        from pfbench.runner import _preset_from_dict
-        return _preset_from_dict(stored)
+        from pfbench.config import preset_from_dict
+        return preset_from_dict(stored)
     return get_preset(args.preset or name or "smoke")
 
 
