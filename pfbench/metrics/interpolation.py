@@ -12,7 +12,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from pfbench.metrics.flow import FlowBackend, FlowOptions, make_flow_backend, parallel_map, warp
+from pfbench.metrics.flow import (FlowBackend, FlowOptions, make_flow_backend, parallel_map, pixel_grid,
+                                  reduce_frames, remap, upscale_flow)
 
 
 class Interpolator(Protocol):
@@ -27,29 +28,45 @@ class Interpolator(Protocol):
 class FlowInterpolator:
     """Middle frame at t = 0.5 from bidirectional flow.
 
-    F_t0 = -t(1-t) F01 + t^2 F10 and F_t1 = (1-t)^2 F01 - t(1-t) F10 (Super SloMo, eq. 4);
-    mid = ((1-t) * warp(I0, F_t0) + t * warp(I1, F_t1)), rounded to uint8.
+    F_t0 = -t(1-t) F01 + t^2 F10 and F_t1 = (1-t)^2 F01 - t(1-t) F10 (Super SloMo, eq. 4), which at t = 0.5 are
+    D = (F10 - F01) / 4 and -D; mid = rint((warp(I0, D) + warp(I1, -D)) / 2) as uint8.
+    With ``flow_side`` the flows are computed on frames reduced to that short side and upscaled (bilinear, vectors
+    rescaled); the warps and the frame stay at the native size. tests/test_metrics_reduced_flow.py checks that
+    motion smoothness then stays within 1e-3 of native-size flow on real clips.
     """
 
     flow: FlowBackend
+    flow_side: int | None = None
+    takes_frame_lists = True  # prev/nxt may be lists of (H, W, 3) frames (no stacking copy); returns the same kind
 
     def __post_init__(self):
-        self.name = f"flow-interp[{self.flow.name}]"
+        at = f"@{self.flow_side}p" if self.flow_side else ""  # flow at short side <= flow_side
+        self.name = f"flow-interp[{self.flow.name}{at}]"
+        self._grid: np.ndarray | None = None
 
     def __call__(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-        t = 0.5
-        f01 = self.flow(prev, nxt)  # (N, H, W, 2)
-        f10 = self.flow(nxt, prev)  # (N, H, W, 2)
-        ft0 = -t * (1 - t) * f01 + t * t * f10
-        ft1 = (1 - t) ** 2 * f01 - t * (1 - t) * f10
-        def middle(i: int) -> np.ndarray:
-            w0 = warp(prev[i], ft0[i]).astype(np.float32)  # (H, W, 3)
-            w1 = warp(nxt[i], ft1[i]).astype(np.float32)
-            return np.clip(np.rint((1 - t) * w0 + t * w1), 0, 255).astype(np.uint8)
+        import cv2
 
         if len(prev) == 0:
-            return np.empty_like(prev)
-        return np.stack(parallel_map(middle, range(len(prev))))  # (N, H, W, 3) uint8
+            return np.empty_like(prev) if isinstance(prev, np.ndarray) else []
+        h, w = prev[0].shape[:2]
+        gray = getattr(self.flow, "accepts_gray", False)  # grey once per frame, not once per flow
+        sp, sn = reduce_frames(prev, self.flow_side, gray), reduce_frames(nxt, self.flow_side, gray)  # (N, h', w'[, 3])
+        d = 0.25 * (self.flow(sn, sp) - self.flow(sp, sn))  # (N, h', w', 2): F_t0 = D, F_t1 = -D
+        if self._grid is None or self._grid.shape[:2] != (h, w):
+            self._grid = pixel_grid(h, w)  # (H, W, 2), kept for the next call on this video size
+
+        def middle(i: int) -> np.ndarray:
+            di = upscale_flow(d[i], h, w)  # (H, W, 2) native pixels
+            # warped as RGBA: OpenCV's 4-channel remap is vectorised (~2.5x faster at 1080p), values per channel
+            # identical to the 3-channel one
+            w0 = remap(cv2.cvtColor(prev[i], cv2.COLOR_RGB2RGBA), cv2.add(self._grid, di))  # (H, W, 4) uint8
+            w1 = remap(cv2.cvtColor(nxt[i], cv2.COLOR_RGB2RGBA), cv2.subtract(self._grid, di))
+            mid = cv2.addWeighted(w0, 0.5, w1, 0.5, 0.0)  # rint((w0 + w1) / 2), half to even like np.rint
+            return cv2.cvtColor(mid, cv2.COLOR_RGBA2RGB)  # (H, W, 3) uint8
+
+        mids = parallel_map(middle, range(len(prev)))
+        return np.stack(mids) if isinstance(prev, np.ndarray) else mids  # (N, H, W, 3) uint8
 
 
 @dataclass(frozen=True)
@@ -60,10 +77,11 @@ class InterpolatorOptions:
     flow: FlowOptions = FlowOptions()
     weights: str | None = None
     device: str = "cpu"
+    flow_side: int | None = None    # the flow-based one: short side the flows are computed at (None: native)
 
 
 INTERPOLATORS: dict[str, Callable[[InterpolatorOptions], Interpolator]] = {
-    "flow": lambda o: FlowInterpolator(make_flow_backend(o.flow)),
+    "flow": lambda o: FlowInterpolator(make_flow_backend(o.flow), o.flow_side),
 }
 
 

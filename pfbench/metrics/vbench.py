@@ -18,7 +18,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from pfbench.metrics.encoders import WeightsMissing, load_aesthetic_head, load_encoder
-from pfbench.metrics.flow import FlowOptions, magnitude, make_flow_backend, parallel_map, top_fraction_mean, warp
+from pfbench.metrics.flow import (FlowOptions, magnitude, make_flow_backend, parallel_map, reduce_frame,
+                                  reduce_frames, top_fraction_mean, warp)
 from pfbench.metrics.interpolation import InterpolatorOptions, make_interpolator
 
 QUALITY_DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flickering", "motion_smoothness",
@@ -55,6 +56,9 @@ class VBenchConfig:
     # computed; their thresholds scale with the size used, as VBench's scale with min(H, W). None: native size.
     # Decisions only: tests/test_metrics_reduced_flow.py checks they match native-size flow on real clips.
     decision_flow_side: int | None = 256
+    # short side at which motion smoothness's interpolator computes its flows (warps stay native); the same test
+    # checks the score stays within 1e-3 of native-size flow on real clips. None: native size.
+    motion_flow_side: int | None = 256
 
 
 @dataclass
@@ -103,7 +107,7 @@ class MetricContext:
     def interpolator(self):
         c = self.config
         opts = InterpolatorOptions(c.interpolator, FlowOptions(c.flow, c.raft_weights, c.device, c.raft_iters),
-                                   c.interpolator_weights, c.device)
+                                   c.interpolator_weights, c.device, c.motion_flow_side)
         return self._get("interp", lambda: make_interpolator(opts))
 
     def encoder(self, key: str):
@@ -141,20 +145,35 @@ class Chunk:
     ctx: MetricContext
     _memo: dict = field(default_factory=dict)
 
-    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """(a, b): consecutive pairs ending in this chunk, each (P, H, W, 3)."""
+    def pairs(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(a, b): consecutive pairs ending in this chunk, P frames (H, W, 3) each (views, no copy)."""
+        frames = list(self.frames)
         if self.prev is None:
-            return self.frames[:-1], self.frames[1:]
-        return np.concatenate([self.prev[None], self.frames[:-1]]), self.frames
+            return frames[:-1], frames[1:]
+        return [self.prev, *frames[:-1]], frames
 
     def pair_flows(self, backward: bool = False) -> np.ndarray:
         key = ("flow", backward)
         if key not in self._memo:
             a, b = self.pairs()
             flow = self.ctx.flow()
-            self._memo[key] = (flow(b, a) if backward else flow(a, b)) if len(a) else np.zeros((0,) + a.shape[1:3] + (2,),
-                                                                                                   np.float32)
+            if not getattr(flow, "takes_frame_lists", False):
+                a, b = np.stack(a), np.stack(b)  # (P, H, W, 3) for a backend that wants arrays
+            empty = np.zeros((0,) + self.frames.shape[1:3] + (2,), np.float32)
+            self._memo[key] = (flow(b, a) if backward else flow(a, b)) if len(a) else empty
         return self._memo[key]  # (P, H, W, 2)
+
+    def small(self, indices: Iterable[int]) -> np.ndarray:
+        """Frames ``indices`` reduced for the flow decisions (``decision_flow_side``; grey when the flow backend
+        takes grey), each computed once per chunk: (k, h, w) or (k, h, w, 3) uint8."""
+        idx = list(indices)
+        todo = [i for i in idx if ("small", i) not in self._memo]
+        if todo:
+            side = self.ctx.config.decision_flow_side
+            gray = getattr(self.ctx.flow(), "accepts_gray", False)
+            for i, f in zip(todo, parallel_map(lambda i: reduce_frame(self.frames[i], side, gray), todo)):
+                self._memo[("small", i)] = f
+        return np.stack([self._memo[("small", i)] for i in idx]) if idx else np.empty((0,), np.uint8)
 
     def features(self, encoder_key: str):
         key = ("feat", encoder_key)
@@ -182,16 +201,10 @@ class Accumulator:
         raise NotImplementedError
 
 
-def decision_frames(frames: np.ndarray, side: int | None) -> np.ndarray:
-    """(N, H, W, 3) uint8 frames resized (area) so that min(H, W) = ``side``; unchanged if None or already smaller."""
-    import cv2
-
-    h, w = frames.shape[1:3]
-    if side is None or min(h, w) <= side:
-        return frames
-    scale = side / min(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # cv2: (width, height)
-    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])  # (N, h', w', 3)
+def decision_frames(frames: np.ndarray, side: int | None, gray: bool = False) -> np.ndarray:
+    """(N, H, W, 3) uint8 frames resized (area) so that min(H, W) = ``side``; unchanged if None or already smaller
+    (grey (N, h, w) with ``gray``). What the flow decisions see: ``Chunk.small`` does this per frame, once."""
+    return reduce_frames(frames, side, gray)
 
 
 class TemporalFlickering(Accumulator):
@@ -209,13 +222,13 @@ class TemporalFlickering(Accumulator):
         import cv2
 
         a, b = chunk.pairs()  # (P, H, W, 3) uint8 each
-        # MAE_i = mean |F_i - F_{i+1}| (exact integer sums: cv2.absdiff + sumElems, ~25x faster than int16 numpy)
-        self.mae_sum += sum(sum(cv2.sumElems(cv2.absdiff(x, y))) / x.size for x, y in zip(a, b))
+        # MAE_i = mean |F_i - F_{i+1}|: cv2.norm L1 is the exact integer sum of |a - b| (a double, < 2^53)
+        self.mae_sum += sum(cv2.norm(x, y, cv2.NORM_L1) / x.size for x, y in zip(a, b))
         self.pairs += len(a)
         self.frames += len(chunk.frames)
         if not self.ctx.config.flicker_static_filter:
             return
-        small = decision_frames(chunk.frames, self.ctx.config.decision_flow_side)  # (N, h, w, 3)
+        small = chunk.small(range(len(chunk.frames)))  # (N, h, w[, 3]) uint8
         if self.first is None:
             self.first = small[0].copy()
         if self.last is not None and len(small):  # the pair across the chunk boundary
@@ -263,7 +276,7 @@ class DynamicDegree(Accumulator):
         idx = [i for i in range(len(chunk.frames)) if (chunk.start + i) % self.interval == 0]
         if not idx:
             return
-        kept = decision_frames(chunk.frames[idx], self.ctx.config.decision_flow_side)  # (k, h, w, 3)
+        kept = chunk.small(idx)  # (k, h, w[, 3]) uint8
         self.shape = kept.shape[1:3]  # the threshold scales with the size the flow is computed at
         self.kept += len(kept)
         seq = kept if self.last_kept is None else np.concatenate([self.last_kept[None], kept])
@@ -304,9 +317,14 @@ class MotionSmoothness(Accumulator):
                 prev.append(self.last_even), nxt.append(frame), true.append(self.pending_odd)
             self.last_even, self.pending_odd = frame, None
         if prev:
-            pred = self.ctx.interpolator()(np.stack(prev), np.stack(nxt))  # (k, H, W, 3) uint8
-            diff = np.abs(pred.astype(np.int16) - np.stack(true).astype(np.int16))  # (k, H, W, 3)
-            self.diff_sum += float(diff.reshape(len(pred), -1).mean(axis=1).sum())
+            import cv2
+
+            interp = self.ctx.interpolator()
+            if not getattr(interp, "takes_frame_lists", False):
+                prev, nxt = np.stack(prev), np.stack(nxt)  # (k, H, W, 3) uint8
+            pred = interp(prev, nxt)  # k middle frames, (H, W, 3) uint8 each
+            # mean |pred - true| per frame: cv2.norm L1 is the exact integer sum (a double)
+            self.diff_sum += sum(cv2.norm(p, t, cv2.NORM_L1) / p.size for p, t in zip(pred, true))
             self.count += len(pred)
         if self.last_even is not None:
             self.last_even = self.last_even.copy()
