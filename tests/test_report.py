@@ -13,7 +13,7 @@ from pfbench.report import fmt, markdown_table, write_report
 from pfbench.results import tidy_frame
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
-SECTIONS = ["Tokens and attention pairs", "FLOPs and GPU-hours", "Throughput",
+SECTIONS = ["Tokens, attention pairs, FLOPs and GPU-hours", "Throughput",
             "Memory and the out-of-memory frontier", "FID against training compute", "VBench-style scores",
             "Ablations", "Skipped, failed and missing"]
 PLOTS = ["tokens_vs_length", "flops", "gpu_hours", "throughput", "memory", "fid_vs_compute", "vbench"]
@@ -37,7 +37,7 @@ def test_writes_results_report_and_plots(built):
 def test_markdown_has_every_section_and_the_papers_numbers(built):
     md = (built / "report.md").read_text()
     for title in SECTIONS:
-        assert f"## {title}" in md, title
+        assert f"### {title}" in md, title
     assert "119,040" in md and "15,360" in md and "-87.1%" in md  # measured beside the paper's, and the saving
     assert "20,700" in md                                              # the paper's A100-hours
     for name in PLOTS:
@@ -46,12 +46,36 @@ def test_markdown_has_every_section_and_the_papers_numbers(built):
 
 def test_html_is_self_contained(built):
     page = (built / "report.html").read_text()
-    images = re.findall(r"<img [^>]*src='([^']*)'", page)
+    images = re.findall(r"<img [^>]*src=[\"']([^\"']*)", page)
     assert len(images) == len(PLOTS)
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert "plots/" not in "".join(images)
     for title in SECTIONS:
-        assert title in page
+        assert f"<summary>{title}</summary>" in page  # the appendix sections are collapsible
+
+
+def test_first_screen_answers(built):
+    """Header (network, data, device), then the verdict table within the first 40 lines, then the summary."""
+    md = (built / "report.md").read_text()
+    first = md.splitlines()[:40]
+    assert [line for line in first[:8] if line.startswith(("- network:", "- data:", "- device:"))] == [
+        line for line in first[:8] if line.startswith("- ")][:3]
+    claims = [line for line in first if line.startswith("| ") and line.split(" | ")[0][2:].startswith(
+        ("Tokens", "Training speed", "FID convergence", "Corrective noise", "Causal attention", "Temporal pyramid",
+         "GPU-hours"))]
+    assert len(claims) >= 7
+    assert md.index("## Verdicts") < md.index("## Each variant against full_sequence") < md.index("## Appendix")
+    assert "Other measurements" not in md  # no raw dump
+    page = (built / "report.html").read_text()
+    assert '<table id="verdicts">' in page
+    assert page.index('id="verdicts"') < page.index("<details>")
+
+
+def test_no_duplicated_rows_in_tables(built):
+    md = (built / "report.md").read_text()
+    for block in md.split("\n\n"):
+        rows = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+        assert len(rows) == len(set(rows)), block[:300]
 
 
 def test_skipped_and_failed_items_have_reasons(built):
@@ -73,7 +97,7 @@ def test_compare_section(tmp_path):
     shutil.copytree(FIXTURE, run)
     assert main(["report", str(run), "--compare", str(other)]) == 0
     md = (run / "report.md").read_text()
-    assert "## Comparison with other" in md and "Verdict: **pass**" in md  # this run is faster than the baseline
+    assert "### Comparison with other" in md and "Verdict: **pass**" in md  # this run is faster than the baseline
     assert "better" in md
 
 

@@ -36,5 +36,5 @@ METRICS = (
 BENCHMARK = Benchmark(
     name="throughput", suite_file="test_throughput.py", title="Throughput", metrics=METRICS,
     section=lazy("pfbench.benchmarks.throughput.section:section"),
-    verdicts=lazy("pfbench.benchmarks.throughput.section:verdicts"),
+    verdicts=lazy("pfbench.benchmarks.throughput.verdicts:verdicts"),
 )

@@ -1,0 +1,35 @@
+"""The ablations benchmark's report section: one table per ablation (corrective noise, attention, stage mix)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from pfbench.report.blocks import Block, details, image, table, text
+from pfbench.report.common import (BASELINE, GIB, ReportContext, bound_of, color, fmt, fmt_x, line_style,
+                                   order_variants, pct_change, plain_log_axis, value_of)
+from pfbench.report.sections import no_data
+
+def section_ablations(ctx: ReportContext) -> list[Block]:
+    a = ctx.rows("ablations")
+    if a.empty:
+        return [no_data(ctx, "ablations", "ablation results")]
+    ctx.mark(a)
+    blocks = []
+    for case in dict.fromkeys(a["case"]):
+        d = a[a["case"] == case]
+        wide = {}
+        for r in d.itertuples():
+            cell = fmt(r.value, r.unit) if r.status == "ok" else r.status
+            if not pd.isna(r.spread):
+                cell += f" ± {fmt(r.spread)}"
+            wide.setdefault(r.variant, {"variant": r.variant})[f"{r.metric} [{r.backend}]" if r.backend
+                                                              else r.metric] = cell
+        blocks.append(table(pd.DataFrame(list(wide.values())).fillna("—"), f"Ablation: {case}"))
+    missing = [c for c in ("corrective_noise", "attention", "stage_mix") if c not in set(a["case"])]
+    if missing:
+        blocks.append(text(f"_No rows for {', '.join(missing)} ({ctx.suite_state('ablations')})._"))
+    return blocks
+
+
+section = section_ablations

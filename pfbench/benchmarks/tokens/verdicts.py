@@ -1,0 +1,89 @@
+"""Verdicts of the tokens benchmark on two of the paper's claims: the token saving at its sizes, and the
+20.7k A100-hours of its training plan. Pure functions of the run's tidy rows (tests/test_verdicts.py)."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from pfbench.benchmarks.base import Verdict
+
+# PAPER_FACTS.md: 768p 10 s, full sequence 31 x 3840 tokens vs the pyramid's last frame at the final stage.
+PAPER_TOKENS = {"paper-768p-10s": (119_040, 15_360), "paper-768p-5s": (61_440, 11_760)}
+PAPER_A100_HOURS = 20_700
+PLAUSIBLE_MFU = (0.03, 0.60)  # large-scale DiT training MFU: below/above this the stated hours are doubtful
+TOKENS_CLAIM = "Tokens: pyramid_ar's longest sequence vs full_sequence at 768p 10 s"
+GPU_HOURS_CLAIM = "GPU-hours: the paper's plan in 20.7k A100-hours"
+
+
+def _value(d: pd.DataFrame, **where) -> float:
+    for col, val in where.items():
+        d = d[d[col] == val]
+    d = d[d["value"].notna()]
+    return float(d["value"].iloc[0]) if len(d) else math.nan
+
+
+def tokens_verdict(df: pd.DataFrame, why_missing: str = "the tokens suite was not run") -> Verdict:
+    """Reproduced when the analytic and the counted max tokens of full_sequence and pyramid_ar at the paper's
+    sizes equal PAPER_FACTS.md's numbers; not reproduced when either differs; inconclusive when the counted twin
+    is missing."""
+    paper = "119,040 vs 15,360 tokens (-87.1%)"
+    t = df[(df["suite"] == "tokens") & (df["metric"] == "max_tokens")]
+    cases = [c for c in PAPER_TOKENS if (t["case"] == c).any()]
+    if not cases:
+        return Verdict(TOKENS_CLAIM, "not measured here", "", paper, f"no paper-size token rows ({why_missing})")
+    bad, uncounted, shown = [], [], ""
+    for case in cases:
+        d = t[t["case"] == case]
+        for variant, want in zip(("full_sequence", "pyramid_ar"), PAPER_TOKENS[case]):
+            got = _value(d, variant=variant, backend="analytic")
+            counted = _value(d, variant=variant, backend="counted")
+            if got != want:
+                bad.append(f"{case} {variant}: analytic {got:,.0f} != paper {want:,}")
+            if math.isnan(counted):
+                uncounted.append(f"{case} {variant}")
+            elif counted != got:
+                bad.append(f"{case} {variant}: counted {counted:,.0f} != analytic {got:,.0f}")
+    d = t[t["case"] == cases[0]]
+    full, pyr = _value(d, variant="full_sequence", backend="analytic"), _value(d, variant="pyramid_ar",
+                                                                                   backend="analytic")
+    if full == full and pyr == pyr and full > 0:
+        shown = f"{full:,.0f} vs {pyr:,.0f} tokens ({(pyr - full) / full:+.1%}) at {cases[0]}"
+    if bad:
+        return Verdict(TOKENS_CLAIM, "not reproduced", shown, paper, "; ".join(bad))
+    if uncounted:
+        return Verdict(TOKENS_CLAIM, "inconclusive", shown, paper,
+                       f"analytic counts match the paper but no counted twin for {', '.join(uncounted)}")
+    return Verdict(TOKENS_CLAIM, "reproduced", shown, paper,
+                   f"analytic = counted = the paper's numbers at {', '.join(cases)}")
+
+
+def gpu_hours_verdict(df: pd.DataFrame, why_missing: str = "the tokens suite was not run") -> Verdict:
+    """The paper's A100-hours against the plan's counted training FLOPs: the MFU they imply must be plausible.
+
+    Reproduced (consistent) when the implied MFU lies in PLAUSIBLE_MFU; not reproduced when it exceeds 100% (the
+    stated hours are too few for the FLOPs); inconclusive otherwise."""
+    paper = f"{PAPER_A100_HOURS:,} A100-hours (Table 4)"
+    g = df[(df["suite"] == "tokens") & (df["case"] == "paper-plan")]
+    mfu = _value(g, metric="implied_mfu", variant="pyramid_ar")
+    if math.isnan(mfu):
+        return Verdict(GPU_HOURS_CLAIM, "not measured here", "", paper, f"no paper-plan rows ({why_missing})")
+    full = _value(g, metric="gpu_hours", variant="full_sequence", backend="projection")
+    extra = f"; full_sequence would need {full:,.0f} A100-hours at that MFU" if full == full else ""
+    shown = f"implied MFU {mfu:.1%}"
+    lo, hi = PLAUSIBLE_MFU
+    if mfu > 1:
+        return Verdict(GPU_HOURS_CLAIM, "not reproduced", shown, paper,
+                       "the counted training FLOPs need more than 100% of the A100s' peak in the stated hours" + extra)
+    if lo <= mfu <= hi:
+        return Verdict(GPU_HOURS_CLAIM, "reproduced", shown, paper,
+                       f"the counted FLOPs of the plan fit the stated hours at a plausible MFU ({lo:.0%}-{hi:.0%})"
+                       + extra)
+    return Verdict(GPU_HOURS_CLAIM, "inconclusive", shown, paper,
+                   f"implied MFU outside the plausible {lo:.0%}-{hi:.0%}: uncounted work (text tokens, VAE) or "
+                   "another reading of the plan" + extra)
+
+
+def verdicts(ctx) -> list[Verdict]:
+    why = ctx.suite_state("tokens")
+    return [tokens_verdict(ctx.df, why), gpu_hours_verdict(ctx.df, why)]

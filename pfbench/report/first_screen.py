@@ -1,0 +1,176 @@
+"""The report's first screen: one verdict line per claim of the paper, then each variant against full_sequence
+(tokens, attention pairs, FLOPs, speedups, memory, quality) on one table."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pfbench.benchmarks.base import Verdict
+from pfbench.report.blocks import Block, table, text
+from pfbench.report.common import (BASELINE, VARIANT_ORDER, ReportContext, bound_of, fmt, fmt_x, order_variants,
+                                   value_of)
+
+# (key a verdict's claim starts with, the claim as shown when nothing measured it, what would measure it)
+CLAIMS = (
+    ("Tokens", "Tokens: pyramid_ar's longest sequence vs full_sequence", "the tokens suite"),
+    ("Training speed", "Training speed: pyramid_ar trains faster than full_sequence", "the throughput suite"),
+    ("FID convergence", "FID convergence: the pyramid reaches full_sequence's FID with ~1/3 of the compute",
+     "the fid suite with pfbench/report_convergence.py (issue 16)"),
+    ("Corrective noise", "Corrective noise improves the pyramid's samples",
+     "the ablations suite with pfbench/report_convergence.py (issue 16)"),
+    ("Causal attention", "Causal attention is as good as bidirectional for pyramid_ar",
+     "the ablations suite with pfbench/report_convergence.py (issue 16)"),
+    ("Temporal pyramid", "Temporal pyramid: compressed history keeps quality",
+     "the ablations/ar_per_frame suites with pfbench/report_convergence.py (issue 16)"),
+    ("GPU-hours", "GPU-hours: the paper's plan in 20.7k A100-hours", "the tokens suite"),
+)
+
+
+def convergence_verdicts(ctx: ReportContext) -> tuple[list[Verdict], str]:
+    """Helper B's verdicts (pfbench.report_convergence), or [] and why they are missing."""
+    try:
+        from pfbench.report_convergence import convergence_verdicts as from_b
+    except ImportError:
+        return [], "pfbench/report_convergence.py (issue 16) is not in this checkout"
+    try:
+        return list(from_b(ctx)), ""
+    except Exception as err:  # a broken verdict must not lose the report
+        return [], f"pfbench.report_convergence failed: {type(err).__name__}: {err}"
+
+
+def gather_verdicts(found: list[Verdict], why_missing: str = "") -> list[Verdict]:
+    """One line per claim in CLAIMS order (all of a claim's verdicts, e.g. FID for two variants); a claim no
+    verdict speaks to is 'not measured here' with what would measure it; unknown claims follow at the end."""
+    out, used = [], set()
+    for key, claim, needs in CLAIMS:
+        mine = [v for v in found if v.claim.lower().startswith(key.lower())]
+        used.update(id(v) for v in mine)
+        out += mine or [Verdict(claim, "not measured here", "", "",
+                                f"needs {needs}" + (f"; {why_missing}" if why_missing and "issue 16" in needs
+                                                    else ""))]
+    return out + [v for v in found if id(v) not in used]
+
+
+def verdict_frame(verdicts: list[Verdict]) -> pd.DataFrame:
+    return pd.DataFrame([{"claim": v.claim, "paper": v.paper or "—", "this run": v.value or "—",
+                          "status": v.status, "evidence / why": v.why} for v in verdicts])
+
+
+def section_verdicts(ctx: ReportContext, benchmarks) -> list[Block]:
+    found: list[Verdict] = []
+    for b in benchmarks:
+        if b.verdicts is not None:
+            try:
+                found += list(b.verdicts(ctx))
+            except Exception as err:
+                found.append(Verdict(f"{b.title}", "inconclusive", "", "", f"verdict failed: {err}"))
+    conv, why = convergence_verdicts(ctx)
+    return [table(verdict_frame(gather_verdicts(found + conv, why)),
+                  "One line per claim of the paper; rules in README.md (Verdicts)", html_id="verdicts")]
+
+
+@dataclass(frozen=True)
+class Where:
+    """Rows of one suite/case/metric/backend."""
+    suite: str
+    metric: str
+    case: str | None = None
+    backend: str | None = None
+
+    def pick(self, df: pd.DataFrame, variant: str) -> tuple[float, str]:
+        d = df[(df["suite"] == self.suite) & (df["metric"] == self.metric) & (df["variant"] == variant)]
+        if self.case is not None:
+            d = d[d["case"] == self.case]
+        if self.backend is not None:
+            d = d[d["backend"] == self.backend]
+        return value_of(d), bound_of(d)
+
+
+def _vs(v: float, base: float) -> str:
+    """' (-87%)' against the baseline; '' for the baseline itself or a missing number."""
+    if any(map(math.isnan, (v, base))) or base == 0 or v == base:
+        return ""
+    change = (v - base) / base
+    return f" ({change:+.1%})" if abs(change) > 0.99 else f" ({change:+.0%})"  # never round -99.8% to -100%
+
+
+def _counted_agrees(df: pd.DataFrame, case: str, variant: str, metric: str) -> str:
+    d = df[(df["suite"] == "tokens") & (df["case"] == case) & (df["variant"] == variant) & (df["metric"] == metric)]
+    a, c = value_of(d, backend="analytic"), value_of(d, backend="counted")
+    if math.isnan(c) or math.isnan(a):
+        return ""
+    return " = counted" if a == c else f" (counted {fmt(c)})"
+
+
+def section_summary(ctx: ReportContext) -> list[Block]:
+    """Each variant against full_sequence on one table."""
+    df = ctx.df
+    preset = (ctx.config.get("preset") or {}).get("name") or next(iter(df["preset"].unique()), "")
+    variants = order_variants([v for v in df["variant"].unique() if v in VARIANT_ORDER])
+    if not variants:
+        return [text("_No per-variant measurements in this run._")]
+    quality = _quality_columns(df)
+    rows = []
+    for v in variants:
+        row = {"variant": v}
+        for label, case in (("max tokens, 768p 10 s", "paper-768p-10s"), (f"max tokens, {preset}", preset)):
+            w = Where("tokens", "max_tokens", case, "analytic")
+            val, base = w.pick(df, v)[0], w.pick(df, BASELINE)[0]
+            row[label] = fmt(val, "tokens") + _vs(val, base) if val == val else "—"
+        w = Where("tokens", "attention_pairs", "paper-768p-10s", "analytic")
+        val, base = w.pick(df, v)[0], w.pick(df, BASELINE)[0]
+        row["attention pairs / sample, 768p 10 s"] = fmt(val, "pairs") + _vs(val, base) if val == val else "—"
+        w = Where("tokens", "train_flops_per_sample", preset, "analytic")
+        val = w.pick(df, v)[0]
+        row[f"train FLOPs / sample, {preset}"] = (fmt(val, "FLOP") + _counted_agrees(df, preset, v,
+                                                                                    "train_flops_per_sample")
+                                                  if val == val else "—")
+        meas = Where("throughput", "speedup_vs_full_sequence", "train_step_interleaved").pick(df, v)[0]
+        if meas != meas:
+            meas = Where("throughput", "speedup_vs_full_sequence", "train_step").pick(df, v)[0]
+        pred = Where("throughput", "predicted_speedup", "train_step").pick(df, v)[0]
+        row["train-step speedup: measured / FLOP-predicted"] = (
+            "1x" if v == BASELINE else f"{fmt_x(meas)} / {fmt_x(pred)}")
+        peak, pb = Where("memory", "peak_memory_bytes", "memory_sweep").pick(df, v)
+        row["peak memory (preset clip)"] = fmt(peak, "bytes", pb)
+        fit, fb = Where("memory", "max_frames_fit").pick(df, v)
+        row["OOM frontier (latent frames)"] = fmt(fit, "frames", fb)
+        for label, pick in quality:
+            row[label] = pick(v)
+        rows.append(row)
+    return [table(pd.DataFrame(rows), f"Each variant against `{BASELINE}` (change in brackets); analytic counts "
+                                      "from pfbench.accounting; `>=` a lower bound (the sweep stopped first)")]
+
+
+def _quality_columns(df: pd.DataFrame) -> list[tuple[str, callable]]:
+    """One column per (quality measure, extractor): distances of different extractors never share a column."""
+    cols = []
+    fid = df[(df["suite"] == "fid") & (df["metric"] == "fid") & (df["x_name"] == "train_flops") & df["value"].notna()]
+    for extractor in dict.fromkeys(fid["backend"]):
+        d = fid[fid["backend"] == extractor]
+
+        def final(v, d=d):
+            dv = d[d["variant"] == v].sort_values("x_value")
+            if dv.empty:
+                return "—"
+            last = dv.iloc[-1]
+            half = "" if pd.isna(last["spread"]) else f" ± {fmt(last['spread'])}"
+            return f"{fmt(last['value'])}{half}"
+        cols.append((f"final FID [{extractor or '?'}] (95% CI)", final))
+    q = df[(df["suite"] == "vbench") & (df["metric"] == "vbench_quality_score") & (df["case"] == "variant_samples")]
+    dims = df[(df["suite"] == "vbench") & (df["case"] == "variant_samples") & (df["status"] == "ok")]
+    if not q.empty:
+        from pfbench.metrics.vbench import QUALITY_DIMENSIONS
+
+        def score(v):
+            dv = q[q["variant"] == v]
+            if dv.empty or dv["value"].isna().all():
+                return "—"
+            have = [m for m in QUALITY_DIMENSIONS if ((dims["variant"] == v) & (dims["metric"] == m)).any()]
+            return f"{fmt(dv['value'].iloc[0])} ({len(have)} of {len(QUALITY_DIMENSIONS)} dims, partial)" \
+                if len(have) < len(QUALITY_DIMENSIONS) else fmt(dv["value"].iloc[0])
+        backend = ", ".join(b for b in dict.fromkeys(q["backend"]) if b) or "?"
+        cols.append((f"VBench-style quality [{backend}]", score))
+    return cols

@@ -1,0 +1,83 @@
+"""The verdict rules on fixture tables: each of reproduced / not reproduced / inconclusive / not measured here,
+for the tokens, training-speed and GPU-hours claims, and the first-screen table that gathers all claims."""
+from __future__ import annotations
+
+import pytest
+
+from pfbench.benchmarks.base import Verdict
+from pfbench.benchmarks.throughput.verdicts import training_speed_verdict
+from pfbench.benchmarks.tokens.verdicts import gpu_hours_verdict, tokens_verdict
+from pfbench.report.first_screen import CLAIMS, gather_verdicts
+from pfbench.results import tidy_frame
+
+
+def token_rows(pyr_analytic=15_360, pyr_counted=15_360, counted=True):
+    rows = []
+    for variant, analytic, count in (("full_sequence", 119_040, 119_040), ("pyramid_ar", pyr_analytic, pyr_counted)):
+        rows.append(dict(suite="tokens", case="paper-768p-10s", variant=variant, metric="max_tokens", value=analytic,
+                         backend="analytic"))
+        if counted:
+            rows.append(dict(suite="tokens", case="paper-768p-10s", variant=variant, metric="max_tokens",
+                             value=count, backend="counted"))
+    return tidy_frame(rows)
+
+
+def test_tokens_all_four_statuses():
+    assert tokens_verdict(token_rows()).status == "reproduced"
+    assert "-87.1%" in tokens_verdict(token_rows()).value
+    assert tokens_verdict(token_rows(pyr_analytic=15_361, pyr_counted=15_361)).status == "not reproduced"
+    assert tokens_verdict(token_rows(pyr_counted=15_000)).status == "not reproduced"  # analytic != counted
+    assert tokens_verdict(token_rows(counted=False)).status == "inconclusive"
+    missing = tokens_verdict(tidy_frame([]), "the tokens suite's status is failed")
+    assert missing.status == "not measured here" and "failed" in missing.why
+
+
+def speed_rows(value, iqr, rounds):
+    note = f"median of {rounds} interleaved rounds"
+    return tidy_frame([
+        dict(suite="throughput", case="train_step_interleaved", variant="pyramid_ar",
+             metric="speedup_vs_full_sequence", value=value, spread=iqr, spread_kind="iqr", note=note),
+        dict(suite="throughput", case="train_step_interleaved", variant="pyramid_ar", metric="predicted_speedup",
+             value=5.0, backend="analytic")])
+
+
+@pytest.mark.parametrize("value, iqr, rounds, status", [
+    (3.0, 0.5, 5, "reproduced"),          # 2.75 .. 3.25 > 1
+    (1.2, 0.6, 5, "inconclusive"),        # 0.9 .. 1.5 contains 1
+    (0.7, 0.2, 5, "not reproduced"),      # 0.6 .. 0.8 < 1
+    (3.0, 0.0, 1, "inconclusive"),        # one round: no interval
+])
+def test_training_speed_rule(value, iqr, rounds, status):
+    v = training_speed_verdict(speed_rows(value, iqr, rounds))
+    assert v.status == status and f"{value:.2f}x" in v.value and "FLOP-predicted 5.00x" in v.value
+
+
+def test_training_speed_not_measured():
+    assert training_speed_verdict(tidy_frame([])).status == "not measured here"
+
+
+def plan_rows(mfu):
+    return tidy_frame([dict(suite="tokens", case="paper-plan", variant="pyramid_ar", metric="implied_mfu", value=mfu,
+                            backend="projection")])
+
+
+@pytest.mark.parametrize("mfu, status", [(0.35, "reproduced"), (1.7, "not reproduced"), (0.01, "inconclusive"),
+                                         (0.8, "inconclusive")])
+def test_gpu_hours_rule(mfu, status):
+    assert gpu_hours_verdict(plan_rows(mfu)).status == status
+
+
+def test_gpu_hours_not_measured():
+    assert gpu_hours_verdict(tidy_frame([])).status == "not measured here"
+
+
+def test_every_claim_gets_a_line_in_order():
+    found = [Verdict("GPU-hours: x", "reproduced"), Verdict("Tokens: y", "inconclusive"),
+             Verdict("FID convergence (spatial_pyramid)", "not reproduced"),
+             Verdict("FID convergence (pyramid_ar)", "reproduced"), Verdict("Something else", "inconclusive")]
+    lines = gather_verdicts(found, "no convergence module")
+    keys = [next((k for k, _, _ in CLAIMS if v.claim.startswith(k)), "other") for v in lines]
+    assert keys == ["Tokens", "Training speed", "FID convergence", "FID convergence", "Corrective noise",
+                    "Causal attention", "Temporal pyramid", "GPU-hours", "other"]
+    assert [v.status for v in lines][1] == "not measured here" and "throughput" in lines[1].why
+    assert "no convergence module" in lines[4].why
