@@ -1,0 +1,94 @@
+"""pfbench.convergence: ladder targets, cost to reach, ratio intervals, verdicts, on curves with a known answer."""
+import math
+
+import numpy as np
+import pytest
+
+from pfbench.convergence import (Curve, cost_to_reach, geometric_mean_ratio, ladder_ratios, ladder_targets,
+                                 mean_curve, still_falling, verdict_status, verdict_text)
+
+GRID = tuple(np.geomspace(2e9, 1e11, 14))  # training FLOPs at the evaluation points
+
+
+def _fid(x):
+    return 2.0 + 40.0 * (x / 1e9) ** -0.5  # a falling power law (compute-bound)
+
+
+def _runs(shift: float, seeds, noise: float = 0.03):
+    """Runs whose true curve is the baseline's at ``shift`` x the compute, with relative noise per point."""
+    out = []
+    for s in seeds:
+        rng = np.random.default_rng(s)
+        y = [_fid(shift * x) * (1 + noise * rng.standard_normal()) for x in GRID]
+        out.append(Curve(GRID, tuple(y), tuple(noise * _fid(shift * x) for x in GRID),
+                         tuple(np.asarray(GRID) / GRID[-1])))
+    return out
+
+
+def test_cost_to_reach_interpolates_in_log_cost_and_flags_bounds():
+    x, y = (1.0, 10.0, 100.0), (8.0, 4.0, 2.0)
+    assert cost_to_reach(x, y, 3.0).cost == pytest.approx(math.sqrt(1000))  # halfway between 10 and 100 in log
+    assert cost_to_reach(x, y, 3.0).bound == ""
+    assert cost_to_reach(x, y, 9.0).cost == 1.0 and cost_to_reach(x, y, 9.0).bound == "upper"
+    assert cost_to_reach(x, y, 1.0).cost is None and cost_to_reach(x, y, 1.0).bound == "lower"
+
+
+def test_targets_come_from_the_baseline_alone():
+    base = _runs(1.0, [1, 2, 3])
+    targets = ladder_targets(base)
+    m = mean_curve(base)
+    assert [f for f, _ in targets] == [0.2, 0.4, 0.6, 0.8, 1.0]
+    assert targets[-1][1] == pytest.approx(m.y[-1])
+    assert all(a[1] > b[1] for a, b in zip(targets, targets[1:]))  # a falling curve: harder targets later
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_known_3x_compute_shift_is_recovered_within_the_interval(seed):
+    base, var = _runs(1.0, [10 + seed, 20 + seed, 30 + seed]), _runs(3.0, [40 + seed, 50 + seed, 60 + seed])
+    targets = ladder_targets(base)
+    ratios = ladder_ratios(base, var, targets, resamples=400, seed=seed)
+    for r in ratios:
+        assert r.low <= 3.0 <= r.high, r
+        assert r.low > 1.0, r                      # and it excludes "no speed-up"
+        assert verdict_status(r.low, r.high) == "reproduced"
+        assert r.ratio == pytest.approx(3.0, rel=0.35) and r.seeds == (3, 3)
+    assert geometric_mean_ratio(ratios) == pytest.approx(3.0, rel=0.2)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_no_shift_gives_an_interval_containing_1x(seed):
+    base, var = _runs(1.0, [11 + seed, 21 + seed, 31 + seed]), _runs(1.0, [41 + seed, 51 + seed, 61 + seed])
+    for r in ladder_ratios(base, var, ladder_targets(base), resamples=400, seed=seed):
+        assert r.low <= 1.0 <= r.high, r
+
+
+def test_a_slower_variant_is_not_reproduced_and_one_that_never_reaches_is_an_upper_bound():
+    base = _runs(1.0, [1, 2, 3], noise=0.01)
+    slow = _runs(1 / 3, [4, 5, 6], noise=0.01)
+    ratios = ladder_ratios(base, slow, ladder_targets(base), resamples=300)
+    assert verdict_status(ratios[0].low, ratios[0].high) == "not reproduced"
+    final = ratios[-1]  # the baseline's final value: a 3x slower variant never gets there
+    assert final.ratio is None and final.bound == "upper" and final.low == 0.0
+
+
+def test_verdict_lines_always_carry_the_interval():
+    assert verdict_text("reproduced", 2.7, 2.1, 3.4) == "reproduced at this scale (2.7x, 95% CI 2.1-3.4)"
+    assert verdict_text("not reproduced", 1.1, 0.8, 0.95) == "not reproduced (1.1x, 95% CI 0.8-0.95)"
+    line = verdict_text("inconclusive", 1.3, 0.7, 2.0)
+    assert line.startswith("inconclusive (the interval spans 1x") and "0.7-2" in line
+    assert verdict_status(1.2, 3.0) == "reproduced" and verdict_status(0.2, 1.0) == "not reproduced"
+    assert verdict_status(0.9, 1.1) == "inconclusive"
+
+
+def test_still_falling_detects_a_plateau():
+    falling = still_falling(_runs(1.0, [1, 2, 3], noise=0.005))
+    assert falling.drop > 0 and falling.z > 3
+    flat = [Curve(GRID, tuple([3.0 + 0.01 * ((i + s) % 2) for i in range(len(GRID))]), (), ()) for s in range(3)]
+    assert abs(still_falling(flat).z) < 3
+
+
+def test_bad_curves_are_refused():
+    with pytest.raises(ValueError, match="increasing"):
+        Curve((2.0, 1.0), (1.0, 1.0))
+    with pytest.raises(ValueError, match="share their evaluation points"):
+        mean_curve([Curve((1.0, 2.0), (1.0, 1.0)), Curve((1.0,), (1.0,))])
