@@ -20,7 +20,7 @@ import torch
 
 from pfbench.accounting import ModelShape, VideoShape, ar_frame_flops
 from pfbench.config import Preset
-from pfbench.measure import proc_status_bytes, synchronizer
+from pfbench.measure import proc_status_bytes, reset_peak_rss, synchronizer
 from reference_model.variants import SamplingSchedule, sample_video
 
 SETTINGS = ("pyramid_ar", "pyramid_ar_window", "ar_full_history")
@@ -75,12 +75,7 @@ class _CpuPeak:
 
     @staticmethod
     def reset() -> bool:
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            return proc_status_bytes("VmHWM") is not None
-        except OSError:
-            return False
+        return reset_peak_rss()
 
     def read_and_reset(self) -> int | None:
         if not self.available:

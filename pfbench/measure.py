@@ -29,7 +29,7 @@ __all__ = [
     "DeviceEvent", "DeviceOps", "CpuOps", "CudaOps", "device_ops", "synchronizer", "synchronized",
     "Stats", "Timing", "time_fn",
     "MemoryStats", "MemoryTracker", "track_memory", "MemoryResult", "peak_rss_in_child",
-    "OomCaught", "run_catching_oom", "is_oom_error",
+    "OomCaught", "run_catching_oom", "is_oom_error", "reset_peak_rss", "self_peak_rss_bytes", "proc_status_bytes",
     "EnergyResult", "EnergyMeter", "nvml_index",
     "FlopCount", "CPU_SDPA_FLOP_FORMULAS", "flop_counter", "count_flops",
     "achieved_flops_per_s", "mfu", "StepBenchmark", "benchmark_step",
@@ -256,7 +256,7 @@ def track_memory(device: torch.device | str):
                 nvml_device_used_bytes=_nvml_used_bytes(device), process_max_rss_bytes=None)
         else:
             tracker.result = MemoryStats(device=str(device), max_allocated_bytes=None, max_reserved_bytes=None,
-                                         nvml_device_used_bytes=None, process_max_rss_bytes=_self_max_rss_bytes())
+                                         nvml_device_used_bytes=None, process_max_rss_bytes=self_peak_rss_bytes())
 
 
 def proc_status_bytes(field: str) -> int | None:
@@ -271,8 +271,19 @@ def proc_status_bytes(field: str) -> int | None:
     return None
 
 
-def _self_max_rss_bytes() -> int:
-    """This process's own peak RSS.
+def reset_peak_rss() -> bool:
+    """Reset this process's RSS high-water mark (VmHWM := VmRSS, Linux >= 4.0 ``/proc/self/clear_refs`` = 5), so
+    the next ``self_peak_rss_bytes`` is the peak since now; False where the kernel refuses or /proc is absent."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return proc_status_bytes("VmHWM") is not None
+    except OSError:
+        return False
+
+
+def self_peak_rss_bytes() -> int:
+    """This process's own peak RSS (VmHWM; since the last ``reset_peak_rss`` where that succeeded).
 
     VmHWM belongs to the address space, which exec replaces, so a spawned child starts from its own
     footprint. getrusage's ru_maxrss survives fork + exec: a child started by a large parent would report
@@ -313,11 +324,13 @@ class MemoryResult:
 
 
 def is_oom_error(error: BaseException) -> bool:
-    """MemoryError, torch.cuda.OutOfMemoryError, or a RuntimeError saying CUDA/CPU ran out of memory."""
+    """MemoryError, torch.cuda.OutOfMemoryError, or a RuntimeError saying CUDA/CPU ran out of memory (including a
+    C++ std::bad_alloc surfacing through torch under an address-space limit)."""
     if isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)):
         return True
     text = str(error).lower()
-    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text
+                                                or "bad_alloc" in text)
 
 
 def _child_main(conn, target, args, kwargs, budget_bytes) -> None:
@@ -329,13 +342,13 @@ def _child_main(conn, target, args, kwargs, budget_bytes) -> None:
             if hard != resource.RLIM_INFINITY:
                 limit = min(limit, hard)
             resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-        baseline = _self_max_rss_bytes()
+        baseline = self_peak_rss_bytes()
         try:
             status, payload = "ok", target(*args, **kwargs)
         except BaseException as error:  # noqa: BLE001 - everything becomes a result row
             status = "oom" if is_oom_error(error) else "error"
             payload = f"{type(error).__name__}: {error}" if status == "oom" else traceback.format_exc()
-        peak = _self_max_rss_bytes()
+        peak = self_peak_rss_bytes()
         try:
             conn.send((status, payload, peak, baseline))
         except Exception as error:  # unpicklable result

@@ -7,11 +7,13 @@ frame at stage 0 for the autoregressive variants (compressed history for ``pyram
 public API, ``reference_model.variants.training_loss(..., stages=[0], frames=[T - 1])``; no optimizer runs
 (its state does not depend on the clip). Parameter gradients are part of the step and are counted.
 
-Two sweeps per variant, each ascending and stopped at the first size that does not fit:
-  * ``frames_sweep``: latent frames 1, 2, 4, 8, ... up to ``preset.memory_max_frames`` at the preset's H x W;
+Two sweeps per variant, each a search for the out-of-memory frontier over an ascending ladder of sizes
+(``pfbench.frontier.search_frontier``: grow toward the budget, then bisect to the exact frontier):
+  * ``frames_sweep``: latent frames 1, 2, 3, ... up to ``preset.memory_max_frames`` at the preset's H x W;
   * ``resolution_sweep``: H and W times 1, 1.5, 2, 3, 4 (rounded to the pyramid's multiple) at T = preset.frames.
-A sweep also stops early, with a "skipped" point, when the next size is predicted (last step time x token ratio
-squared, an upper bound for attention) to overrun the sweep's time limit: that is a time cap, not a memory result.
+Each sweep has a time budget: a size predicted (largest fitting step time x token ratio squared, an upper bound
+for attention) to overrun it is not measured, and when nothing more fits the time the search ends with a
+"skipped" point and the largest size that fitted is a lower bound (``bound`` "lower"): a time cap, not a failure.
 
 CPU (backend ``child_peak_rss``): one spawned child per variant runs both ladders
 (``pfbench.measure.peak_rss_in_child`` with a relative RLIMIT_AS budget, so running out raises MemoryError /
@@ -49,8 +51,9 @@ from collections.abc import Callable, Iterable
 import torch
 
 from pfbench.config import Preset
-from pfbench.measure import (MemoryResult, is_oom_error, peak_rss_in_child, proc_status_bytes, run_catching_oom,
-                             track_memory)
+from pfbench.frontier import frontier_summary, search_frontier
+from pfbench.measure import (MemoryResult, is_oom_error, peak_rss_in_child, proc_status_bytes, reset_peak_rss,
+                             run_catching_oom, self_peak_rss_bytes, track_memory)
 
 __all__ = [
     "RESOLUTION_MULTIPLIERS", "frame_ladder", "resolution_ladder", "largest_layout_tokens", "sweep_points",
@@ -65,14 +68,10 @@ FIT_METRIC = {"frames_sweep": ("max_frames_fit", "frames"), "resolution_sweep": 
 
 # --------------------------------------------------------------------------------------------------- ladders
 def frame_ladder(max_frames: int) -> list[int]:
-    """1, 2, 4, 8, ... below ``max_frames``, then ``max_frames`` itself (ascending, no repeats)."""
+    """1, 2, 3, ... ``max_frames``: every clip length (the frontier search measures only a few of them)."""
     if max_frames < 1:
         raise ValueError(f"memory_max_frames must be >= 1, got {max_frames}")
-    ladder, t = [], 1
-    while t < max_frames:
-        ladder.append(t)
-        t *= 2
-    return ladder + [max_frames]
+    return list(range(1, max_frames + 1))
 
 
 def resolution_ladder(height: int, width: int, align: int,
@@ -143,43 +142,6 @@ def training_step(variant: str, model, preset: Preset, point: dict, *, device: s
         model.zero_grad(set_to_none=True)
 
 
-def _is_oom(error: BaseException) -> bool:
-    return is_oom_error(error) or "bad_alloc" in str(error)
-
-
-def run_ladder(points: list[dict], measure: Callable[[dict], dict], *, time_limit_s: float | None = None,
-               log: Callable[[dict], None] | None = None) -> list[dict]:
-    """Measure ascending ``points`` with ``measure(point) -> dict(status, ...)`` until the first non-ok status.
-
-    Before each size after the first, the size's time is predicted as the last step's seconds times the token
-    ratio squared; if it would overrun ``time_limit_s`` the point is returned as "skipped" and the ladder stops.
-    """
-    out: list[dict] = []
-    start = time.perf_counter()
-    last = None
-    for point in points:
-        if time_limit_s is not None and last is not None:
-            predicted = last["step_s"] * (point["tokens"] / max(last["tokens"], 1)) ** 2
-            elapsed = time.perf_counter() - start
-            if elapsed + predicted > time_limit_s:
-                out.append({**point, "status": "skipped", "step_s": None,
-                            "message": f"time cap, not memory: predicted {predicted:.1f} s for this size after "
-                                       f"{elapsed:.1f} s would overrun the sweep's {time_limit_s:g} s limit"})
-                break
-        if log:
-            log({"event": "start", **point})
-        t0 = time.perf_counter()
-        measured = measure(point)
-        result = {**point, "step_s": time.perf_counter() - t0, **measured}  # measure's own step_s wins
-        if log:
-            log({"event": "done", **result})
-        out.append(result)
-        if result["status"] != "ok":
-            break
-        last = result
-    return out
-
-
 # --------------------------------------------------------------------------------------------------- CPU child
 def _malloc_trim() -> bool:
     """Give the C heap's free memory back to the OS (glibc malloc_trim); False where unavailable.
@@ -197,19 +159,9 @@ def _malloc_trim() -> bool:
         return False
 
 
-def _reset_hwm() -> bool:
-    """Reset this process's RSS high-water mark (VmHWM := VmRSS); False where the kernel refuses."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def sweep_variant_in_child(variant: str, preset: Preset, sweeps: list[list[dict]], seed: int = 0,
                            progress_path: str | None = None, time_limit_s: float | None = None,
-                           num_threads: int | None = 1) -> dict:
+                           num_threads: int | None = 1, budget_bytes: int | None = None) -> dict:
     """Child target: build the model, one unrecorded warm-up step at the smallest size (one-time runtime set-up
     would otherwise spoil the first step's time, which the time limit extrapolates from), then each ascending
     sweep with per-size peak RSS.
@@ -234,42 +186,40 @@ def sweep_variant_in_child(variant: str, preset: Preset, sweeps: list[list[dict]
     gc.collect()
     baseline = proc_status_bytes("VmRSS") or 0
     log({"event": "baseline", "baseline_rss_bytes": baseline})
-    hwm_reset = _reset_hwm()
+    hwm_reset = reset_peak_rss()
     smallest = [s[0] for s in sweeps if s]
     if smallest:
         try:
             training_step(variant, model, preset, min(smallest, key=lambda p: p["tokens"]), seed=seed)
         except (MemoryError, RuntimeError) as error:
-            if not _is_oom(error):
+            if not is_oom_error(error):
                 raise  # a real failure: the first sweep point would hit it too
 
     def measure(point: dict) -> dict:
         gc.collect()
         _malloc_trim()
         rss_before = proc_status_bytes("VmRSS")
-        reset = _reset_hwm()
+        reset = reset_peak_rss()
         message = ""
         t0 = time.perf_counter()
         try:
             training_step(variant, model, preset, point, seed=seed)
             status = "ok"
         except (MemoryError, RuntimeError) as error:
-            if not _is_oom(error):
+            if not is_oom_error(error):
                 raise
             status, message = "oom", f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
         step_s = time.perf_counter() - t0
         gc.collect()
-        peak = proc_status_bytes("VmHWM")
-        if peak is None:  # no /proc: lifetime peak, the weakest fallback
-            import resource
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = self_peak_rss_bytes()  # no /proc: the lifetime peak, the weakest fallback
         return dict(status=status, message=message, peak_rss_bytes=peak, increase_bytes=peak - baseline,
                     hwm_reset=reset, rss_before_bytes=rss_before, step_s=step_s)
 
     points = []
     try:
         for sweep in sweeps:
-            points += run_ladder(sweep, measure, time_limit_s=time_limit_s, log=log)
+            points += search_frontier(sweep, measure, budget_bytes=budget_bytes, time_limit_s=time_limit_s,
+                                      log=log)
     finally:
         if progress:
             progress.close()
@@ -317,7 +267,8 @@ def measure_variant_cpu(variant: str, preset: Preset, *, budget_bytes: int, seed
     os.close(fd)
     try:
         child = peak_rss_in_child(sweep_variant_in_child, variant, preset, ladders, seed, progress_path,
-                                  time_limit_s, num_threads, budget_bytes=budget_bytes, timeout_s=timeout_s)
+                                  time_limit_s, num_threads, budget_bytes, budget_bytes=budget_bytes,
+                                  timeout_s=timeout_s)
         if child.status == "ok":
             out = child.result
             points, baseline, hwm_reset = out["points"], out["baseline_rss_bytes"], out["hwm_reset"]
@@ -333,7 +284,7 @@ def measure_variant_cpu(variant: str, preset: Preset, *, budget_bytes: int, seed
 
 # --------------------------------------------------------------------------------------------------- CUDA
 def measure_variant_cuda(variant: str, model, preset: Preset, *, device: str, dtype: torch.dtype, seed: int = 0,
-                         time_limit_s: float | None = None,
+                         time_limit_s: float | None = None, budget_bytes: int | None = None,
                          sweeps: Iterable[str] = ("frames_sweep", "resolution_sweep")) -> dict:
     """Both ladders in this process on a CUDA device: allocator peaks per size, OOM caught and freed."""
     if not (device.startswith("cuda") and torch.cuda.is_available()):
@@ -360,7 +311,8 @@ def measure_variant_cuda(variant: str, model, preset: Preset, *, device: str, dt
 
     points = []
     for sweep in sweeps:
-        points += run_ladder(sweep_points(variant, preset, sweep), measure, time_limit_s=time_limit_s)
+        points += search_frontier(sweep_points(variant, preset, sweep), measure, budget_bytes=budget_bytes,
+                                  time_limit_s=time_limit_s)
     return dict(points=points, baseline_allocated_bytes=baseline)
 
 
@@ -411,10 +363,11 @@ def points_to_rows(variant: str, points: list[dict], *, device_kind: str, budget
 
 
 def fit_rows(variant: str, points: list[dict], *, device_kind: str, budget_bytes: int) -> list[dict]:
-    """Per sweep: the largest size that fits (max_frames_fit / max_tokens_per_frame_fit).
+    """Per sweep: the largest size that fits (max_frames_fit / max_tokens_per_frame_fit), from the frontier search.
 
-    status "ok" either way; the note says whether the budget was exceeded at the next size, or the sweep ended
-    (cap or time limit) before it ran out, in which case the value is a lower bound.
+    ``bound`` "" when the next size on the ladder ran out (the frontier itself), "lower" when the search ended
+    before that (time cap, the ladder's cap, an error): the true frontier is at least the value. Status "ok" unless
+    nothing fitted ("oom") or nothing was measured ("error").
     """
     backend = "cuda_max_allocated" if device_kind == "cuda" else "child_peak_rss"
     rows = []
@@ -422,21 +375,13 @@ def fit_rows(variant: str, points: list[dict], *, device_kind: str, budget_bytes
         ps = [p for p in points if p["sweep"] == sweep]
         if not ps:
             continue
-        ok = [p for p in ps if p["status"] == "ok"]
-        stop = next((p for p in ps if p["status"] != "ok"), None)
-        value = ok[-1]["x_value"] if ok else None
-        if stop is None:
-            note = f"did not run out within the sweep: value is a lower bound (>= {value:g}, the ladder's cap)"
-        elif stop["status"] == "oom":
-            note = (f"largest size within the {_gib(budget_bytes)} budget; ran out at {stop['x_value']:g}"
-                    if ok else f"ran out of the {_gib(budget_bytes)} budget at the smallest size")
-        elif stop["status"] == "skipped":
-            note = f"did not run out within the sweep (stopped by its time limit): lower bound (>= {value:g})"
-        else:
-            note = f"sweep stopped by a {stop['status']} at {stop['x_value']:g}: {stop.get('message', '')[:200]}"
-        status = "ok" if value is not None else ("oom" if stop is not None and stop["status"] == "oom" else "error")
+        found = frontier_summary(ps)
+        value = found["fit"]
+        status = "ok" if value is not None else ("oom" if found["oom"] is not None else "error")
+        note = found["why"] + (f" (budget {_gib(budget_bytes)})" if found["oom"] is not None else "")
         rows.append(dict(case=sweep, variant=variant, metric=metric, value=value, unit=unit, backend=backend,
-                         x_name=None, x_value=None, status=status, note=note))
+                         bound=found["bound"] if value is not None else "", x_name=None, x_value=None,
+                         status=status, note=note))
     return rows
 
 

@@ -2,16 +2,19 @@
 
 For each variant the step measured is the forward + backward (batch 1) of its LARGEST layout (whole clip at full
 resolution for full_sequence / spatial_pyramid; last frame at stage 0 with its history for the autoregressive
-variants), because that decides whether a clip fits. Two ascending ladders per variant, each stopped at the first
-size that does not fit the budget: latent frames 1, 2, 4, ... up to ``preset.memory_max_frames``, and H x W
-times 1, 1.5, 2, 3, 4 at ``preset.frames``. An out-of-memory is a result row (status "oom"), never a crash.
+variants), because that decides whether a clip fits. Two ladders per variant, each searched for the out-of-memory
+frontier (grow toward the budget, then bisect; ``pfbench.frontier``): latent frames 1..``preset.memory_max_frames``,
+and H x W times 1, 1.5, 2, 3, 4 at ``preset.frames``. An out-of-memory is a result row (status "oom"), never a crash.
 How it is measured (spawned child + RLIMIT_AS + per-size RSS high-water mark on CPU, allocator peaks on CUDA) is
 documented in ``pfbench/memory_sweep.py``.
 
 Budget: the GPU's capacity on CUDA; ``preset.memory_budget_gib`` on CPU (``PFBENCH_MEMORY_BUDGET_GIB`` overrides
 it for a one-off run: `pfbench run` records it in config.json, which this suite reads; the budget row names its
-source). Each ladder also has a wall-time limit per preset
-(TIME_LIMIT_S): a size predicted to overrun it is recorded as "skipped" (a time cap, not a memory result).
+source). Each ladder also has a wall-time budget per preset (TIME_LIMIT_S): a size predicted to overrun it is not
+measured, and a search the time cap ends early records its largest fitting size as a lower bound (``bound`` "lower")
+and a "skipped" point: a slow machine gives a looser answer, never a failure. Asserted: what is certain by
+construction (no sweep errors; memory grows with the clip; pyramid_ar's step at the preset's clip needs less than
+full_sequence's).
 
 Rows (pf_record): peak_memory_bytes (+ peak_memory_increase_bytes) per size, max_frames_fit /
 max_tokens_per_frame_fit per variant, memory_per_frame_bytes (slope over the frame ladder), memory_budget_bytes.
@@ -25,8 +28,9 @@ import gc
 import pytest
 import torch
 
-from pfbench.memory_sweep import (fit_rows, measure_variant_cpu, measure_variant_cuda, per_frame_bytes,
-                                  points_to_rows)
+from pfbench.frontier import frontier_summary
+from pfbench.memory_sweep import (fit_rows, largest_layout_tokens, measure_variant_cpu, measure_variant_cuda,
+                                  per_frame_bytes, points_to_rows)
 from pfbench.train import model_for_preset
 from reference_model.variants import VARIANTS
 
@@ -79,7 +83,7 @@ def test_memory_sweep(benchmark, pf_config, pf_preset, pf_device, pf_dtype, pf_s
 
         def run():
             return measure_variant_cuda(variant, model, pf_preset, device=pf_device, dtype=pf_dtype, seed=pf_seed,
-                                        time_limit_s=limit)
+                                        time_limit_s=limit, budget_bytes=budget)
     else:
         def run():
             return measure_variant_cpu(variant, pf_preset, budget_bytes=budget, seed=pf_seed, time_limit_s=limit,
@@ -124,9 +128,11 @@ def test_memory_sweep(benchmark, pf_config, pf_preset, pf_device, pf_dtype, pf_s
     assert not errors, f"{variant}: the sweep failed (not a memory result): {errors[0].get('message', '')[-2000:]}"
     assert any(p["status"] == "ok" for p in points), f"{variant}: no size fitted the budget of {budget / GIB:g} GiB"
     if variant == "full_sequence":
-        ok = [p for p in points if p["sweep"] == "frames_sweep" and p["status"] == "ok"]
+        ok = sorted((p for p in points if p["sweep"] == "frames_sweep" and p["status"] == "ok"),
+                    key=lambda p: p["frames"])
         grow = [p["increase_bytes"] for p in ok]
-        assert len(grow) >= 2 and grow[-1] > grow[0], f"full_sequence's memory did not grow with frames: {grow}"
+        if len(grow) >= 2:  # (a budget that runs out at T=2 leaves one size: nothing to compare)
+            assert grow[-1] > grow[0], f"full_sequence's memory did not grow with frames: {grow}"
         # each longer clip needs at least about as much (allocator slack: 5% or 8 MiB)
         for a, b, pa, pb in zip(grow, grow[1:], ok, ok[1:]):
             assert b >= a - max(0.05 * a, 8 * 2**20), (
@@ -142,7 +148,8 @@ def test_memory_sweep_checkpointing_cuda(pf_config, pf_preset, pf_device, pf_dty
     torch.manual_seed(pf_seed)
     model = model_for_preset(pf_preset, compile_blocks=False, activation_checkpointing=True).to(pf_device).train()
     result = measure_variant_cuda(variant, model, pf_preset, device=pf_device, dtype=pf_dtype, seed=pf_seed,
-                                  time_limit_s=TIME_LIMIT_S.get(pf_preset.name, DEFAULT_TIME_LIMIT_S))
+                                  time_limit_s=TIME_LIMIT_S.get(pf_preset.name, DEFAULT_TIME_LIMIT_S),
+                                  budget_bytes=budget)
     del model
     gc.collect()
     torch.cuda.empty_cache()
@@ -164,32 +171,32 @@ def test_memory_sweep_checkpointing_cuda(pf_config, pf_preset, pf_device, pf_dty
 
 
 def test_memory_frontier(pf_config, pf_preset, pf_device, pf_record, sweeps):
-    """The budget row, and what the sweeps together must show."""
+    """The budget row, and what the sweeps together must show. Reaching the out-of-memory frontier is not asserted:
+    a time cap gives a lower bound (recorded in the fit rows), not a failure."""
     budget, backend, note = _budget(pf_preset, pf_device, pf_config["overrides"])
     pf_record([dict(case="budget", variant="", metric="memory_budget_bytes", value=budget, unit="bytes",
                     backend=backend, status="ok", note=note)])
     missing = [v for v in ("full_sequence", "pyramid_ar") if v not in sweeps]
     if missing:
         pytest.skip(f"not measured in this run: {', '.join(missing)}")
+    for variant, points in sweeps.items():
+        found = frontier_summary([p for p in points if p["sweep"] == "frames_sweep"])
+        print(f"{variant:26s} max frames that fit: {found['fit'] or 0:3g}{'+' if found['bound'] == 'lower' else ' '} "
+              f"({found['why']}); per frame {(per_frame_bytes(points) or 0) / 2**20:7.2f} MiB")
 
+    # full_sequence's longest fitting clip T against pyramid_ar's smallest measured clip T' >= T (memory grows with
+    # the clip, so pyramid_ar needs at most that at T); checked where full_sequence's layout is 2x+ pyramid_ar's,
+    # so that the activations, not the fixed weights and gradients, decide (at 1-2 frames they are the same size)
     def frames_ok(variant):
         return {p["frames"]: p for p in sweeps[variant] if p["sweep"] == "frames_sweep" and p["status"] == "ok"}
 
-    for variant, points in sweeps.items():
-        fit = [p for p in points if p["sweep"] == "frames_sweep" and p["status"] == "ok"]
-        stop = next((p for p in points if p["sweep"] == "frames_sweep" and p["status"] != "ok"), None)
-        print(f"{variant:26s} max frames that fit: {fit[-1]['frames'] if fit else 0:3d}  "
-              f"({'ran out at ' + str(stop['frames']) if stop and stop['status'] == 'oom' else 'no OOM in sweep'}); "
-              f"per frame {(per_frame_bytes(points) or 0) / 2**20:7.2f} MiB")
-
     full, pyr = frames_ok("full_sequence"), frames_ok("pyramid_ar")
-    common = sorted(set(full) & set(pyr))
-    assert common, "full_sequence and pyramid_ar share no frame count that fits"
-    t = common[-1]
-    assert pyr[t]["increase_bytes"] < full[t]["increase_bytes"], (
-        f"pyramid_ar's step at T={t} needed {pyr[t]['increase_bytes']} bytes, not less than full_sequence's "
-        f"{full[t]['increase_bytes']}")
-    if pf_preset.name == "cpu":
-        assert any(p["status"] == "oom" for p in sweeps["full_sequence"]), (
-            f"full_sequence never ran out of the {budget / GIB:g} GiB budget on the cpu preset: the sweep does not "
-            "reach the out-of-memory frontier (lower memory_budget_gib or raise memory_max_frames)")
+    t = max(full, default=None)
+    t_pyr = min((f for f in pyr if t is not None and f >= t), default=None)
+    if t_pyr is None or full[t]["tokens"] < 2 * largest_layout_tokens(
+            "pyramid_ar", t, pf_preset.height, pf_preset.width, pf_preset.patch_size, pf_preset.stages):
+        pytest.skip(f"no clip where full_sequence's layout is 2x pyramid_ar's fitted both searches in the "
+                    f"{budget / GIB:g} GiB budget and time caps (full_sequence fitted up to T={t}): nothing to compare")
+    assert pyr[t_pyr]["increase_bytes"] < full[t]["increase_bytes"], (
+        f"pyramid_ar's step at T={t_pyr} needed {pyr[t_pyr]['increase_bytes']} bytes, not less than full_sequence's "
+        f"{full[t]['increase_bytes']} at T={t}")

@@ -1,18 +1,18 @@
-"""The memory suite's helpers: ladders, the stop-at-first-OOM loop, rows, and a real child running out of budget."""
+"""The memory suite's helpers: ladders, the frontier search's rows, and a real child running out of budget."""
 from __future__ import annotations
 
 import pytest
 
 from pfbench.config import get_preset
+from pfbench.frontier import search_frontier
 from pfbench.memory_sweep import (fit_rows, frame_ladder, largest_layout_tokens, measure_variant_cpu,
-                                  per_frame_bytes, points_to_rows, resolution_ladder, run_ladder, sweep_points)
+                                  per_frame_bytes, points_to_rows, resolution_ladder, sweep_points)
 
 MIB = 2**20
 
 
-def test_frame_ladder_doubles_up_to_the_cap():
-    assert frame_ladder(48) == [1, 2, 4, 8, 16, 32, 48]
-    assert frame_ladder(8) == [1, 2, 4, 8]
+def test_frame_ladder_is_every_length_up_to_the_cap():
+    assert frame_ladder(48) == list(range(1, 49))
     assert frame_ladder(1) == [1]
     with pytest.raises(ValueError, match="memory_max_frames"):
         frame_ladder(0)
@@ -39,10 +39,11 @@ def test_largest_layouts():
     assert [q["x_name"] for q in points] == ["tokens_per_frame"] * len(points)
 
 
-def _fake(statuses):
-    it = iter(statuses)
-    return lambda point: {"status": next(it), "message": "", "peak_rss_bytes": 10**9 + point["tokens"],
-                          "increase_bytes": point["tokens"], "step_s": 0.0}
+def _fake(oom_from: int, step_s: float = 0.0):
+    """A size runs out from ``oom_from`` frames on; memory is the tokens."""
+    return lambda point: {"status": "oom" if point["frames"] >= oom_from else "ok", "message": "",
+                          "peak_rss_bytes": 10**9 + point["tokens"], "increase_bytes": point["tokens"],
+                          "step_s": step_s}
 
 
 def _points(n):
@@ -50,31 +51,29 @@ def _points(n):
                  tokens_per_frame=16, tokens=16 * t) for t in frame_ladder(n)]
 
 
-def test_run_ladder_stops_at_the_first_oom():
-    out = run_ladder(_points(16), _fake(["ok", "ok", "ok", "oom", "ok"]))
-    assert [p["status"] for p in out] == ["ok", "ok", "ok", "oom"]
+def test_search_rows_name_the_frontier_exactly():
+    out = search_frontier(_points(16), _fake(oom_from=7), budget_bytes=16 * 6.5)
     rows = points_to_rows("v", out, device_kind="cpu", budget_bytes=2**30)
     oom = [r for r in rows if r["status"] == "oom"]
-    assert len(oom) == 1 and oom[0]["value"] is None and oom[0]["x_value"] == 8.0
+    assert oom and all(r["value"] is None for r in oom) and min(r["x_value"] for r in oom) == 7.0
     (fit,) = fit_rows("v", out, device_kind="cpu", budget_bytes=2**30)
-    assert fit["metric"] == "max_frames_fit" and fit["value"] == 4.0 and "ran out at 8" in fit["note"]
+    assert fit["metric"] == "max_frames_fit" and fit["value"] == 6.0 and fit["bound"] == ""
+    assert "ran out at 7" in fit["note"]
 
 
 def test_a_ladder_that_never_runs_out_gives_a_lower_bound():
-    out = run_ladder(_points(8), _fake(["ok"] * 4))
+    out = search_frontier(_points(8), _fake(oom_from=99))
     (fit,) = fit_rows("v", out, device_kind="cpu", budget_bytes=2**30)
-    assert fit["value"] == 8.0 and fit["status"] == "ok" and "did not run out within the sweep" in fit["note"]
+    assert (fit["value"], fit["status"], fit["bound"]) == (8.0, "ok", "lower")
+    assert "did not run out within the sweep" in fit["note"]
 
 
-def test_time_limit_skips_instead_of_running_long():
-    def slow(point):
-        return {"status": "ok", "message": "", "peak_rss_bytes": 2, "increase_bytes": 1, "step_s": 10.0}
-
-    out = run_ladder(_points(16), slow, time_limit_s=30.0)
+def test_time_limit_gives_a_lower_bound_not_a_failure():
+    out = search_frontier(_points(16), _fake(oom_from=12, step_s=10.0), time_limit_s=30.0)
     assert out[-1]["status"] == "skipped" and "time cap, not memory" in out[-1]["message"]
     assert all(p["status"] == "ok" for p in out[:-1])
     (fit,) = fit_rows("v", out, device_kind="cpu", budget_bytes=2**30)
-    assert "time limit" in fit["note"]
+    assert fit["bound"] == "lower" and fit["status"] == "ok" and "time limit" in fit["note"]
 
 
 def test_per_frame_slope():
