@@ -350,6 +350,11 @@ class DiT(nn.Module):
             t = t.expand(n_cond)
         if y is None:
             y = torch.full((n_cond,), self.null_label, dtype=torch.long, device=x.device)
+        for name, v in (("t", t), ("y", y)):  # a length-1 t would broadcast over the batch silently
+            if tuple(v.shape) != (n_cond,):
+                raise ValueError(f"DiT.forward: {name} has shape {tuple(v.shape)} but the batch has {n_cond} "
+                                 f"{'packed samples' if packed else 'samples'}: pass one {name} per sample, shape "
+                                 f"({n_cond},){' (or a 0-dim t for all)' if name == 't' else ''}")
         c = self.t_embed(t) + self.y_embed(y)  # (B, D), one row per (packed) sample
         lt = self._layout_tensors(layout, x.device)
         L = x.shape[1]

@@ -12,7 +12,7 @@ import math
 
 from pfbench.accounting import paper_plan_summary
 from pfbench.training_path import format_readings, plan_readings
-from pfbench.commands.tokens import add_shape_arguments, build_report, resolve_shape
+from pfbench.commands.tokens import DEFAULT_STAGE_MIX, add_shape_arguments, build_report, resolve_shape
 
 
 def register(sub) -> None:
@@ -57,7 +57,8 @@ def card_report(args) -> dict:
     steps = _int_list(args.steps, "--steps") if args.steps else (
         (card.native_steps,) if k == 1 else (math.ceil(card.native_steps / k),))
     schedule = build_schedule(card, video, stages, steps)
-    report = schedule_report(card, schedule, cfg=args.cfg, stage_mix=args.stage_mix)
+    mix = args.stage_mix or DEFAULT_STAGE_MIX
+    report = schedule_report(card, schedule, cfg=args.cfg, stage_mix=mix)
     report["video"] = "x".join(map(str, video))
     report["stages"] = ",".join(f"{s.frames}x{s.height}x{s.width}" for s in schedule)
     report["steps"] = [s.steps for s in schedule]
@@ -70,7 +71,7 @@ def card_report(args) -> dict:
         first = tuple(s.steps for s in schedule) if k > 1 else (math.ceil(card.native_steps / ar_k),) * ar_k
         later_total = card.native_steps_later_frames or sum(first)
         later = (math.ceil(later_total / ar_k),) * ar_k
-        report["autoregressive"] = ar_card_report(card, video, ar_k, first, later, args.stage_mix, args.cfg)
+        report["autoregressive"] = ar_card_report(card, video, ar_k, first, later, mix, args.cfg)
     return report
 
 

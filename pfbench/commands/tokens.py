@@ -18,24 +18,29 @@ def add_shape_arguments(p) -> None:
     p.add_argument("--seconds", type=positive_float, default=None, help="clip length (with --resolution; default 5)")
     p.add_argument("--fps", type=int_range(1, 1000, "a frame rate"), default=None,
                    help="frame rate (with --resolution; default 24)")
-    p.add_argument("--stages", default=None, help="pyramid stages K (default 3); `flops --arch` also takes "
-                                                  "a list F1xH1xW1,...,FxHxW, lowest resolution first")
+    p.add_argument("--stages", default=None, help="pyramid stages K (default: the preset's, 3 with --resolution); "
+                                                  "`flops --arch` also takes a list F1xH1xW1,...,FxHxW, lowest "
+                                                  "resolution first")
     small = int_range(1, 64, "a positive factor")
     p.add_argument("--vae-spatial", type=small, default=None, help="VAE spatial compression (with --resolution; "
                                                                    "default 8)")
     p.add_argument("--vae-temporal", type=small, default=None, help="VAE temporal compression (with --resolution; "
                                                                     "default 8)")
     p.add_argument("--patch-size", type=small, default=None, help="patch size (with --resolution; default 2)")
-    p.add_argument("--stage-mix", default="1:2:1", help="'uniform' or low:...:full weights, e.g. 1:2:1")
+    p.add_argument("--stage-mix", default=None, help="'uniform' or low:...:full weights, e.g. 1:2:1 (default: the "
+                                                     f"preset's, {DEFAULT_STAGE_MIX} with --resolution or --arch)")
     p.add_argument("--model", default=None, help=f"backbone size for FLOPs: {', '.join(DIT_PRESETS)}")
     p.add_argument("--no-counted", action="store_true", help="skip the counted twins (faster at huge sizes)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def stage_count(text) -> int:
-    """--stages as a number of spatial stages K (3 when not given)."""
+DEFAULT_STAGES, DEFAULT_STAGE_MIX = 3, "1:2:1"  # without a preset (--resolution, --arch): the public code's
+
+
+def stage_count(text) -> int | None:
+    """--stages as a number of spatial stages K (None when not given: the preset's, else DEFAULT_STAGES)."""
     if text is None or isinstance(text, int):
-        return 3 if text is None else text
+        return text
     if not str(text).isdigit() or int(text) < 1:
         raise ValueError(f"--stages {text!r}: give a number of stages K >= 1 (a list of FxHxW stages needs "
                          "`pfbench flops --arch NAME --video FxHxW`)")
@@ -57,16 +62,18 @@ def resolve_shape(args) -> tuple[dict, VideoShape, ModelShape, SamplingSchedule]
         w, h = args.resolution
         seconds, fps = args.seconds or 5.0, args.fps or 24
         vae_s, vae_t, patch = args.vae_spatial or 8, args.vae_temporal or 8, args.patch_size or 2
-        check_divisible(w, h, vae_s * patch * 2 ** (args.stages - 1), "--resolution",
-                        f"VAE {vae_s} x patch {patch} x 2^(K-1) for K = {args.stages} stages")
+        k = args.stages or DEFAULT_STAGES
+        check_divisible(w, h, vae_s * patch * 2 ** (k - 1), "--resolution",
+                        f"VAE {vae_s} x patch {patch} x 2^(K-1) for K = {k} stages")
         video = VideoSpec(width=w, height=h, seconds=seconds, fps=fps, vae_spatial=vae_s, vae_temporal=vae_t,
                           patch_size=patch)
-        shape = VideoShape.from_video(video, args.stages, args.stage_mix)
+        shape = VideoShape.from_video(video, k, args.stage_mix or DEFAULT_STAGE_MIX)
         model_name = args.model or "sd3-medium-like"
         channels, schedule = video.latent_channels, SamplingSchedule()
         desc = {"source": f"{w}x{h} {seconds:g} s at {fps} fps", "pixel_frames": video.pixel_frames}
     else:
         preset = get_preset(args.preset or "paper-768p-10s")
+        # the preset's own stages and mix unless given (argparse defaults are None, so `or` can fall back)
         shape = VideoShape(preset.frames, preset.height, preset.width, preset.patch_size, args.stages or preset.stages,
                            args.stage_mix or preset.stage_mix)
         model_name, channels = args.model or preset.model, preset.channels
