@@ -22,21 +22,30 @@ def register(subparsers) -> None:
     p.add_argument("--fail-above", default="5%", help="relative change that fails: 5%% or 0.05 (default 5%%)")
     p.add_argument("--all", action="store_true", help="list identical rows too")
     p.add_argument("--csv", type=Path, default=None, help="also write the full comparison table to this CSV")
-    add_force(p, "--csv file")
+    p.add_argument("--html", type=Path, default=None, help="also write an HTML page of the comparison, regressions "
+                                                           "highlighted")
+    add_force(p, "--csv / --html file")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pfbench.report import format_comparison
+    from pfbench.report.compare import format_comparison
 
     threshold = parse_threshold(args.fail_above)
     if args.csv:
         check_new_file(args.csv, "--csv", args.force)
+    if args.html:
+        check_new_file(args.html, "--html", args.force)
     a, b = load_results(args.run_a), load_results(args.run_b)
     table = compare_results(a, b, threshold)
     if args.csv:
         with atomic_path(args.csv) as tmp:
             table.to_csv(tmp, index=False)
+    if args.html:
+        from pfbench.report.compare import comparison_html
+        with atomic_path(args.html) as tmp:
+            Path(tmp).write_text(comparison_html(table, a, b, threshold, str(args.run_a), str(args.run_b)),
+                                 encoding="utf-8")
     shown = table if args.all else table[table["verdict"] != "same"]
     if shown.empty:
         print("no differences")

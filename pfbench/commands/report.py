@@ -1,10 +1,13 @@
-"""`pfbench report RUN_DIR [--compare OTHER_RUN]`: (re)build results and report.md / report.html of a run."""
+"""`pfbench report RUN_DIR [--compare OTHER_RUN]`: (re)build results and report.md / report.html of a run;
+`pfbench report RUN_A RUN_B ... [--out DIR]`: one table per measure across the runs, with ratios."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from pfbench.cli_args import add_force, existing_dir
+from pathlib import Path
+
+from pfbench.cli_args import UsageError, add_force, existing_dir
 from pfbench.results import (ShrinkingResultsError, check_not_shrinking, has_raw_results, load_results,
                              parse_threshold, write_results)
 
@@ -15,7 +18,11 @@ def register(subparsers) -> None:
         description="Collect a run folder's raw results (rows/*.jsonl, benchmarks/*.json) into results.parquet/csv "
                     "and write report.md plus a self-contained report.html with plots.",
     )
-    p.add_argument("run_dir", type=existing_dir, metavar="RUN_DIR", help="a folder written by `pfbench run`")
+    p.add_argument("run_dirs", type=existing_dir, nargs="+", metavar="RUN_DIR",
+                   help="a folder written by `pfbench run`; several: a report comparing them (first = reference)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="with several runs: the new folder for report.md/report.html (default: "
+                        "multi-<run ids> beside the first run)")
     p.add_argument("--compare", type=existing_dir, default=None, metavar="OTHER_RUN",
                    help="add a comparison section against this baseline run folder")
     p.add_argument("--fail-above", default="5%", help="regression threshold for the comparison: 5%% or 0.05")
@@ -24,6 +31,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if len(args.run_dirs) > 1:
+        return run_multi(args)
+    args.run_dir = args.run_dirs[0]
     from pfbench.report import write_report
 
     threshold = parse_threshold(args.fail_above)
@@ -41,4 +51,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(df)} result rows; wrote {md} and {html}")
     if shrunk is not None:
         print(f"pfbench report: warning: --force: results table shrunk as asked ({shrunk})", file=sys.stderr)
+    return 0
+
+
+def run_multi(args: argparse.Namespace) -> int:
+    from pfbench.report.multi import write_multi
+
+    if args.compare is not None:
+        raise UsageError("--compare takes one run: with several RUN_DIRs the report already compares them")
+    out = args.out or args.run_dirs[0].parent / ("multi-" + "-vs-".join(p.resolve().name for p in args.run_dirs))
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise UsageError(f"--out {out} exists and is not empty: pfbench never overwrites a folder it did not create "
+                         "in this call; choose another --out or pass --force")
+    md, html = write_multi(list(args.run_dirs), out)
+    print(f"{len(args.run_dirs)} runs; wrote {md} and {html}")
     return 0

@@ -38,7 +38,7 @@ def build_report(run_dir: str | Path, df: pd.DataFrame | None = None, compare_wi
     blocks = [heading(title, 1), *run_header(ctx),
               heading("Verdicts on the paper's claims"), *_guarded("verdicts", lambda c: section_verdicts(
                   c, benchmarks), ctx),
-              heading(f"Each variant against full_sequence"), *_guarded("summary", section_summary, ctx),
+              heading("Each variant against full_sequence"), *_guarded("summary", section_summary, ctx),
               heading("Appendix: detailed measurements")]
     blocks.append(details("Suites of this run", section_suites(ctx)))
     for b in benchmarks:

@@ -18,7 +18,7 @@ VARIANT_COLORS = {"full_sequence": "#4c4c4c", "spatial_pyramid": "#1f77b4", "pyr
 BASELINE = "full_sequence"
 GIB = 2 ** 30
 BOUND_PREFIX = {"lower": ">= ", "upper": "<= "}  # results' `bound` column: the true value is at least / most this
-BOUND_MARKER = "^"  # plots draw a lower bound (a time-capped search) with this marker, open
+BOUND_MARKER = ">"  # plots draw a lower bound (a search that stopped first) with this open marker
 
 
 def sci(v: float) -> str:

@@ -1,14 +1,12 @@
 """The ablations benchmark's report section: one table per ablation (corrective noise, attention, stage mix)."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from pfbench.report.blocks import Block, details, image, table, text
-from pfbench.report.common import (BASELINE, GIB, ReportContext, bound_of, color, fmt, fmt_x, line_style,
-                                   order_variants, pct_change, plain_log_axis, value_of)
+from pfbench.report.blocks import Block, table, text
+from pfbench.report.common import (ReportContext, fmt)
 from pfbench.report.sections import no_data
+
 
 def section_ablations(ctx: ReportContext) -> list[Block]:
     a = ctx.rows("ablations")

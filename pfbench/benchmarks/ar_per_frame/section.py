@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pfbench.report.blocks import heading, image, table, text
+from pfbench.report.blocks import image, table, text
 from pfbench.report.common import fmt, value_of
 from pfbench.report.sections import no_data
 

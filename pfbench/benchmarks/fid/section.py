@@ -2,15 +2,16 @@
 needs to reach full_sequence's final FID (pfbench.experiments.compute_to_reach)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import matplotlib.ticker
-import numpy as np
 import pandas as pd
 
-from pfbench.report.blocks import Block, details, image, table, text
-from pfbench.report.common import (BASELINE, GIB, ReportContext, bound_of, color, fmt, fmt_x, line_style,
-                                   order_variants, pct_change, plain_log_axis, value_of)
+from pfbench.report.blocks import Block, image, table, text
+from pfbench.report.common import (BASELINE, ReportContext, color, fmt, line_style, order_variants)
 from pfbench.report.sections import no_data
+
 
 def section_fid(ctx: ReportContext) -> list[Block]:
     f = ctx.rows("fid", metric="fid")
@@ -81,4 +82,10 @@ def _reach(dv: pd.DataFrame, target: float) -> float:
     return float("nan") if x is None else x
 
 
-section = section_fid
+def section(ctx: ReportContext) -> list[Block]:
+    """Helper B's convergence section (pfbench.report_convergence, issue 16) where it exists, else this one."""
+    try:
+        from pfbench.report_convergence import section_convergence
+    except ImportError:
+        return section_fid(ctx)
+    return section_convergence(ctx)

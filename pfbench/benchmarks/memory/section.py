@@ -2,14 +2,16 @@
 frontier (a lower bound where the sweep's time cap stopped it)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from pfbench.report.blocks import Block, details, image, table, text
-from pfbench.report.common import (BASELINE, GIB, ReportContext, bound_of, color, fmt, fmt_x, line_style,
-                                   order_variants, pct_change, plain_log_axis, value_of)
+from pfbench.report.blocks import Block, image, table, text
+from pfbench.report.common import (BOUND_MARKER, GIB, ReportContext, bound_of, color, fmt, line_style,
+                                   order_variants, plain_log_axis, value_of)
 from pfbench.report.sections import no_data
+
 
 def section_memory(ctx: ReportContext) -> list[Block]:
     m = ctx.rows("memory")
@@ -27,9 +29,11 @@ def section_memory(ctx: ReportContext) -> list[Block]:
         what = ", ".join(f"`{b}`" for b in dict.fromkeys(peaks["backend"]) if b) or "?"
     peaks = peaks.drop_duplicates(subset=["variant", "x_name", "x_value", "status"])
     blocks = [text(f"Peak memory against clip length ({what}); an ✕ marks the first length that ran out of "
-                   "memory, and the dotted line the largest length that fits (the out-of-memory frontier).")]
+                   "memory, and the dotted line the largest length that fits (the out-of-memory frontier). An open "
+                   "▷ marks a lower bound: the search stopped (ladder end or time cap) before running out, so the "
+                   "frontier lies at or beyond it (`>=` in the table).")]
     if not peaks.empty:
-        blocks.append(image(_plot_memory(ctx, peaks), "Peak memory vs latent frames and tokens per frame, "
+        blocks.append(image(_plot_memory(ctx, peaks, m), "Peak memory vs latent frames and tokens per frame, "
                                                       "with the out-of-memory frontier"))
     rows = []
     for v in order_variants(m["variant"]):
@@ -39,7 +43,11 @@ def section_memory(ctx: ReportContext) -> list[Block]:
         oom = dv[(dv["status"] == "oom") & (dv["x_name"] == "latent_frames")]["x_value"]
         ok = dv[(dv["metric"] == "peak_memory_bytes") & (dv["status"] == "ok") & (dv["x_name"] == "latent_frames")]
         top = ok.sort_values("x_value").iloc[-1] if len(ok) else None
-        rows.append({"variant": v, "max frames that fit": fmt(value_of(dv, metric="max_frames_fit"), "frames"),
+        rows.append({"variant": v,
+                     "max frames that fit": fmt(value_of(dv, metric="max_frames_fit"), "frames",
+                                                bound_of(dv, metric="max_frames_fit")),
+                     "max tokens/frame that fit": fmt(value_of(dv, metric="max_tokens_per_frame_fit"), "tokens",
+                                                      bound_of(dv, metric="max_tokens_per_frame_fit")),
                      "first OOM at (frames)": fmt(oom.min(), "frames") if len(oom) else "none in sweep",
                      "peak at largest fit": fmt(top["value"], "bytes") if top is not None else "—",
                      "frames there": fmt(top["x_value"], "frames") if top is not None else "—"})
@@ -47,10 +55,22 @@ def section_memory(ctx: ReportContext) -> list[Block]:
     return blocks
 
 
-def _plot_memory(ctx: ReportContext, peaks: pd.DataFrame) -> Path:
+FIT_METRIC = {"latent_frames": "max_frames_fit", "tokens_per_frame": "max_tokens_per_frame_fit"}
+
+
+def budget_gib(ctx: ReportContext, m: pd.DataFrame) -> float | None:
+    """The sweep's budget: the run's recorded `memory_budget_bytes` row, else the resolved config (an env override
+    such as PFBENCH_MEMORY_BUDGET_GIB is in config["overrides"]); None on CUDA without a row (device capacity)."""
+    row = m[(m["metric"] == "memory_budget_bytes") & (m["case"] == "budget")]
+    if row["value"].notna().any():
+        return float(row["value"].dropna().iloc[0]) / GIB
+    return ctx.setting("memory_budget_gib") if ctx.config.get("device", "cpu") == "cpu" else None
+
+
+def _plot_memory(ctx: ReportContext, peaks: pd.DataFrame, m: pd.DataFrame) -> Path:
     sweeps = [s for s in ("latent_frames", "tokens_per_frame") if (peaks["x_name"] == s).any()]
     fig, axes = plt.subplots(1, max(len(sweeps), 1), figsize=(6 * max(len(sweeps), 1), 4.6), squeeze=False)
-    budget = (ctx.config.get("preset") or {}).get("memory_budget_gib") if ctx.config.get("device") == "cpu" else None
+    budget = budget_gib(ctx, m)
     for ax, sweep in zip(axes[0], sweeps):
         d = peaks[peaks["x_name"] == sweep]
         top = d["value"].max() / GIB if d["value"].notna().any() else 1.0
@@ -68,6 +88,13 @@ def _plot_memory(ctx: ReportContext, peaks: pd.DataFrame) -> Path:
                             textcoords="offset points", ha="right", fontsize=8, color=c)
                 if len(ok):
                     ax.axvline(ok["x_value"].max(), color=c, ls=":", lw=1.2)
+            fit = m[(m["variant"] == v) & (m["metric"] == FIT_METRIC[sweep])]
+            if len(ok) and bound_of(fit) == "lower":
+                x_fit = value_of(fit)
+                y_fit = float(ok[ok["x_value"] <= x_fit]["value"].iloc[-1]) / GIB if (ok["x_value"] <= x_fit).any() \
+                    else float(ok["value"].iloc[-1]) / GIB
+                ax.scatter([x_fit], [y_fit], marker=BOUND_MARKER, s=110, facecolors="none", edgecolors=c, lw=1.6,
+                           zorder=6, label=f"{v}: frontier >= {x_fit:g}")
         if budget:
             ax.axhline(budget, color="black", ls="--", lw=1, label=f"budget {budget:g} GiB")
         ax.set_xscale("log", base=2)

@@ -2,14 +2,16 @@
 speedups, FLOP/s and MFU."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pfbench.report.blocks import Block, details, image, table, text
-from pfbench.report.common import (BASELINE, GIB, ReportContext, bound_of, color, fmt, fmt_x, line_style,
-                                   order_variants, pct_change, plain_log_axis, value_of)
+from pfbench.report.blocks import Block, image, table, text
+from pfbench.report.common import (BASELINE, ReportContext, color, fmt, fmt_x, order_variants, value_of)
 from pfbench.report.sections import no_data
+
 
 def section_throughput(ctx: ReportContext) -> list[Block]:
     b = ctx.rows("throughput")

@@ -2,14 +2,17 @@
 the paper's numbers), FLOPs per training sample and per video, and the paper plan's GPU-hours."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pfbench.report.blocks import Block, details, image, table, text
-from pfbench.report.common import (BASELINE, GIB, ReportContext, bound_of, color, fmt, fmt_x, line_style,
-                                   order_variants, pct_change, plain_log_axis, value_of)
+from pfbench.report.blocks import Block, heading, image, table, text
+from pfbench.report.common import (BASELINE, ReportContext, color, fmt, line_style, order_variants, pct_change,
+                                   value_of)
 from pfbench.report.sections import no_data
+
 
 def _seconds_of_case(case: str) -> float:
     """'paper-768p-10s' -> 10.0; NaN when the case names no length."""
@@ -189,6 +192,5 @@ def _plot_gpu_hours(ctx: ReportContext, hours: pd.DataFrame) -> Path:
 
 def section(ctx: ReportContext) -> list[Block]:
     """Tokens and attention pairs, then FLOPs and the paper plan's GPU-hours."""
-    from pfbench.report.blocks import heading
     return [heading("Tokens and attention pairs", 4), *section_tokens(ctx),
             heading("FLOPs and GPU-hours", 4), *section_flops(ctx)]

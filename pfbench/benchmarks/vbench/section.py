@@ -6,6 +6,8 @@ has and is never shown or drawn beside the paper's full published score; per-dim
 points of another model at 768p, drawn as ticks."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -107,7 +109,7 @@ def _speed_table(vb: pd.DataFrame) -> list[Block]:
                           "fps); one row per measured case")]
 
 
-def _plot_vbench(ctx: ReportContext, ok: pd.DataFrame) -> "Path":  # noqa: F821
+def _plot_vbench(ctx: ReportContext, ok: pd.DataFrame) -> Path:
     metrics = list(dict.fromkeys(ok["metric"]))
     variants = order_variants(ok["variant"])
     backends = {m: ", ".join(b for b in dict.fromkeys(ok[ok["metric"] == m]["backend"]) if b) for m in metrics}
