@@ -17,8 +17,25 @@ import torch
 
 __all__ = [
     "GpuSpec", "GPU_SPECS", "lookup_gpu", "peak_precision", "peak_flops", "fp32_matmul_mode", "tf32_enabled",
-    "machine_info",
+    "machine_info", "device_name", "autocast",
 ]
+
+
+def device_name(device: str) -> str:
+    """``torch.cuda.get_device_name`` of a CUDA device string ("cuda", "cuda:1"), "cpu" for anything else."""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return "cpu"
+
+
+def autocast(device: str, dtype: torch.dtype):
+    """The mixed-precision context a suite runs its model under: CUDA autocast at a reduced ``dtype``; nothing on
+    CPU or at float32 (CPU runs are fp32)."""
+    import contextlib
+
+    if str(device).startswith("cuda") and dtype != torch.float32:
+        return torch.autocast(device_type="cuda", dtype=dtype)
+    return contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -31,7 +48,6 @@ class GpuSpec:
     fp16_flops_per_s: float | None
     tf32_flops_per_s: float | None
     fp32_flops_per_s: float | None      # plain FP32 (CUDA cores), used when TF32 is off
-    memory_gib: float | None
     source: str
     exclude: tuple[str, ...] = ()       # none of these tokens may appear
 
@@ -45,33 +61,33 @@ _V100 = "NVIDIA Tesla V100 datasheet (FP16 tensor 'deep learning' peak; no BF16/
 
 # Order matters: the first entry whose tokens match wins, so specific variants come before generic ones.
 GPU_SPECS: tuple[GpuSpec, ...] = (
-    GpuSpec("H100 NVL", ("H100", "NVL"), 835.5e12, 835.5e12, 417.5e12, 60e12, 94, _H100 + ", H100 NVL column"),
-    GpuSpec("H100 PCIe", ("H100", "PCIE"), 756e12, 756e12, 378e12, 51e12, 80, _H100 + ", H100 PCIe column"),
-    GpuSpec("H100 SXM", ("H100",), 989e12, 989e12, 494.5e12, 67e12, 80, _H100 + ", H100 SXM column"),
-    GpuSpec("H200 NVL", ("H200", "NVL"), 835.5e12, 835.5e12, 417.5e12, 60e12, 141, _H200 + ", H200 NVL column"),
-    GpuSpec("H200", ("H200",), 989e12, 989e12, 494.5e12, 67e12, 141, _H200 + ", H200 SXM column"),
-    GpuSpec("GH200", ("GH200",), 989e12, 989e12, 494.5e12, 67e12, 96,
+    GpuSpec("H100 NVL", ("H100", "NVL"), 835.5e12, 835.5e12, 417.5e12, 60e12, _H100 + ", H100 NVL column"),
+    GpuSpec("H100 PCIe", ("H100", "PCIE"), 756e12, 756e12, 378e12, 51e12, _H100 + ", H100 PCIe column"),
+    GpuSpec("H100 SXM", ("H100",), 989e12, 989e12, 494.5e12, 67e12, _H100 + ", H100 SXM column"),
+    GpuSpec("H200 NVL", ("H200", "NVL"), 835.5e12, 835.5e12, 417.5e12, 60e12, _H200 + ", H200 NVL column"),
+    GpuSpec("H200", ("H200",), 989e12, 989e12, 494.5e12, 67e12, _H200 + ", H200 SXM column"),
+    GpuSpec("GH200", ("GH200",), 989e12, 989e12, 494.5e12, 67e12,
             "NVIDIA GH200 Grace Hopper Superchip datasheet (sparse figures halved)"),
-    GpuSpec("A100 PCIe 80GB", ("A100", "PCIE", "80GB"), 312e12, 312e12, 156e12, 19.5e12, 80, _A100),
-    GpuSpec("A100 PCIe 40GB", ("A100", "PCIE"), 312e12, 312e12, 156e12, 19.5e12, 40, _A100),
-    GpuSpec("A100 SXM 80GB", ("A100", "80GB"), 312e12, 312e12, 156e12, 19.5e12, 80, _A100),
-    GpuSpec("A100 SXM 40GB", ("A100",), 312e12, 312e12, 156e12, 19.5e12, 40, _A100),
-    GpuSpec("L40S", ("L40S",), 362.05e12, 362.05e12, 183e12, 91.6e12, 48,
+    GpuSpec("A100 PCIe 80GB", ("A100", "PCIE", "80GB"), 312e12, 312e12, 156e12, 19.5e12, _A100),
+    GpuSpec("A100 PCIe 40GB", ("A100", "PCIE"), 312e12, 312e12, 156e12, 19.5e12, _A100),
+    GpuSpec("A100 SXM 80GB", ("A100", "80GB"), 312e12, 312e12, 156e12, 19.5e12, _A100),
+    GpuSpec("A100 SXM 40GB", ("A100",), 312e12, 312e12, 156e12, 19.5e12, _A100),
+    GpuSpec("L40S", ("L40S",), 362.05e12, 362.05e12, 183e12, 91.6e12,
             "NVIDIA L40S datasheet (dense column of 'dense | sparse')"),
-    GpuSpec("L4", ("L4",), 121e12, 121e12, 60e12, 30.3e12, 24,
+    GpuSpec("L4", ("L4",), 121e12, 121e12, 60e12, 30.3e12,
             "NVIDIA L4 datasheet (sparse figures halved)"),
-    GpuSpec("A10G", ("A10G",), 125e12, 125e12, 62.5e12, 31.2e12, 24,
+    GpuSpec("A10G", ("A10G",), 125e12, 125e12, 62.5e12, 31.2e12,
             "APPROXIMATE: AWS-only A10 variant with no NVIDIA datasheet; NVIDIA A10 datasheet dense figures used"),
-    GpuSpec("A10", ("A10",), 125e12, 125e12, 62.5e12, 31.2e12, 24,
+    GpuSpec("A10", ("A10",), 125e12, 125e12, 62.5e12, 31.2e12,
             "NVIDIA A10 datasheet (dense column of 'dense | sparse')"),
-    GpuSpec("RTX 4090", ("RTX", "4090"), 165.2e12, 165.2e12, 82.6e12, 82.6e12, 24, _ADA + ", GeForce RTX 4090",
+    GpuSpec("RTX 4090", ("RTX", "4090"), 165.2e12, 165.2e12, 82.6e12, 82.6e12, _ADA + ", GeForce RTX 4090",
             exclude=("D", "LAPTOP")),
-    GpuSpec("RTX 3090", ("RTX", "3090"), 71e12, 71e12, 35.6e12, 35.6e12, 24, _GA102 + ", GeForce RTX 3090",
+    GpuSpec("RTX 3090", ("RTX", "3090"), 71e12, 71e12, 35.6e12, 35.6e12, _GA102 + ", GeForce RTX 3090",
             exclude=("TI", "LAPTOP")),
-    GpuSpec("V100S PCIe", ("V100S",), None, 130e12, None, 16.4e12, 32, _V100 + ", V100S PCIe column"),
-    GpuSpec("V100 PCIe", ("V100", "PCIE"), None, 112e12, None, 14e12, 16, _V100 + ", V100 PCIe column"),
-    GpuSpec("V100 SXM2", ("V100",), None, 125e12, None, 15.7e12, 16, _V100 + ", V100 SXM2 column"),
-    GpuSpec("cpu", ("CPU",), None, None, None, None, None,
+    GpuSpec("V100S PCIe", ("V100S",), None, 130e12, None, 16.4e12, _V100 + ", V100S PCIe column"),
+    GpuSpec("V100 PCIe", ("V100", "PCIE"), None, 112e12, None, 14e12, _V100 + ", V100 PCIe column"),
+    GpuSpec("V100 SXM2", ("V100",), None, 125e12, None, 15.7e12, _V100 + ", V100 SXM2 column"),
+    GpuSpec("cpu", ("CPU",), None, None, None, None,
             "no peak recorded: CPU peaks depend on the SKU, clocks and vector units; pass one to mfu() if known"),
 )
 

@@ -52,6 +52,7 @@ import torch
 
 from pfbench.config import Preset
 from pfbench.frontier import frontier_summary, search_frontier
+from pfbench.hardware import autocast
 from pfbench.measure import (MemoryResult, is_oom_error, peak_rss_in_child, proc_status_bytes, reset_peak_rss,
                              run_catching_oom, self_peak_rss_bytes, track_memory)
 
@@ -129,10 +130,8 @@ def training_step(variant: str, model, preset: Preset, point: dict, *, device: s
     gen = torch.Generator(device=device).manual_seed(seed)
     x1 = torch.randn((1, preset.channels, point["frames"], point["height"], point["width"]), generator=gen,
                      device=device)  # (1, C, T, H, W)
-    autocast = (torch.autocast(device_type="cuda", dtype=dtype)
-                if device.startswith("cuda") and dtype != torch.float32 else contextlib.nullcontext())
     try:
-        with autocast:
+        with autocast(device, dtype):
             loss = training_loss(variant, model, x1, generator=gen, num_stages=preset.stages,
                                  stage_mix=preset.stage_mix, stages=torch.tensor([0]),
                                  frames=torch.tensor([point["frames"] - 1]))

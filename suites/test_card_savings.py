@@ -72,11 +72,11 @@ def test_card_backbone_forward(pf_record, pf_device, pf_dtype, name):
     if not cuda:
         pf_record(rows)
         return
-    from pfbench.hardware import peak_flops
+    from pfbench.hardware import device_name, peak_flops
     torch.cuda.reset_peak_memory_stats(torch.device(pf_device))
     timing = time_fn(forward, device=pf_device, warmup=2, repeats=5)
     seconds = timing.median_s
-    peak = peak_flops(torch.cuda.get_device_name(torch.device(pf_device)), pf_dtype)
+    peak = peak_flops(device_name(pf_device), pf_dtype)
     rows += [dict(case=name, variant="backbone", metric="forward_s", value=seconds, unit="s", backend="measured",
                   note=note),
              dict(case=name, variant="backbone", metric="achieved_flops_per_s", value=analytic / seconds,

@@ -29,6 +29,7 @@ import pytest
 import torch
 
 from pfbench.frontier import frontier_summary
+from pfbench.hardware import device_name
 from pfbench.memory_sweep import (fit_rows, largest_layout_tokens, measure_variant_cpu, measure_variant_cuda,
                                   per_frame_bytes, points_to_rows)
 from pfbench.train import model_for_preset
@@ -64,10 +65,6 @@ def _budget(preset, device: str, overrides: dict) -> tuple[int, str, str]:
               else f"preset {preset.name}'s memory_budget_gib")
     return (int(gib * GIB), "rlimit_as",
             f"{gib:g} GiB from {source}: address space the child may add after imports (RLIMIT_AS)")
-
-
-def _device_name(device: str) -> str:
-    return torch.cuda.get_device_name(torch.device(device)) if _is_cuda(device) else "cpu"
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -115,7 +112,7 @@ def test_memory_sweep(benchmark, pf_config, pf_preset, pf_device, pf_dtype, pf_s
     preset_clip = next((p for p in points if p["sweep"] == "resolution_sweep" and p["status"] == "ok"), None)
     peak_key = "max_allocated_bytes" if cuda else "peak_rss_bytes"
     benchmark.extra_info.update(
-        case="memory_sweep", variant=variant, device=_device_name(pf_device),
+        case="memory_sweep", variant=variant, device=device_name(pf_device),
         backend="cuda_max_allocated" if cuda else "child_peak_rss",
         peak_memory_bytes=preset_clip[peak_key] if preset_clip else None,
         peak_memory_increase_bytes=preset_clip["increase_bytes"] if preset_clip else None,

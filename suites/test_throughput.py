@@ -12,7 +12,6 @@ speedup the FLOP counts predict for exactly the same batches.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import statistics
 import time
@@ -23,7 +22,7 @@ import torch
 
 from pfbench.accounting import (ModelShape, VideoShape, a100_equivalent, forward_flops, sampling_cases,
                                 step_train_flops)
-from pfbench.hardware import fp32_matmul_mode, peak_flops
+from pfbench.hardware import autocast, device_name, fp32_matmul_mode, peak_flops
 from pfbench.measure import EnergyMeter, achieved_flops_per_s, count_flops, mfu, nvml_index, synchronized
 from pfbench.profiling import profile_steps
 from pfbench.train import dataset_for_preset, model_for_preset
@@ -42,16 +41,6 @@ MIN_SPEEDUP_EFFICIENCY = 0.7
 def medians() -> dict:
     """(case, variant) -> (median seconds, iqr seconds, analytic FLOPs) collected during this module."""
     return {}
-
-
-def _autocast(device: str, dtype: torch.dtype):
-    if device.startswith("cuda") and dtype != torch.float32:
-        return torch.autocast(device_type="cuda", dtype=dtype)
-    return contextlib.nullcontext()
-
-
-def _device_name(device: str) -> str:
-    return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
 
 
 def _batch(preset, device, size):
@@ -105,7 +94,7 @@ def _run_measured(benchmark, fn, device, rounds, warmup_rounds):
 
 
 def _record_flop_info(benchmark, device, dtype, analytic, measured, seconds):
-    name = _device_name(device)
+    name = device_name(device)
     peak = peak_flops(name, dtype, fp32_mode=fp32_matmul_mode())
     utilisation = mfu(analytic, seconds, peak) if peak else None
     benchmark.extra_info.update(
@@ -134,7 +123,7 @@ def _train_step(variant, model, opt, preset, device, dtype, seed):
 
     def loss_fn():
         gen = torch.Generator(device=device).manual_seed(seed)
-        with _autocast(device, dtype):
+        with autocast(device, dtype):
             return training_loss(variant, model, clips, generator=gen, num_stages=preset.stages,
                                  stage_mix=preset.stage_mix, stages=stages, frames=frames)
 
@@ -243,7 +232,7 @@ def test_generate(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, v
 
     def generate():
         gen = torch.Generator(device=pf_device).manual_seed(pf_seed)
-        with torch.no_grad(), _autocast(pf_device, pf_dtype):
+        with torch.no_grad(), autocast(pf_device, pf_dtype):
             return sample_video(variant, model, shape, generator=gen, schedule=schedule, device=pf_device)
 
     mshape = ModelShape.from_preset(pf_preset)
