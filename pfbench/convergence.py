@@ -215,3 +215,15 @@ def still_falling(curves: Sequence[Curve], from_progress: float = 0.8) -> StillF
     else:
         se = float(math.hypot(curves[0].se[-1], curves[0].se[i])) if curves[0].se else 0.0
     return StillFalling(float(np.mean(drops)), se)
+
+
+def paired_difference(a, b, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of a - b over paired runs (one pair per seed: same initial weights, data and noise) and its Student-t
+    interval over seeds: (mean, low, high); NaN bounds with fewer than 2 pairs."""
+    from scipy.stats import t as student_t
+
+    d = np.asarray(a, float) - np.asarray(b, float)
+    if len(d) < 2:
+        return (float(d.mean()) if len(d) else math.nan), math.nan, math.nan
+    half = float(student_t.ppf(0.5 + confidence / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
+    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)

@@ -1,178 +1,210 @@
-"""FID convergence against training compute: the paper's spatial- and temporal-pyramid ablation in shape.
+"""FID convergence against training compute: the paper's "almost 3x faster" claim (Fig. 7) as a compute-to-quality
+ratio over a ladder of targets, with an interval over seeds and evaluation samples.
 
-The paper (Fig. 7, Fig. 8 / 12b) trains pyramidal flow matching and standard (full-sequence) flow matching
-with the same data, tokens per batch, hyper-parameters and architecture, and finds the pyramid converging
-"almost three times" faster in FID. Here ``full_sequence``, ``spatial_pyramid`` and ``pyramid_ar`` train:
+Protocol (pfbench.convergence, scales in pfbench.convergence_run): ``full_sequence``, ``spatial_pyramid`` and
+``pyramid_ar`` train, for each of >= 3 seeds, from the same initial weights (the seed's), on the same clips and
+sample stream, with the same AdamW settings, warm-up, constant learning rate and number of steps, and **equal tokens
+per batch** (a pyramid variant takes round(batch x mean tokens of full_sequence / its mean tokens) clips per step).
+Snapshots at the evaluation points are scored afterwards (samples of the snapshot, every frame, Fréchet distance
+on EfficientNet-Lite0 features against held-out clips; the extractor is every row's backend):
 
-- from the same initial weights (one seeded class-conditional model, copied), on the same clips (cpu preset: crops
-  of real videos, ``pfbench.data.real``; smoke: procedural clips),
-  with the same AdamW settings, warm-up, clipping, learning rate and number of steps;
-- with **equal tokens per batch** (the paper's equalisation): full_sequence takes ``batch`` clips per step,
-  a pyramid variant round(batch x mean tokens of full_sequence / its mean tokens per sample) clips, since a
-  pyramid sample has fewer tokens (low-resolution stages, one current frame with compressed history);
-- at the experiment shape of ``pfbench.experiments.experiment_shape`` (cpu preset: tiny backbone, 4 x 16 x 16
-  RGB clips, 200 steps, FID at 10, 25, 50, 100, 150, 200 steps; smoke: 3 x 16 x 16, 30 steps).
+1. the baseline's runs first; its ladder targets (its seed-mean FID at 20/40/60/80% of the run and at the end) are
+   fixed and recorded before any pyramid run is scored;
+2. then the other variants; per target the ratio full_sequence cost / variant cost (training FLOPs, and wall
+   seconds) on the seed-mean curves, with a bootstrap 95% interval over seeds and evaluation samples.
 
-FID uses EfficientNet-Lite0 features when installed (else the named fallback ``pfbench-randconv-s0``; the extractor
-is the row's backend) between every frame of ``sample_clips`` class-balanced generated clips and every frame of
-held-out clips (real: frames training never sees; procedural: a seed training never uses); spread = half-width of
-the 95% interval over clips (half-samples, ``pfbench.metrics.stats``), centred on the ``fid_debiased`` row.
-x axes: cumulative expected analytic training FLOPs (pfbench.accounting) and training step. Training
-(``benchmark.pedantic``, one round, weights snapshotted at the evaluation steps) and evaluation (sampling +
-FID, after training) are timed separately. Quality orderings are recorded, not asserted: a few hundred CPU
-steps cannot guarantee them.
+The experiment runs under a time budget (CPU seconds on CPU, so a loaded machine does not shrink it): training is
+required, evaluation points are scored in priority order until the budget is spent (fewer points, never a failure).
+Compute-bound check: each variant's drop in FID over the last 20% of its run, in standard errors (``fid_drop_last20_z``).
+Quality orderings are recorded, not asserted.
 """
 from __future__ import annotations
 
 import time
 
 import pytest
-import torch
 
-from pfbench.experiments import (FidEvaluator, Snapshots, Stopwatch, ci_half_width, clips_to_frames, compute_to_reach,
-                                 equal_token_batches, experiment_clips, experiment_shape, fid_config, initial_model,
-                                 mean_tokens_per_sample, sample_clips, train_flops_per_sample, train_variant)
+from pfbench.convergence import LADDER_FRACTIONS, geometric_mean_ratio, ladder_ratios, ladder_targets, still_falling
+from pfbench.convergence_run import (Budget, common_points, convergence_scale, point_from_fid, run_curve,
+                                     seed_mean_rows)
+from pfbench.experiments import (FidEvaluator, Snapshots, clips_to_frames, equal_token_batches, experiment_clips,
+                                 fid_config, initial_model, mean_tokens_per_sample, sample_clips,
+                                 train_flops_per_sample, train_variant)
 
 VARIANTS = ("full_sequence", "spatial_pyramid", "pyramid_ar")
 BASELINE = "full_sequence"
-EQUALISATION = "equal tokens per batch (pyramid variants take more clips per step), same steps, init, data, lr"
+SEED_SLOTS = 3
+EQUALISATION = ("equal tokens per batch (pyramid variants take more clips per step), same steps, initial weights, "
+                "data stream, AdamW, warm-up + constant lr")
 
 
 @pytest.fixture(scope="module")
 def setup(pf_preset, pf_device, pf_seed):
     if not pf_preset.trainable:
         pytest.skip(f"preset {pf_preset.name} is shape-only; FID convergence needs a trainable preset")
-    shape = experiment_shape(pf_preset)
-    preset = shape.preset(pf_preset)
-    data = experiment_clips(shape, preset, shape.dataset_size, pf_seed)
-    real, _ = experiment_clips(shape, preset, shape.heldout_clips, pf_seed, split="heldout")
+    scale = convergence_scale(pf_preset)
+    budget = Budget(scale.budget_s, "wall" if pf_device.startswith("cuda") else scale.budget_clock)
+    preset = scale.preset(pf_preset)
+    data = experiment_clips(scale, preset, scale.dataset_size, pf_seed)
+    real, _ = experiment_clips(scale, preset, scale.heldout_clips, pf_seed, split="heldout")
     t0 = time.perf_counter()
-    evaluator = FidEvaluator(clips_to_frames(real), fid_config(shape, pf_device, pf_seed),
-                             frames_per_clip=preset.frames)
-    real_features_s = time.perf_counter() - t0
-    return dict(shape=shape, preset=preset, data=data, evaluator=evaluator, real_features_s=real_features_s,
-                init=initial_model(preset, pf_seed, pf_device),
-                batches=equal_token_batches(VARIANTS, preset, shape.batch_size, BASELINE))
+    evaluator = FidEvaluator(clips_to_frames(real), fid_config(scale, pf_device, pf_seed), frames_per_clip=preset.frames)
+    return dict(scale=scale, preset=preset, data=data, evaluator=evaluator, budget=budget,
+                real_features_s=time.perf_counter() - t0, seeds=scale.seed_list(pf_seed), inits={},
+                batches=equal_token_batches(VARIANTS, preset, scale.batch_size, BASELINE))
 
 
 @pytest.fixture(scope="module")
-def curves() -> dict:
-    """variant -> list of (step, train_flops, fid, ci half-width, train_loss) collected in this module."""
+def runs() -> dict:
+    """(variant, seed) -> dict(model, weights {step: state}, wall {step: s}, batch, per_sample)."""
     return {}
 
 
 def _note(setup, variant) -> str:
-    s, b = setup["shape"], setup["batches"]
+    s, b = setup["scale"], setup["batches"]
     return (f"{EQUALISATION}: batch {b[variant]} clips ({b[variant] * mean_tokens_per_sample(variant, setup['preset']):.0f}"
-            f" tokens; {BASELINE} {b[BASELINE]} clips), {s.steps} steps, lr {s.lr}, shape {s.name}; "
-            f"FIDs of {s.sample_clips} generated vs {s.heldout_clips} held-out {s.data} clips (all frames)")
+            f" tokens; {BASELINE} {b[BASELINE]} clips), {s.steps} steps, lr {s.lr}, scale {s.name}; "
+            f"{s.sample_clips} generated vs {s.heldout_clips} held-out {s.data} clips (all frames)")
 
 
+@pytest.mark.parametrize("seed_slot", range(SEED_SLOTS))
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_convergence(benchmark, setup, curves, pf_record, pf_device, pf_seed, pf_train_dir, variant):
-    shape, preset = setup["shape"], setup["preset"]
+def test_train(benchmark, setup, runs, pf_record, pf_device, pf_train_dir, variant, seed_slot):
+    scale, preset = setup["scale"], setup["preset"]
+    if seed_slot >= scale.seeds:
+        pytest.skip(f"scale {scale.name} runs {scale.seeds} seeds")
+    seed = setup["seeds"][seed_slot]
+    if seed not in setup["inits"]:
+        setup["inits"][seed] = initial_model(preset, seed, pf_device)
     batch = setup["batches"][variant]
-    per_sample = train_flops_per_sample(variant, preset)
-    folder = pf_train_dir("fid", variant)  # a run folder: `pfbench run --resume` continues the training
-    snaps = Snapshots(shape.eval_steps, folder=folder)
+    folder = pf_train_dir("fid", f"{variant}-seed{seed}")  # a run folder: `pfbench run --resume` continues it
+    snaps, wall, t0 = Snapshots(scale.eval_steps, folder=folder), {}, time.perf_counter()
+
+    def callback(step, loss, model):
+        snaps(step, loss, model)
+        if step + 1 in scale.eval_steps:
+            wall[step + 1] = time.perf_counter() - t0
 
     def run():
-        return train_variant(variant, preset, setup["init"], setup["data"], steps=shape.steps, batch_size=batch,
-                             seed=pf_seed, lr=shape.lr, device=pf_device, callback=snaps, run_dir=folder)
+        return train_variant(variant, preset, setup["inits"][seed], setup["data"], steps=scale.steps,
+                             batch_size=batch, seed=seed, lr=scale.lr, device=pf_device, callback=callback,
+                             run_dir=folder)
 
     result = benchmark.pedantic(run, rounds=1, iterations=1, warmup_rounds=0)
     snaps.complete()
+    wall.update({s: w for s, w in _logged_wall(folder).items() if s in scale.eval_steps})
+    runs[(variant, seed)] = dict(model=result.model, weights=snaps.weights, wall=wall, batch=batch,
+                                 per_sample=train_flops_per_sample(variant, preset))
     train_s = benchmark.stats.stats.max if benchmark.stats else float("nan")
+    pf_record([dict(case=f"seed{seed}", variant=variant, metric="train_time_s", value=train_s, unit="s",
+                    backend="measured", note=f"{scale.steps} steps, batch {batch}; evaluation excluded"
+                    + (f"; resumed at step {result.resumed_from}" if result.resumed_from else "")),
+               dict(case="convergence", variant=variant, metric="batch_clips", value=batch, unit="clips",
+                    backend="config", note=_note(setup, variant)),
+               dict(case="convergence", variant=variant, metric="train_flops_per_step",
+                    value=batch * runs[(variant, seed)]["per_sample"], unit="FLOP", backend="analytic",
+                    note=_note(setup, variant))])
+    assert result.step == scale.steps
 
-    model, points, eval_clock = result.model, [], Stopwatch()
-    for step in shape.eval_steps:
-        with eval_clock:
-            model.load_state_dict(snaps.weights[step])
-            fake = sample_clips(variant, model, preset, shape.sample_clips, shape.schedule, seed=pf_seed + 1,
-                                device=pf_device)
-            fid = setup["evaluator"](clips_to_frames(fake))
-        points.append((step, step * batch * per_sample, fid, snaps.window_loss[step]))
-    curves[variant] = [(s, x, f.fid, ci_half_width(f), loss) for s, x, f, loss in points]
 
-    note = _note(setup, variant)
-    backend = fid.extractor
+def _logged_wall(folder) -> dict[int, float]:
+    """{step: cumulative training seconds} from a run folder's log.csv (covers steps done before a resume)."""
+    if folder is None or not (folder / "log.csv").exists():
+        return {}
+    from pfbench.train.rundir import read_log
+    return {int(r["step"]): float(r["wall_s"]) for r in read_log(folder / "log.csv") if r.get("kind") == "train"}
+
+
+def _evaluate(setup, runs, variants, steps_in_order, budget, share: float, pf_device, done: dict) -> list[int]:
+    """Score every run of ``variants`` at each step in order (all seeds of a step together) while the budget
+    allows (at least two steps); returns the steps scored. ``share``: the part of the remaining budget to use."""
+    limit = budget.used() + max(0.0, budget.left()) * share
+    scored, per_step = [], None
+    for i, step in enumerate(steps_in_order):
+        if i >= 2 and (budget.used() >= limit or (per_step and budget.used() + per_step > limit)):
+            break
+        start = budget.used()
+        for variant in variants:
+            for seed in setup["seeds"]:
+                r = runs[(variant, seed)]
+                model = r["model"]
+                model.load_state_dict(r["weights"][step])
+                fake = sample_clips(variant, model, setup["preset"], setup["scale"].sample_clips,
+                                    setup["scale"].schedule, seed=seed + 1, device=pf_device)
+                fid = setup["evaluator"](clips_to_frames(fake))
+                done.setdefault(variant, {}).setdefault(seed, []).append(
+                    point_from_fid(step, step * r["batch"] * r["per_sample"], r["wall"].get(step, float("nan")), fid))
+        per_step = budget.used() - start
+        scored.append(step)
+    return scored
+
+
+def test_ladder(setup, runs, pf_record, pf_device):
+    scale, budget = setup["scale"], setup["budget"]
+    missing = [(v, s) for v in VARIANTS for s in setup["seeds"] if (v, s) not in runs]
+    if missing:
+        pytest.skip(f"runs not trained in this session: {missing}")
+    order = scale.eval_priority()
+    points: dict = {}
+    clock0 = budget.usage()
+    base_steps = _evaluate(setup, runs, [BASELINE], order, budget, 1 / 3, pf_device, points)
+    base_curves = [run_curve(p, scale.steps) for p in common_points(points)[BASELINE].values()]
+    targets = ladder_targets(base_curves, LADDER_FRACTIONS)  # fixed now, before any pyramid run is scored
+    others = [v for v in VARIANTS if v != BASELINE]
+    other_steps = _evaluate(setup, runs, others, order, budget, 1.0, pf_device, points)
+    usage = budget.usage()
+    points = common_points(points)
+    backend = next(iter(points[BASELINE].values()))[0].extractor
     rows = []
-    for step, flops, f, loss in points:
-        common = dict(case="convergence", variant=variant, note=note)
-        spread = ci_half_width(f)
-        for x_name, x_value in (("train_flops", flops), ("train_step", step)):
-            rows.append({**common, "metric": "fid", "value": f.fid, "unit": "", "backend": backend, "spread": spread,
-                         "spread_kind": "ci95", "x_name": x_name, "x_value": x_value})
-            if f.fid_debiased is not None:
-                rows.append({**common, "metric": "fid_debiased", "value": f.fid_debiased, "unit": "",
-                             "backend": backend, "spread": spread, "spread_kind": "ci95", "x_name": x_name,
-                             "x_value": x_value, "note": note + f"; {f.interval_over}, {f.n_fake_clips} clips"})
-            rows.append({**common, "metric": "train_loss", "value": loss, "unit": "", "backend": "mse",
-                         "x_name": x_name, "x_value": x_value,
-                         "note": note + "; mean training loss since the previous evaluation point (loss scales "
-                                        "differ between variants: compare FID, not loss, across variants)"})
-        if f.kid_mean is not None:
-            rows.append({**common, "metric": "kid", "value": f.kid_mean, "unit": "", "backend": backend,
-                         "spread": f.kid_std, "spread_kind": "std", "x_name": "train_flops", "x_value": flops})
-    rows += [
-        dict(case="convergence", variant=variant, metric="train_time_s", value=train_s, unit="s", backend="measured",
-             note=f"{shape.steps} training steps, batch {batch}, snapshots included; evaluation excluded"
-                  + (f"; resumed at step {result.resumed_from}: this attempt's time only" if result.resumed_from
-                     else "")),
-        dict(case="convergence", variant=variant, metric="eval_time_s", value=eval_clock.seconds, unit="s",
-             backend="measured", note=f"{len(shape.eval_steps)} x (sample {shape.sample_clips} clips + FID); "
-                                      f"real features once: {setup['real_features_s']:.2f} s"),
-        dict(case="convergence", variant=variant, metric="train_flops_per_step", value=batch * per_sample,
-             unit="FLOP", backend="analytic", note=note),
-        dict(case="convergence", variant=variant, metric="batch_clips", value=batch, unit="clips", backend="config",
-             note=note),
-    ]
-    pf_record(rows)
-    benchmark.extra_info.update(case="convergence", variant=variant, backend="measured", batch=batch,
-                                steps=shape.steps, train_flops=shape.steps * batch * per_sample,
-                                train_flops_per_sample=per_sample, equalisation=EQUALISATION,
-                                experiment_shape=shape.name, eval_time_s=eval_clock.seconds,
-                                final_fid=points[-1][2].fid, fid_extractor=backend,
-                                final_train_loss=points[-1][3])
-    print(f"{variant:16s} batch {batch:3d} train {train_s:6.1f}s eval {eval_clock.seconds:5.1f}s  " +
-          "  ".join(f"{s}:{f.fid:.3g}" for s, _, f, _ in points))
-
-    assert result.step == shape.steps and len(result.losses) == shape.steps
-    assert all(torch.isfinite(torch.tensor(p[2].fid)) for p in points), "FID must be finite"
-    flops = [p[1] for p in points]
-    assert flops == sorted(flops) and flops[0] > 0
-
-
-def test_compute_to_reach_full_sequence_fid(setup, curves, pf_record):
-    """Per pyramid variant: the training FLOPs at which it first reaches full_sequence's final FID."""
-    if BASELINE not in curves:
-        pytest.skip("full_sequence was not trained in this run")
-    base = curves[BASELINE]
-    target = base[-1][2]
-    x_base = compute_to_reach([p[1] for p in base], [p[2] for p in base], target)
-    rows = []
+    for fraction, target in targets:
+        rows.append(dict(case="ladder", variant=BASELINE, metric="ladder_target_fid", value=target, unit="",
+                         backend=backend, x_name="target_fraction", x_value=fraction,
+                         note=f"{BASELINE}'s seed-mean FID at {fraction:.0%} of its run (interpolated between its "
+                              f"evaluated steps {sorted(base_steps)}), fixed before the other variants were scored"))
     for variant in VARIANTS:
-        if variant == BASELINE or variant not in curves:
-            continue
-        pts = curves[variant]
-        reach = compute_to_reach([p[1] for p in pts], [p[2] for p in pts], target)
-        note = (f"first training FLOPs (log-x interpolated between evaluation points) at which {variant} reaches "
-                f"{BASELINE}'s final FID {target:.4g} ({BASELINE} itself first reaches it at {x_base:.3g} FLOP); "
-                + _note(setup, variant))
-        if reach is None:
-            rows.append(dict(case="convergence", variant=variant, metric="compute_to_reach_full_sequence_fid",
-                             value=None, unit="FLOP", backend="analytic", status="skipped",
-                             note=f"never reached {BASELINE}'s final FID {target:.4g} within {pts[-1][1]:.3g} FLOP "
-                                  f"(its best: {min(p[2] for p in pts):.4g}); " + _note(setup, variant)))
-            continue
-        rows += [dict(case="convergence", variant=variant, metric="compute_to_reach_full_sequence_fid", value=reach,
-                      unit="FLOP", backend="analytic", note=note),
-                 dict(case="convergence", variant=variant, metric="compute_saving_vs_full_sequence",
-                      value=x_base / reach, unit="x", backend="analytic",
-                      note=f"{BASELINE}'s FLOPs to its final FID / {variant}'s FLOPs to the same FID (paper: ~3x)")]
+        note = _note(setup, variant)
+        rows += seed_mean_rows(variant, points[variant], note)
+        for seed, pts in points[variant].items():
+            rows += [dict(case=f"seed{seed}", variant=variant, metric="fid_run", value=p.fid, unit="",
+                          backend=p.extractor, spread=1.96 * p.se, spread_kind="ci95_eval_samples",
+                          x_name="train_step", x_value=float(p.step), note=f"seed {seed}; " + note) for p in pts]
+        fall = still_falling([run_curve(p, scale.steps) for p in points[variant].values()])
+        rows.append(dict(case="compute_bound", variant=variant, metric="fid_drop_last20_z", value=fall.z, unit="",
+                         backend="seeds", note=f"FID drop over the last 20% of the run {fall.drop:.4g} / its se "
+                                               f"{fall.se:.3g} (> 2: still falling, training is compute-bound)"))
+    summary = []
+    for variant in others:
+        for x, metric in (("flops", "compute_ratio_vs_full_sequence"), ("wall_s", "wall_ratio_vs_full_sequence")):
+            b = [run_curve(p, scale.steps, x) for p in points[BASELINE].values()]
+            v = [run_curve(p, scale.steps, x) for p in points[variant].values()]
+            ratios = ladder_ratios(b, v, targets, resamples=scale.resamples, seed=0)
+            for r in ratios:
+                what = "training FLOPs" if x == "flops" else "training wall seconds"
+                common = dict(case="ladder", variant=variant, unit="x", backend=backend, x_name="target_fraction",
+                              x_value=r.fraction)
+                rows += [{**common, "metric": metric, "value": r.ratio, "bound": r.bound,
+                          "status": "ok" if r.ratio is not None else "skipped",
+                          "note": (f"{BASELINE} {what} / {variant} {what} to reach FID {r.target:.4g} ({BASELINE} "
+                                   f"at {r.fraction:.0%} of its run); {r.confidence:.0%} CI {r.low:.3g}-{r.high:.3g} "
+                                   f"over {r.over}, {r.seeds[0]}+{r.seeds[1]} runs, {r.resamples} resamples"
+                                   + ("" if r.ratio is not None else f"; {variant} never reached it"))},
+                         {**common, "metric": metric + "_ci_low", "value": r.low, "note": "2.5% bootstrap quantile"},
+                         {**common, "metric": metric + "_ci_high", "value": r.high,
+                          "note": "97.5% bootstrap quantile"}]
+            if x == "flops":
+                summary.append(f"{variant}: " + ", ".join(
+                    f"{r.fraction:.0%} {r.ratio if r.ratio is None else round(r.ratio, 2)}x [{r.low:.2g}, {r.high:.2g}]"
+                    for r in ratios) + f" (geo-mean {geometric_mean_ratio(ratios)})")
+    rows += [dict(case="budget", variant=BASELINE, metric="eval_points", value=len(points[BASELINE][setup['seeds'][0]]),
+                  unit="count", backend="measured", note=f"{BASELINE} steps scored {sorted(base_steps)}; others "
+                  f"{sorted(other_steps)} of {list(scale.eval_steps)} (priority {order})"),
+             dict(case="budget", variant=BASELINE, metric="experiment_cpu_s", value=usage["cpu_s"], unit="s",
+                  backend="measured", note=f"process CPU seconds of the whole experiment (training + evaluation) "
+                  f"against a budget of {scale.budget_s:g} {budget.clock} seconds; evaluation alone "
+                  f"{usage['cpu_s'] - clock0['cpu_s']:.0f} CPU-s"),
+             dict(case="budget", variant=BASELINE, metric="experiment_wall_s", value=usage["wall_s"], unit="s",
+                  backend="measured", note=f"wall seconds (evaluation alone {usage['wall_s'] - clock0['wall_s']:.0f} s;"
+                  f" real features once {setup['real_features_s']:.1f} s)")]
     pf_record(rows)
-    # certain by construction: with equal tokens per batch, the analytic cost per step is within attention's
-    # share of the full-sequence cost, never above it (pyramid sequences are shorter, attention is quadratic)
-    per_step = {v: curves[v][0][1] / curves[v][0][0] for v in curves}
-    for v in per_step:
-        assert per_step[v] <= per_step[BASELINE] * 1.2, (v, per_step)
+    print("\n".join(summary))
+    assert all(len(p) >= 2 for by_seed in points.values() for p in by_seed.values()), "every run needs >= 2 points"

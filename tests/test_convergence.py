@@ -92,3 +92,15 @@ def test_bad_curves_are_refused():
         Curve((2.0, 1.0), (1.0, 1.0))
     with pytest.raises(ValueError, match="share their evaluation points"):
         mean_curve([Curve((1.0, 2.0), (1.0, 1.0)), Curve((1.0,), (1.0,))])
+
+
+def test_paired_difference_interval_covers_a_known_gap():
+    from pfbench.convergence import paired_difference
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(200):
+        base = rng.normal(0, 1, 4)
+        m, lo, hi = paired_difference(base + 0.5 + rng.normal(0, 0.2, 4), base)
+        hits += lo <= 0.5 <= hi
+    assert 0.9 <= hits / 200 <= 0.99  # a 95% interval over 4 paired seeds
+    assert math.isnan(paired_difference([1.0], [0.0])[1])

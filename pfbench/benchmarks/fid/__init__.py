@@ -20,6 +20,21 @@ METRICS = (
     Metric("steps", "count", "setting"),
     Metric("batch", "samples", "setting"),
     Metric("batch_clips", "clips", "setting"),
+    # issue 16: compute to quality over a ladder of targets (pfbench.convergence, suites/test_fid_convergence.py)
+    Metric("fid_run", "", "lower", doc="one seed's FID at an evaluation step (case seed<N>)"),
+    Metric("ladder_target_fid", "", "setting", doc="full_sequence's seed-mean FID at a fraction of its run"),
+    Metric("compute_ratio_vs_full_sequence", "x", "higher",
+           doc="full_sequence training FLOPs / the variant's to reach a ladder target"),
+    Metric("compute_ratio_vs_full_sequence_ci_low", "x", "higher", doc="2.5% bootstrap quantile"),
+    Metric("compute_ratio_vs_full_sequence_ci_high", "x", "higher", doc="97.5% bootstrap quantile"),
+    Metric("wall_ratio_vs_full_sequence", "x", "higher",
+           doc="full_sequence training wall seconds / the variant's to reach a ladder target"),
+    Metric("wall_ratio_vs_full_sequence_ci_low", "x", "higher"),
+    Metric("wall_ratio_vs_full_sequence_ci_high", "x", "higher"),
+    Metric("fid_drop_last20_z", "", "setting", doc="FID drop over the last 20% of the run in standard errors"),
+    Metric("eval_points", "count", "setting"),
+    Metric("experiment_cpu_s", "s", "lower"),
+    Metric("experiment_wall_s", "s", "lower"),
 )
 
 BENCHMARK = Benchmark(

@@ -1,0 +1,47 @@
+"""pfbench.report_convergence: verdict lines and the ladder section from hand-made rows."""
+import pandas as pd
+
+from pfbench.report.common import ReportContext
+from pfbench.report_convergence import convergence_verdicts, section_convergence
+
+
+def _rows():
+    rows = []
+    for v, ratios in (("spatial_pyramid", [(2.7, 2.1, 3.4)] * 5), ("pyramid_ar", [(1.3, 0.7, 2.0)] * 5)):
+        for f, (r, lo, hi) in zip((0.2, 0.4, 0.6, 0.8, 1.0), ratios):
+            for m, val in (("", r), ("_ci_low", lo), ("_ci_high", hi)):
+                rows.append(dict(suite="fid", case="ladder", variant=v, metric="compute_ratio_vs_full_sequence" + m,
+                                 value=val, x_name="target_fraction", x_value=f, bound="", note=""))
+    for f in (0.2, 0.4, 0.6, 0.8, 1.0):
+        rows.append(dict(suite="fid", case="ladder", variant="full_sequence", metric="ladder_target_fid",
+                         value=10 - 5 * f, x_name="target_fraction", x_value=f, bound="", note=""))
+    for v in ("full_sequence", "spatial_pyramid", "pyramid_ar"):
+        for x in (1e9, 2e9, 4e9):
+            rows.append(dict(suite="fid", case="convergence", variant=v, metric="fid", value=1e10 / x, spread=0.1,
+                             x_name="train_flops", x_value=x, backend="efficientnet-lite0", bound="", note=""))
+    for m, val in (("block_correlation_gap", 0.4), ("block_correlation_gap_ci_low", 0.3),
+                   ("block_correlation_gap_ci_high", 0.5)):
+        rows.append(dict(suite="ablations", case="corrective_noise", variant="renoise_off", metric=m, value=val,
+                         x_name="", x_value=None, bound="", note="3 seeds"))
+    return pd.DataFrame(rows)
+
+
+def test_verdicts_carry_ratio_and_interval(tmp_path):
+    ctx = ReportContext(tmp_path, _rows(), pd.DataFrame(), {}, {})
+    verdicts = {v.claim.split(":")[0]: v for v in convergence_verdicts(ctx)}
+    sp = verdicts["FID convergence (spatial_pyramid)"]
+    assert sp.status == "reproduced" and sp.value == "reproduced at this scale (2.7x, 95% CI 2.1-3.4)"
+    ar = verdicts["FID convergence (pyramid_ar)"]
+    assert ar.status == "inconclusive" and ar.value.startswith("inconclusive (the interval spans 1x")
+    cn = verdicts["Corrective noise"]
+    assert cn.status == "reproduced" and "95% CI +0.3 to +0.5" in cn.value
+    blocks = section_convergence(ctx)
+    table = next(b for b in blocks if b.kind == "table").content
+    assert "2.70x [2.1, 3.4]" in table["FLOPs ratio [95% CI]"].tolist()
+    assert (tmp_path / "plots" / "fid_convergence_ladder.png").exists()
+
+
+def test_no_rows_no_verdicts(tmp_path):
+    ctx = ReportContext(tmp_path, pd.DataFrame(columns=["suite", "case", "metric", "variant", "value"]),
+                        pd.DataFrame(), {}, {})
+    assert convergence_verdicts(ctx) == []
