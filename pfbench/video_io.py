@@ -224,10 +224,16 @@ def iter_frames(path: str | Path, fps: float | None = None,
 
 
 def iter_chunks(path: str | Path, chunk_size: int = 16, fps: float | None = None,
-                folder_fps: float = DEFAULT_FOLDER_FPS) -> Iterator[np.ndarray]:
-    """Consecutive chunks of frames, each (t <= chunk_size, H, W, 3) uint8: bounded memory for long videos."""
+                folder_fps: float = DEFAULT_FOLDER_FPS, prefetch: int = 0) -> Iterator[np.ndarray]:
+    """Consecutive chunks of frames, each (t <= chunk_size, H, W, 3) uint8: bounded memory for long videos.
+
+    ``prefetch`` > 0 decodes that many chunks ahead in a background thread (PyAV releases the GIL while it
+    decodes), so decoding overlaps the scoring of the previous chunk; memory grows by that many chunks."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if prefetch > 0:
+        yield from _prefetched(iter_chunks(path, chunk_size, fps, folder_fps), prefetch)
+        return
     buf: list[np.ndarray] = []
     for frame in iter_frames(path, fps, folder_fps):
         buf.append(frame)
@@ -236,6 +242,49 @@ def iter_chunks(path: str | Path, chunk_size: int = 16, fps: float | None = None
             buf = []
     if buf:
         yield np.stack(buf)
+
+
+def _prefetched(chunks: Iterator[np.ndarray], depth: int) -> Iterator[np.ndarray]:
+    """``chunks`` produced by a daemon thread, at most ``depth`` ahead; its exceptions re-raise here, in order.
+    Closing this generator early stops the producer at its next chunk."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(done)
+        except BaseException as err:  # handed to the consumer, raised there
+            put(err)
+
+    thread = threading.Thread(target=produce, name="pfbench-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def sampled_info(info: VideoInfo, fps: float | None, frames: int | None = None) -> VideoInfo:

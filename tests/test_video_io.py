@@ -63,6 +63,22 @@ def test_fps_sampling_and_chunks(tmp_path):
     assert [len(c) for c in chunks] == [5, 5, 5, 5, 4]
 
 
+def test_prefetched_chunks_are_the_same_and_errors_still_name_the_file(tmp_path):
+    path = write_video(tmp_path / "c.avi", _clip(24), 24)
+    plain, ahead = list(iter_chunks(path, chunk_size=5)), list(iter_chunks(path, chunk_size=5, prefetch=2))
+    assert len(plain) == len(ahead) == 5 and all(np.array_equal(a, b) for a, b in zip(plain, ahead))
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # truncated: raised in the decode thread
+    with pytest.raises(VideoReadError, match="cut.avi"):
+        for _ in iter_chunks(cut, chunk_size=5, prefetch=1):
+            pass
+    gen = iter_chunks(path, chunk_size=2, prefetch=1)
+    next(gen)
+    gen.close()  # stops the producer; nothing left running
+    import threading
+    assert not [t for t in threading.enumerate() if t.name == "pfbench-decode" and t.is_alive()]
+
+
 def test_corrupt_and_empty_files_raise_named_errors(tmp_path):
     bad = tmp_path / "x.mp4"
     bad.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())

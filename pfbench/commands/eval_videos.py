@@ -37,7 +37,8 @@ def evaluate_video(path: Path, dimensions: list[str], ctx: MetricContext, fps: f
     try:
         info = probe_video(path)
         eff = sampled_info(info, fps).fps
-        scores, frames = score_stream(iter_chunks(path, ctx.config.chunk_size, fps), eff, dimensions, ctx)
+        scores, frames = score_stream(iter_chunks(path, ctx.config.chunk_size, fps, prefetch=1), eff, dimensions,
+                                     ctx)
         return VideoReport(str(path), sampled_info(info, fps, frames), scores)
     except (ValueError, OSError) as err:  # VideoReadError is a ValueError
         return VideoReport(str(path), None, error=str(err))

@@ -28,17 +28,21 @@ class FlowBackend(Protocol):
 
 # ----------------------------------------------------------------------------------------------- OpenCV
 
+DIS_PRESETS = {"dis": "MEDIUM", "dis-fast": "FAST", "dis-ultrafast": "ULTRAFAST"}
+
+
 @dataclass
 class OpenCVFlow:
-    """Dense flow with OpenCV: "dis" (DIS, preset medium) or "farneback"; CPU, no weights."""
+    """Dense flow with OpenCV: "dis" (DIS, preset medium), "dis-fast" / "dis-ultrafast" (DIS's faster presets:
+    coarser finest scale, fewer iterations) or "farneback"; CPU, no weights."""
 
     method: str = "dis"
     accepts_gray = True
     takes_frame_lists = True  # a, b may be lists of frames (no stacking copy)
 
     def __post_init__(self):
-        if self.method not in ("dis", "farneback"):
-            raise ValueError(f"unknown OpenCV flow method {self.method!r}: use 'dis' or 'farneback'")
+        if self.method not in DIS_PRESETS and self.method != "farneback":
+            raise ValueError(f"unknown OpenCV flow method {self.method!r}: use {', '.join(DIS_PRESETS)} or 'farneback'")
         self.name = f"opencv-{self.method}"
 
     def _one(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -46,8 +50,8 @@ class OpenCVFlow:
 
         ga = to_gray(a)  # (H, W) uint8
         gb = to_gray(b)
-        if self.method == "dis":
-            dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        if self.method in DIS_PRESETS:
+            dis = cv2.DISOpticalFlow_create(getattr(cv2, "DISOPTICAL_FLOW_PRESET_" + DIS_PRESETS[self.method]))
             return dis.calc(ga, gb, None)  # (H, W, 2) float32
         return cv2.calcOpticalFlowFarneback(ga, gb, None, pyr_scale=0.5, levels=4, winsize=15, iterations=3,
                                             poly_n=5, poly_sigma=1.2, flags=0)  # (H, W, 2) float32
@@ -144,6 +148,8 @@ class FlowOptions:
 
 FLOW_BACKENDS: dict[str, Callable[[FlowOptions], FlowBackend]] = {
     "opencv-dis": lambda o: OpenCVFlow("dis"),
+    "opencv-dis-fast": lambda o: OpenCVFlow("dis-fast"),
+    "opencv-dis-ultrafast": lambda o: OpenCVFlow("dis-ultrafast"),
     "opencv-farneback": lambda o: OpenCVFlow("farneback"),
     "raft-large": lambda o: RaftFlow(_need_raft(o), "raft_large", o.raft_iters, o.device),
     "raft-small": lambda o: RaftFlow(_need_raft(o), "raft_small", o.raft_iters, o.device),
