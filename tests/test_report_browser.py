@@ -1,0 +1,79 @@
+"""Seen in a real browser: report.html rendered by headless Chromium at 1400 x 900 shows the verdict table
+(id="verdicts") whole on the first screen. Skipped, naming how to enable it, where no Chromium is installed."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pfbench.report import write_report
+
+FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
+WIDTH, HEIGHT = 1400, 900
+CHROMIUM_ENV = "PFBENCH_CHROMIUM"
+CANDIDATES = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome", "headless_shell")
+# Runs after layout: the first screen's geometry of #verdicts, written into the DOM that --dump-dom prints.
+PROBE = """<script>window.addEventListener("load", () => {
+  const e = document.getElementById("verdicts"), r = e ? e.getBoundingClientRect() : null;
+  document.body.setAttribute("data-pf-probe", JSON.stringify({found: !!e, top: r && r.top, bottom: r && r.bottom,
+    left: r && r.left, right: r && r.right, rows: e ? e.querySelectorAll("tbody tr").length : 0,
+    width: window.innerWidth, height: window.innerHeight, scroll_width: document.documentElement.scrollWidth}));
+});</script>"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> str:
+    found = os.environ.get(CHROMIUM_ENV) or next((p for p in map(shutil.which, CANDIDATES) if p), None)
+    if not found:
+        pytest.skip(f"no headless Chromium here: `apt-get install chromium-headless-shell` (as .ci/run does) or set "
+                    f"${CHROMIUM_ENV} to a Chromium binary")
+    return found
+
+
+def render(browser: str, page: Path, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           f"--window-size={WIDTH},{HEIGHT}", "--virtual-time-budget=10000", *flags,
+                           page.as_uri()], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("browser") / "run"
+    shutil.copytree(FIXTURE, run)
+    _, page = write_report(run)  # the report writer, as `pfbench report` runs it
+    return page
+
+
+def first_screen(browser: str, page: Path) -> dict:
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    proc = render(browser, probe, "--dump-dom")
+    found = re.search(r'data-pf-probe="([^"]*)"', proc.stdout)
+    assert found, f"Chromium printed no probe (exit {proc.returncode}): {proc.stderr[-1500:]}"
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+def test_verdict_table_is_on_the_first_screen(browser, report_html):
+    geo = first_screen(browser, report_html)
+    assert (geo["width"], geo["height"]) == (WIDTH, HEIGHT), geo
+    assert geo["found"], "report.html has no element with id='verdicts'"
+    assert geo["rows"] >= 7, geo  # one line per claim of the paper
+    assert 0 <= geo["top"] and geo["bottom"] <= HEIGHT, f"the verdict table is not whole on the first screen: {geo}"
+    assert geo["left"] >= 0 and geo["right"] <= WIDTH and geo["scroll_width"] <= WIDTH, f"wider than 1400 px: {geo}"
+    shot = report_html.with_name("first_screen.png")  # to look at (pytest keeps the last runs' tmp folders)
+    render(browser, report_html, f"--screenshot={shot}")
+    assert shot.stat().st_size > 10_000
+
+
+def test_the_probe_can_fail(browser, report_html, tmp_path):
+    """The same probe on a page whose verdict table sits below a tall block: it reports it off the first screen."""
+    page = tmp_path / "report.html"
+    html = report_html.read_text(encoding="utf-8")
+    page.write_text(html.replace("<body>", f'<body><div style="height:{2 * HEIGHT}px"></div>', 1), encoding="utf-8")
+    geo = first_screen(browser, page)
+    assert geo["found"] and geo["top"] > HEIGHT
