@@ -78,11 +78,9 @@ def line_style(variant: str, i: int) -> dict:
 
 def plain_log_axis(axis) -> None:
     """Log axis with plain-number tick labels (2, 4, 8, ... rather than 2^1)."""
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import FuncFormatter
 
-    fmt_ = ScalarFormatter()
-    fmt_.set_scientific(False)
-    axis.set_major_formatter(fmt_)
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
 
 
 @dataclass

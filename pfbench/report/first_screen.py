@@ -101,7 +101,7 @@ def _counted_agrees(df: pd.DataFrame, case: str, variant: str, metric: str) -> s
     a, c = value_of(d, backend="analytic"), value_of(d, backend="counted")
     if math.isnan(c) or math.isnan(a):
         return ""
-    return " = counted" if a == c else f" (counted {fmt(c)})"
+    return " = counted" if math.isclose(a, c, rel_tol=1e-9) else f" (counted {fmt(c)}, {(c - a) / a:+.2%})"
 
 
 def section_summary(ctx: ReportContext) -> list[Block]:

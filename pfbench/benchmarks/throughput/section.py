@@ -70,7 +70,7 @@ def _plot_throughput(ctx: ReportContext, b: pd.DataFrame) -> Path:
             else:
                 label = f"{val:.3g} s"
             ax.annotate(label, (bar.get_x() + bar.get_width() / 2, val), xytext=(0, 4), textcoords="offset points",
-                        ha="center", fontsize=9, fontweight="bold")
+                        ha="center", fontsize=7.5, fontweight="bold")
         ax.set_ylabel("median time per call (s), error bar = IQR")
         ax.set_title(f"{case}: time per call")
         ax.tick_params(axis="x", rotation=15)

@@ -79,7 +79,7 @@ def section_vbench(ctx: ReportContext) -> list[Block]:
         if partial:
             ok = ok[~ok["metric"].isin(AGGREGATES)]  # a partial aggregate is never drawn beside the full score
         if not ok.empty:
-            blocks.append(image(_plot_vbench(ctx, ok), "VBench-style dimensions per variant [backend]; gold ticks: "
+            blocks.append(image(_plot_vbench(ctx, ok, agg_label if partial else ""), "VBench-style dimensions per variant [backend]; gold ticks: "
                                                        "the paper's per-dimension scores (768p, another model size)"))
         blocks.append(table(pd.DataFrame(rows), "VBench-style scores per variant"))
     if not checks.empty:
@@ -109,7 +109,7 @@ def _speed_table(vb: pd.DataFrame) -> list[Block]:
                           "fps); one row per measured case")]
 
 
-def _plot_vbench(ctx: ReportContext, ok: pd.DataFrame) -> Path:
+def _plot_vbench(ctx: ReportContext, ok: pd.DataFrame, partial: str = "") -> Path:
     metrics = list(dict.fromkeys(ok["metric"]))
     variants = order_variants(ok["variant"])
     backends = {m: ", ".join(b for b in dict.fromkeys(ok[ok["metric"] == m]["backend"]) if b) for m in metrics}
@@ -127,7 +127,8 @@ def _plot_vbench(ctx: ReportContext, ok: pd.DataFrame) -> Path:
     lo = min([np.nanmin(ok["value"])] + [p / 100 for p in papers if p is not None])
     ax.set_xlim(max(0.0, lo - 0.1), 1.0)
     ax.set_xlabel("score (fraction, higher is better)")
-    ax.set_title("VBench-style dimensions per variant")
+    ax.set_title("VBench-style dimensions per variant" + (f"\n(not drawn: the {partial})" if partial else ""),
+                 fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ctx.save(fig, "vbench")
