@@ -139,6 +139,11 @@ def test_offline_dimension_real_clip_speed(benchmark, pf_preset, pf_record, real
     peak_gib = run.target_rss_bytes / 2 ** 30
     load = os.getloadavg()[0]
     note = (f"bigbuckbunny resized to {w}x{h}, {r['frames']} frames at {r['fps']:g} fps, decode + score in a child "
+    if run.status == "timeout":  # a slow machine is a time cap, not a wrong result: say so in a row and move on
+        pf_record([{"case": f"vbench-throughput-real/{dimension}", "variant": f"bigbuckbunny-{res}",
+                    "metric": "frames_per_second", "value": None, "unit": "frames/s", "backend": "child",
+                    "status": "skipped", "note": f"time cap, not a result: {run.message}"}])
+        pytest.skip(f"{dimension} at {res}: the scoring child ran past its time cap ({run.message})")
             f"process; load average {load:.1f} on {os.cpu_count()} cores (a shared machine: a lower bound)")
     benchmark.extra_info.update(dimension=dimension, backend=r["backend"], clip="bigbuckbunny", width=w, height=h,
                                 frames=r["frames"], frames_per_second=speed, realtime_factor=speed / r["fps"],
