@@ -6,7 +6,7 @@ and initial weights; seeds change the initial weights and the sample stream):
 | preset | model | clips (T x H x W) | data | baseline batch | steps | evaluations (fraction of the run) | seeds | samples / held-out clips | budget |
 |---|---|---|---|---|---|---|---|---|---|
 | smoke | tiny | 3 x 16 x 16 | procedural | 4 | 8 | 0.5, 1 | 2 | 4 / 8 | 120 CPU-s |
-| cpu | tiny | 4 x 16 x 16 | real clips | 4 | 32 | 0.125, 0.25, 0.5, 0.75, 1 | 3 | 8 / 16 | 600 CPU-s |
+| cpu | tiny | 4 x 16 x 16 | real clips | 4 | 24 | 0.125, 0.25, 0.5, 0.75, 1 | 3 | 6 / 12 | 600 CPU-s |
 | gpu (and others) | small | 8 x 32 x 32 | real clips | 32 | 1500 | 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1 | 3 | 128 / 256 | 1200 s wall |
 
 tiny = 2 blocks of width 64, small = 4 blocks of width 256 (reference_model.dit.DIT_PRESETS). Every frame of every
@@ -79,8 +79,29 @@ class ConvergenceScale:
         return [base_seed + 1000 * i for i in range(self.seeds)]
 
 
-def convergence_scale(preset: Preset) -> ConvergenceScale:
-    """The scale of the convergence experiment for a run preset (table in the module docstring)."""
+BUDGET_ENV = "PFBENCH_FID_BUDGET_S"
+
+
+def convergence_scale(preset: Preset, environ=None) -> ConvergenceScale:
+    """The scale of the convergence experiment for a run preset (table in the module docstring);
+    ``$PFBENCH_FID_BUDGET_S`` (in ``environ``, default os.environ) replaces the time budget."""
+    import dataclasses
+    import os
+
+    scale = _scale(preset)
+    raw = (os.environ if environ is None else environ).get(BUDGET_ENV, "").strip()
+    if not raw:
+        return scale
+    try:
+        budget = float(raw)
+    except ValueError:
+        budget = float("nan")
+    if not budget > 0 or math.isinf(budget):
+        raise ValueError(f"${BUDGET_ENV}={raw!r} is not a positive number of seconds: set e.g. 600, or unset it")
+    return dataclasses.replace(scale, budget_s=budget)
+
+
+def _scale(preset: Preset) -> ConvergenceScale:
     if not preset.trainable:
         raise ValueError(f"preset {preset.name!r} is shape-only: run FID convergence with --pf-preset smoke, cpu or gpu")
     if preset.name in ("smoke", "gpu-smoke"):
@@ -89,9 +110,9 @@ def convergence_scale(preset: Preset) -> ConvergenceScale:
                                 sample_clips=4, fid_bootstrap=10, schedule=SamplingSchedule(4, (2, 2, 2), (2, 2, 2)),
                                 budget_s=120.0, data="procedural", resamples=300)
     if preset.name == "cpu":
-        return ConvergenceScale("cpu-tiny-4x16x16", "tiny", 4, 16, 16, batch_size=4, steps=32,
+        return ConvergenceScale("cpu-tiny-4x16x16", "tiny", 4, 16, 16, batch_size=4, steps=24,
                                 eval_fractions=(0.125, 0.25, 0.5, 0.75, 1.0), seeds=3, dataset_size=256,
-                                heldout_clips=16, sample_clips=8, fid_bootstrap=20,
+                                heldout_clips=12, sample_clips=6, fid_bootstrap=20,
                                 schedule=SamplingSchedule(8, (3, 3, 3), (3, 3, 3)), budget_s=600.0)
     return ConvergenceScale(f"{preset.name}-small-8x32x32", "small", 8, 32, 32, batch_size=32, steps=1500,
                             eval_fractions=(0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), seeds=3, dataset_size=2048,

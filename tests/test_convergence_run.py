@@ -12,7 +12,7 @@ def test_scales_meet_the_protocol():
     assert cpu.seeds >= 3 and gpu.seeds >= 3 and cpu.data == "real"
     assert cpu.eval_steps[-1] == cpu.steps and cpu.eval_priority()[0] == cpu.steps
     assert sorted(cpu.eval_priority()) == list(cpu.eval_steps)
-    assert cpu.eval_priority()[:3] == [32, 16, 8]  # end, middle, quarter first
+    assert cpu.eval_priority()[:3] == [24, 12, 6]  # end, middle, quarter first
     assert gpu.budget_clock == "wall" and cpu.budget_clock == "cpu"
     assert len(set(cpu.seed_list(0))) == cpu.seeds
     with pytest.raises(ValueError, match="shape-only"):
@@ -36,3 +36,10 @@ def test_curves_from_points_keep_only_shared_steps():
     assert c.x == (4e9, 16e9) and c.progress == (0.25, 1.0) and c.se == (0.1, 0.1)
     assert run_curve(shared[0], 16, "wall_s").x == (2.0, 8.0)
     assert run_curve([], 16) is None
+
+
+def test_budget_override_from_the_environment():
+    assert convergence_scale(get_preset("cpu"), {"PFBENCH_FID_BUDGET_S": "1234"}).budget_s == 1234.0
+    assert convergence_scale(get_preset("cpu"), {}).budget_s == 600.0
+    with pytest.raises(ValueError, match="PFBENCH_FID_BUDGET_S"):
+        convergence_scale(get_preset("cpu"), {"PFBENCH_FID_BUDGET_S": "-1"})
