@@ -120,3 +120,15 @@ def test_formatting_helpers():
     assert fmt(float("nan")) == "—"
     df = tidy_frame([{"case": "a|b", "metric": "m", "value": 1}])[["case", "metric"]]
     assert markdown_table(df).splitlines()[2] == "| a\\|b | m |"
+
+
+def test_metric_throughput_lists_each_case_once():
+    """The vbench suite writes a speed row and its benchmark JSON repeats it: the table shows the row once."""
+    from pfbench.benchmarks.vbench.section import _speed_table
+
+    rows = [dict(suite="vbench", case="vbench-throughput/flow_score", variant="static", metric="frames_per_s",
+                 value=13.2, backend="opencv-dis", source="rows"),
+            dict(suite="vbench", case="test_offline_dimension_throughput[flow_score-static]", variant="",
+                 metric="frames_per_second", value=13.2, backend="opencv-dis", source="benchmark")]
+    shown = _speed_table(tidy_frame(rows))[0].content
+    assert list(shown["case"]) == ["vbench-throughput/flow_score"]
