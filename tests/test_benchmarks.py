@@ -95,3 +95,22 @@ def test_the_fixture_runs_metrics_are_all_declared():
     from pathlib import Path
 
     assert undeclared(collect_run(Path(__file__).parent / "fixtures" / "run_cpu")) == []
+
+
+COST_UNITS = ("s", "bytes", "FLOP", "pairs", "J", "GPU-h")  # more of these is never an improvement
+RATE_UNITS = ("FLOP/s", "tokens/s", "samples/s", "frames/s")  # more of these is never a regression
+
+
+def test_every_declaration_is_sane():
+    """Each declared metric: a known direction, a documented unit, and no cost declared higher-is-better or rate
+    declared lower-is-better (a `setting` may be anything)."""
+    for b in all_benchmarks():
+        for m in b.metrics:
+            where = f"{b.name}.{m.name} ({m.unit}, {m.better})"
+            assert m.better in ("higher", "lower", "setting"), where
+            if m.unit in COST_UNITS:
+                assert m.better in ("lower", "setting"), where
+            if m.unit in RATE_UNITS:
+                assert m.better in ("higher", "setting"), where
+            if m.deterministic:
+                assert m.better != "higher" or m.unit == "x", where  # counts are costs, or predicted ratios
