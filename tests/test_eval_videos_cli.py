@@ -91,3 +91,40 @@ def test_an_explicit_flow_request_that_cannot_load_is_a_named_error(tmp_path, ca
                "--raft-weights", str(bad), "--out", str(tmp_path / "r.json"), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2 and "raft.pth" in err and not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("case", ["raft-without-weights", "unknown-backend", "torchvision-missing"])
+def test_explicit_flow_requests_fail_by_name_and_write_nothing(tmp_path, capsys, monkeypatch, case):
+    """An asked-for flow backend that cannot be built is exit 2 with one line naming the option (only the
+    default backend may skip)."""
+    import sys
+
+    write_video(tmp_path / "v" / "a.gif", _moving(4, 32, 32), 8)
+    flow = {"unknown-backend": "opencv-nope"}.get(case, "raft-large")
+    extra = []
+    if case == "torchvision-missing":
+        raft = tmp_path / "raft.pth"
+        raft.write_bytes(b"x")
+        extra = ["--raft-weights", str(raft)]
+        monkeypatch.setitem(sys.modules, "torchvision.models", None)  # import fails as if not installed
+        monkeypatch.setitem(sys.modules, "torchvision.models.optical_flow", None)
+    rc = main(["eval-videos", str(tmp_path / "v"), "--dimensions", "dynamic_degree", "--flow", flow, *extra,
+               "--out", str(tmp_path / "r.json"), "--no-progress"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and flow in lines[0], lines
+    assert {"raft-without-weights": "--raft-weights", "unknown-backend": "opencv-dis",
+            "torchvision-missing": "torchvision"}[case] in lines[0], lines
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_an_explicit_weights_folder_without_the_models_is_not_a_silent_skip(tmp_path, capsys):
+    """--weights-dir given: a dimension it cannot serve is a failure (exit 1, one line naming it), not 'skipped'
+    with exit 0; without --weights-dir the same dimension under 'all' is skipped with the reason."""
+    write_video(tmp_path / "v" / "a.gif", _moving(4, 32, 32), 8)
+    (tmp_path / "w").mkdir()
+    rc = main(["eval-videos", str(tmp_path / "v"), "--dimensions", "temporal_flickering", "subject_consistency",
+               "--weights-dir", str(tmp_path / "w"), "--out", str(tmp_path / "r.json"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "subject_consistency skipped" in err[0] and "--weights-dir" in err[0], err
+    summary = json.loads((tmp_path / "r_summary.json").read_text())
+    assert summary["dimensions"]["temporal_flickering"]["status"] == "ok"  # the others' results are kept

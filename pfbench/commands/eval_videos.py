@@ -168,7 +168,9 @@ def register(subparsers) -> None:
                         "laion-aesthetic/sa_0_4_vit_l_14_linear.pth, musiq/*.pth (see docs/METRICS.md)")
     p.add_argument("--device", default="cpu", type=device, help="cpu | cuda | cuda:N (encoders and RAFT run there)")
     p.add_argument("--fps", type=positive_float, default=None, help="sample frames at this fps (default: native)")
-    p.add_argument("--flow", default="opencv-dis", help="opencv-dis | opencv-farneback | raft-large | raft-small")
+    from pfbench.metrics.flow import FLOW_BACKENDS
+
+    p.add_argument("--flow", default="opencv-dis", help=" | ".join(FLOW_BACKENDS) + " (default opencv-dis)")
     p.add_argument("--raft-weights", default=None, type=existing_file, help="torchvision RAFT state dict for --flow raft-*")
     p.add_argument("--reference", default=None, type=existing_path,
                    help="folder of reference videos: adds FVD and KVD (Kinetics-400 I3D, first 16 frames per video) "

