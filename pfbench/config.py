@@ -181,32 +181,40 @@ def preset_from_dict(d: dict) -> Preset:
     return Preset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
-# Environment overrides of preset fields: {field: environment variable}. `pfbench run` applies them once, when the
-# run starts, and records them in config.json ("overrides", and the resolved "preset"); the suites read the stored
-# config, so a resume, the report and the plots see the values the run was measured with.
-OVERRIDE_ENV = {"memory_budget_gib": "PFBENCH_MEMORY_BUDGET_GIB"}
+# Environment overrides: {key: environment variable}. `pfbench run` reads them once, when the run starts, and
+# records them in config.json ("overrides"; a Preset field is also applied in the resolved "preset"); the suites read
+# the stored config, so a resume, the report and the plots see the values the run was measured with.
+OVERRIDE_ENV = {"memory_budget_gib": "PFBENCH_MEMORY_BUDGET_GIB",   # Preset field: the CPU memory sweep's budget
+                "ar_window": "PFBENCH_AR_WINDOW"}                   # the per-frame suite's history window W (frames)
+
+
+def _positive(var: str, raw: str, kind: type, example: str):
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < float("inf"):
+        raise ValueError(f"{var}={raw!r} is not a positive {'whole ' if kind is int else ''}number: set it to e.g. "
+                         f"{example}, or unset it")
+    return value
 
 
 def env_overrides(environ) -> dict:
-    """{preset field: value} from the OVERRIDE_ENV variables set in ``environ``; a bad value is a ValueError."""
+    """{key: value} from the OVERRIDE_ENV variables set in ``environ``; a bad value is a ValueError naming it."""
+    parse = {"memory_budget_gib": (float, "0.5"), "ar_window": (int, "2")}
     out = {}
-    for field, var in OVERRIDE_ENV.items():
+    for key, var in OVERRIDE_ENV.items():
         raw = environ.get(var)
-        if raw is None or raw.strip() == "":
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            value = float("nan")
-        if not value > 0 or value == float("inf"):
-            raise ValueError(f"{var}={raw!r} is not a positive number of GiB: set it to e.g. 0.5, or unset it")
-        out[field] = value
+        if raw is not None and raw.strip():
+            out[key] = _positive(var, raw.strip(), *parse[key])
     return out
 
 
 def apply_overrides(preset: Preset, overrides: dict) -> Preset:
-    """The preset with ``overrides`` ({field: value}) applied."""
-    return preset.replace(**overrides) if overrides else preset
+    """The preset with the ``overrides`` that are Preset fields applied (the others travel in config.json only)."""
+    fields = {f.name for f in dataclasses.fields(Preset)}
+    changes = {k: v for k, v in overrides.items() if k in fields}
+    return preset.replace(**changes) if changes else preset
 
 
 def suite_config(config_path: str | None, preset_name: str, environ) -> dict:

@@ -14,11 +14,16 @@ import pytest
 import torch
 
 from pfbench.accounting import ModelShape, forward_flops
-from pfbench.ar_cost import (SETTINGS, ar_cost_config, case_name, flops_rows, measure_frames, measured_rows,
-                             predicted_frame_flops)
+from pfbench.ar_cost import (DEFAULT_WINDOW, SETTINGS, ar_cost_config, case_name, flops_rows, measure_frames,
+                             measured_rows, predicted_frame_flops)
 from pfbench.measure import count_flops
 from pfbench.train import model_for_preset
 from reference_model.temporal import ar_layout, history_latents
+
+
+def _window(pf_config) -> int:
+    """W as the run recorded it (config.json overrides, from $PFBENCH_AR_WINDOW when the run started), else 2."""
+    return int(pf_config["overrides"].get("ar_window", DEFAULT_WINDOW))
 
 
 def _last_frame_counted(setting, model, preset, cfg, device) -> tuple[int, int]:
@@ -36,8 +41,8 @@ def _last_frame_counted(setting, model, preset, cfg, device) -> tuple[int, int]:
     return counted.total_flops, analytic
 
 
-def test_ar_per_frame_cost(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, pf_record):
-    cfg = ar_cost_config(pf_preset)
+def test_ar_per_frame_cost(benchmark, pf_config, pf_preset, pf_device, pf_dtype, pf_seed, pf_record):
+    cfg = ar_cost_config(pf_preset, window=_window(pf_config))
     rows = flops_rows(pf_preset, cfg)
     frame_flops = [r for r in rows if r["metric"] == "frame_flops"]
     analytic = [r["value"] for r in frame_flops if r["backend"] == "analytic"]
@@ -59,11 +64,11 @@ def test_ar_per_frame_cost(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, p
         assert len(set(window[cfg.window:])) == 1, "the window's predicted per-frame cost must be flat after W"
 
 
-def test_ar_per_frame_flop_counter(pf_preset, pf_device, pf_dtype, pf_seed):
+def test_ar_per_frame_flop_counter(pf_config, pf_preset, pf_device, pf_dtype, pf_seed):
     """FlopCounterMode on each setting's last-frame full-resolution forward equals the analytic forward."""
     if not pf_preset.trainable:
         pytest.skip(f"preset {pf_preset.name} is shape-only")
-    cfg = ar_cost_config(pf_preset)
+    cfg = ar_cost_config(pf_preset, window=_window(pf_config))
     torch.manual_seed(pf_seed)
     model = model_for_preset(pf_preset).to(pf_device, pf_dtype).eval()
     for setting in SETTINGS:
@@ -71,7 +76,7 @@ def test_ar_per_frame_flop_counter(pf_preset, pf_device, pf_dtype, pf_seed):
         assert got == pytest.approx(want, rel=0.02), setting
 
 
-def test_ar_per_frame_sample_quality(pf_preset, pf_device, pf_seed, pf_record):
+def test_ar_per_frame_sample_quality(pf_config, pf_preset, pf_device, pf_seed, pf_record):
     """VBench-style offline scores of the three settings' samples: what the window costs in quality.
 
     pyramid_ar and ar_full_history are trained briefly from one init (the vbench suite's budget); the window
@@ -85,7 +90,7 @@ def test_ar_per_frame_sample_quality(pf_preset, pf_device, pf_seed, pf_record):
         pytest.skip(f"preset {pf_preset.name} is shape-only; sampling needs a trainable preset")
     shape = experiment_shape(pf_preset)
     preset = shape.preset(pf_preset)
-    cfg = ar_cost_config(preset)
+    cfg = ar_cost_config(preset, window=_window(pf_config))
     data = procedural_clips(preset, shape.dataset_size, pf_seed)
     init = initial_model(preset, pf_seed, pf_device)
     models = {v: train_variant(v, preset, init, data, steps=shape.vbench_steps, batch_size=shape.ablation_batch,

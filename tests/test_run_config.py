@@ -81,6 +81,13 @@ def test_suite_config_by_hand_and_from_a_file(tmp_path):
 def test_bad_override_is_one_line_naming_the_variable(raw):
     with pytest.raises(ValueError, match="PFBENCH_MEMORY_BUDGET_GIB=.*positive number"):
         env_overrides({"PFBENCH_MEMORY_BUDGET_GIB": raw})
+    with pytest.raises(ValueError, match="PFBENCH_AR_WINDOW=.*positive whole number"):
+        env_overrides({"PFBENCH_AR_WINDOW": raw if raw != "inf" else "1.5"})
+
+
+def test_the_ar_window_travels_in_overrides_not_in_the_preset():
+    got = suite_config(None, "smoke", {"PFBENCH_AR_WINDOW": "3"})
+    assert got["overrides"] == {"ar_window": 3} and preset_from_dict(got["preset"]) == get_preset("smoke")
 
 
 def test_preset_roundtrip_and_unknown_field_refused():
@@ -90,3 +97,17 @@ def test_preset_roundtrip_and_unknown_field_refused():
     assert apply_overrides(get_preset("cpu"), {}) is get_preset("cpu")
     with pytest.raises(ValueError, match="unknown field"):
         preset_from_dict({**get_preset("smoke").to_dict(), "warp_factor": 9})
+
+
+def test_resume_refuses_an_override_the_run_did_not_start_with(tmp_path, monkeypatch):
+    from pfbench import runner
+    from pfbench.commands.run import _check_stored_overrides
+
+    def spec(**overrides):
+        return runner.RunSpec(run_dir=tmp_path, run_id="x", preset=get_preset("smoke"), suites=("ar_per_frame",),
+                              device="cpu", suites_dir=tmp_path, overrides=overrides)
+
+    monkeypatch.setenv("PFBENCH_AR_WINDOW", "3")
+    with pytest.raises(ValueError, match="PFBENCH_AR_WINDOW=3 but the run was started without it"):
+        _check_stored_overrides(spec())
+    _check_stored_overrides(spec(ar_window=3))  # the same value: fine

@@ -123,11 +123,12 @@ def _check_stored_device(spec: runner.RunSpec) -> None:
 def _check_stored_overrides(spec: runner.RunSpec) -> None:
     """A resume measures with the run's stored values: an environment override that disagrees is refused."""
     for key, value in env_overrides(os.environ).items():
-        stored = getattr(spec.preset, key)
+        stored = spec.overrides.get(key, getattr(spec.preset, key, None))
         if value != stored:
-            raise ValueError(f"--resume {spec.run_dir}: ${OVERRIDE_ENV[key]}={value:g} but the run was started with "
-                             f"{key}={stored:g} (config.json): unset ${OVERRIDE_ENV[key]} to continue the run, or "
-                             f"start a new run without --resume")
+            was = "without it" if stored is None else f"with {key}={stored:g}"
+            raise ValueError(f"--resume {spec.run_dir}: ${OVERRIDE_ENV[key]}={value:g} but the run was started {was} "
+                             f"(config.json): unset ${OVERRIDE_ENV[key]} to continue the run, or start a new run "
+                             f"without --resume")
 
 
 def _echo(line: str) -> None:
