@@ -58,7 +58,7 @@ from pfbench.measure import (MemoryResult, is_oom_error, peak_rss_in_child, proc
 
 __all__ = [
     "RESOLUTION_MULTIPLIERS", "frame_ladder", "resolution_ladder", "largest_layout_tokens", "sweep_points",
-    "training_step", "run_ladder", "sweep_variant_in_child", "measure_variant_cpu", "measure_variant_cuda",
+    "training_step", "sweep_variant_in_child", "measure_variant_cpu", "measure_variant_cuda",
     "points_to_rows", "fit_rows", "per_frame_bytes",
 ]
 
