@@ -59,6 +59,7 @@ def section_ar_per_frame(ctx) -> list:
     blocks = []
     cost = d[d["case"].str.endswith("-ar-per-frame")]
     quality = d[d["case"] == "ar_per_frame_samples"]
+    quality_label = _quality_label(quality)
     for case in dict.fromkeys(cost["case"]):
         c = cost[cost["case"] == case]
         if c[c["metric"] == "frame_wall_s"].empty and c[c["metric"] == "frame_flops"].empty:
@@ -83,7 +84,7 @@ def section_ar_per_frame(ctx) -> list:
                    "vs pyramid_ar (FLOPs)": f"{flops / base_f['value'].sum() - 1:+.1%}" if not base_f.empty else "—",
                    "vs pyramid_ar (time)": f"{wall / base_s - 1:+.1%}" if base_s == base_s and wall == wall else "—"}
             q = quality[(quality["variant"] == s) & (quality["metric"] == "vbench_quality_score")]
-            row["VBench-style quality"] = fmt(q["value"].iloc[0]) if not q.empty and q["value"].notna().any() else "—"
+            row[quality_label] = fmt(q["value"].iloc[0]) if not q.empty and q["value"].notna().any() else "—"
             rows.append(row)
         note = c["note"].dropna()
         window = next((n for n in note if "window W=" in n), "")
@@ -96,9 +97,22 @@ def section_ar_per_frame(ctx) -> list:
         if not dims.empty:
             pivot = dims.pivot_table(index="metric", columns="variant", values="value", aggfunc="first")
             pivot = pivot[[s for s in SETTING_ORDER if s in pivot.columns]].map(fmt)
+            pivot["backend"] = [", ".join(b for b in dict.fromkeys(dims[dims["metric"] == m]["backend"]) if b) or "?"
+                                for m in pivot.index]
             blocks.append(table(pivot.reset_index(), "VBench-style offline scores per setting (window = the pyramid_ar "
                                                      "model sampled with the last W frames only)"))
     return blocks or [no_data(ctx, "ar_per_frame", "per-frame autoregressive costs")]
+
+
+def _quality_label(quality: pd.DataFrame) -> str:
+    """The quality column's name: the aggregate, how many of VBench's quality dimensions it has (a partial score
+    says so) and the backends of those dimensions."""
+    from pfbench.metrics.vbench import QUALITY_DIMENSIONS
+    ok = quality[(quality["status"] == "ok") & quality["value"].notna()]
+    have = [m for m in QUALITY_DIMENSIONS if (ok["metric"] == m).any()]
+    backends = ", ".join(b for b in dict.fromkeys(ok[ok["metric"].isin(have)]["backend"]) if b) or "?"
+    part = "" if len(have) == len(QUALITY_DIMENSIONS) else f" (partial: {len(have)} of {len(QUALITY_DIMENSIONS)} dims)"
+    return f"VBench-style quality{part} [{backends}]"
 
 
 def _verdict(c: pd.DataFrame) -> str:
