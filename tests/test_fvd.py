@@ -137,3 +137,29 @@ def test_eval_videos_reference_adds_fvd_and_kvd(tmp_path, monkeypatch):
     summary = json.loads(out.with_name("r_summary.json").read_text())
     assert rc == 0 and summary["distribution"]["n_real"] == summary["distribution"]["n_fake"] == 2
     assert summary["distribution"]["fvd"] > 0 and summary["distribution"]["extractor"] == "i3d-kinetics-400"
+
+
+def test_fvd_rows_of_short_clips_say_why_they_are_skipped():
+    from pfbench.metrics.fvd import fvd_rows
+
+    clips = [np.zeros((4, 16, 16, 3), np.uint8)] * 3
+    rows = fvd_rows({"pyramid_ar": clips, "full_sequence": clips}, clips, case="variant_samples")
+    assert {(r["variant"], r["metric"]) for r in rows} == {(v, m) for v in ("pyramid_ar", "full_sequence")
+                                                           for m in ("fvd", "kvd")}
+    assert all(r["status"] == "skipped" and r["value"] is None and "clips have 4 frames, FVD needs 16" in r["note"]
+               for r in rows), rows
+
+
+@pytest.mark.slow
+def test_fvd_rows_of_sample_sets_against_real_clips(tmp_path, monkeypatch):
+    """The quality suites' rows: a set equal to the reference scores ~0, a noised one more; N is in the note."""
+    from pfbench.metrics.fvd import fvd_rows
+
+    monkeypatch.setenv(weights.WEIGHTS_DIR_ENV, str(tmp_path))
+    real = [w.numpy() for w in _windows()[:3]]
+    sets = {"same": real, "noised": [_noised(torch.from_numpy(w), 32.0, i).numpy() for i, w in enumerate(real)]}
+    rows = {(r["variant"], r["metric"]): r for r in fvd_rows(sets, real, "variant_samples", FvdConfig(resamples=4))}
+    assert all(r["status"] == "ok" and r["backend"] == "i3d-kinetics-400" for r in rows.values())
+    assert abs(rows["same", "fvd"]["value"]) < 1e-6 < rows["noised", "fvd"]["value"]
+    assert rows["same", "kvd"]["value"] < rows["noised", "kvd"]["value"]
+    assert "N = 3 vs 3" in rows["noised", "fvd"]["note"] and "biased" in rows["noised", "fvd"]["note"]

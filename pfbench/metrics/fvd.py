@@ -9,7 +9,7 @@ FVD is biased at small N (the field asks for >= 256 videos), so ``fvd_by_n`` giv
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +182,45 @@ def compute_fvd(real: str | Path, fake: str | Path, cfg: FvdConfig = FvdConfig()
     f1, g1, e1 = folder_features(real, extractor)
     f2, g2, e2 = folder_features(fake, extractor)
     return fvd_from_features(f1, f2, g1, g2, cfg), e1 + e2
+
+
+MIN_FRAMES = 9  # the I3D's temporal receptive field needs this many frames; 16 is the protocol
+
+
+def fvd_rows(sets: dict[str, list[np.ndarray]], reference: list[np.ndarray], case: str,
+             cfg: FvdConfig = FvdConfig()) -> list[dict]:
+    """Tidy rows (metrics ``fvd``, ``kvd``) of each set of uint8 (T, H, W, 3) videos against ``reference``, for
+    the quality suites. One window per video: the protocol's 16 frames, or all T when 9 <= T < 16 (said in the
+    note); shorter clips, or no installed I3D weights, give "skipped" rows that say why and what to run instead."""
+    frames = min(len(v) for v in [*reference, *(v for s in sets.values() for v in s)])
+    skip = None
+    if frames < MIN_FRAMES:
+        skip = (f"skipped: clips have {frames} frames, FVD needs {cfg.frames} (the I3D at least {MIN_FRAMES}); run "
+                f"`pfbench fvd REAL FAKE` on videos of >= 16 frames (e.g. `pfbench sample --frames 16`)")
+    extractor = None
+    if skip is None:
+        window = replace(cfg, frames=min(cfg.frames, frames), stride=max(cfg.stride, 1), windows_per_video=1)
+        try:
+            extractor = I3DFeatures(window)
+        except (FileNotFoundError, ImportError) as err:
+            skip = f"skipped: {str(err).splitlines()[0]}"
+    if skip is not None:
+        return [{"case": case, "variant": name, "metric": m, "value": None, "unit": "", "backend": EXTRACTOR,
+                 "status": "skipped", "note": skip} for name in sets for m in ("fvd", "kvd")]
+    ref = extractor([torch.from_numpy(np.ascontiguousarray(v[:extractor.cfg.frames])) for v in reference])
+    rows = []
+    for name, videos in sets.items():
+        feats = extractor([torch.from_numpy(np.ascontiguousarray(v[:extractor.cfg.frames])) for v in videos])
+        r = fvd_from_features(ref, feats, cfg=extractor.cfg)
+        window = (f"{extractor.cfg.frames}-frame windows" + ("" if extractor.cfg.frames == 16 else
+                                                             " (the protocol's are 16: not comparable to papers)"))
+        note = (f"N = {r.n_fake} vs {r.n_real} reference videos, {window}; "
+                f"{r.small_n_warning or 'N >= ' + str(SMALL_N)}")
+        rows.append({"case": case, "variant": name, "metric": "fvd", "value": r.fvd, "unit": "", "backend": EXTRACTOR,
+                     "status": "ok", "spread": (r.fvd_ci_high - r.fvd_ci_low) / 2 if np.isfinite(r.fvd_ci_low) else None,
+                     "spread_kind": f"{r.confidence:.0%} interval half-width over {r.interval_over}",
+                     "note": note})
+        rows.append({"case": case, "variant": name, "metric": "kvd", "value": r.kvd, "unit": "", "backend": EXTRACTOR,
+                     "status": "ok", "spread": r.kvd_std, "spread_kind": f"std over KVD subsets of {r.kvd_subset_size}",
+                     "note": note})
+    return rows

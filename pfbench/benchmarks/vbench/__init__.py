@@ -28,6 +28,12 @@ METRICS = quality_metrics() + (
     Metric("height", "pixels", "setting"),
     Metric("width", "pixels", "setting"),
     Metric("value", "score", "setting", doc="the score computed while timing (a check, not a result)"),
+    Metric("fvd", "", "lower", doc="Fréchet video distance, Kinetics-400 I3D logits (pfbench.metrics.fvd); N in the note"),
+    Metric("kvd", "", "lower", doc="kernel video distance (polynomial MMD of the I3D logits, as KID)"),
+    Metric("peak_rss_gib", "GiB", "lower", doc="peak RSS a dimension's scoring adds (child process, decode included)"),
+    Metric("cpu_seconds", "s", "lower", doc="CPU time (all threads) of scoring one real clip on one dimension"),
+    Metric("realtime_factor_cpu_bound", "x", "higher",
+           doc="video seconds / (CPU seconds / cores): the real-time factor on idle cores, an upper bound"),
 )
 
 BENCHMARK = Benchmark(
