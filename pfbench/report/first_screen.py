@@ -17,13 +17,13 @@ CLAIMS = (
     ("Tokens", "Tokens: pyramid_ar's longest sequence vs full_sequence", "the tokens suite"),
     ("Training speed", "Training speed: pyramid_ar trains faster than full_sequence", "the throughput suite"),
     ("FID convergence", "FID convergence: the pyramid reaches full_sequence's FID with ~1/3 of the compute",
-     "the fid suite with pfbench/report_convergence.py (issue 16)"),
+     "the fid suite read by pfbench/report_convergence.py (issue 16)"),
     ("Corrective noise", "Corrective noise improves the pyramid's samples",
-     "the ablations suite with pfbench/report_convergence.py (issue 16)"),
+     "the ablations suite read by pfbench/report_convergence.py (issue 16)"),
     ("Causal attention", "Causal attention is as good as bidirectional for pyramid_ar",
-     "the ablations suite with pfbench/report_convergence.py (issue 16)"),
+     "the ablations suite read by pfbench/report_convergence.py (issue 16)"),
     ("Temporal pyramid", "Temporal pyramid: compressed history keeps quality",
-     "the ablations/ar_per_frame suites with pfbench/report_convergence.py (issue 16)"),
+     "the ablations suite read by pfbench/report_convergence.py (issue 16)"),
     ("GPU-hours", "GPU-hours: the paper's plan in 20.7k A100-hours", "the tokens suite"),
 )
 
@@ -35,7 +35,8 @@ def convergence_verdicts(ctx: ReportContext) -> tuple[list[Verdict], str]:
     except ImportError:
         return [], "pfbench/report_convergence.py (issue 16) is not in this checkout"
     try:
-        return list(from_b(ctx)), ""
+        found = list(from_b(ctx))
+        return found, "" if found else "pfbench.report_convergence gave no verdict on this run's rows"
     except Exception as err:  # a broken verdict must not lose the report
         return [], f"pfbench.report_convergence failed: {type(err).__name__}: {err}"
 
