@@ -26,4 +26,6 @@ def test_pfbench_run_smoke_runs_every_suite(tmp_path):
     assert unit_mismatches(table) == []
     for name in ("report.md", "report.html"):
         assert (out / name).stat().st_size > 1000
+    first = (out / "report.md").read_text().splitlines()[:40]  # the first screen answers: verdicts on top
+    assert any(line.startswith("| Tokens:") for line in first) and any(line.startswith("| GPU-hours:") for line in first)
     assert list((out / "plots").glob("*.png"))
