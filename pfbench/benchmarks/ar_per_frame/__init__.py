@@ -6,6 +6,8 @@ from pfbench.benchmarks.vbench import quality_metrics
 
 METRICS = quality_metrics() + (
     Metric("frame_flops", "FLOP", "lower", True, "FLOPs to generate one latent frame"),
+    Metric("frame_flops_kv_cache_bound", "FLOP", "lower", True,
+           "FLOPs per frame if history K/V were cached per stage (a bound, not a mode of this model)"),
     Metric("frame_wall_s", "s", "lower"),
     Metric("frame_peak_memory_bytes", "bytes", "lower"),
     Metric("frame_cost_growth", "ratio", "lower", doc="last frame's cost over frame 1's"),
