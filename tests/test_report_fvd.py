@@ -1,0 +1,44 @@
+"""The report's FVD section: variant FVD/KVD with N (or why skipped) and the FVD-against-N plot from the vbench
+suite's rows."""
+from __future__ import annotations
+
+import pandas as pd
+
+from pfbench.report import ReportContext
+from pfbench.report_fvd import by_n, section_fvd
+from pfbench.results import tidy_frame
+
+
+def _ctx(rows, tmp_path):
+    return ReportContext(run_dir=tmp_path, df=tidy_frame(rows), statuses=pd.DataFrame(columns=["suite", "status"]),
+                         config={}, env={})
+
+
+def _row(case, variant, metric, value, status="ok", note="N = 3 vs 3 reference videos; biased", spread=None):
+    return {"suite": "vbench", "case": case, "variant": variant, "metric": metric, "value": value, "unit": "",
+            "spread": spread, "backend": "i3d-kinetics-400", "status": status, "note": note}
+
+
+def test_section_shows_each_fvd_with_its_n_and_plots_fvd_against_n(tmp_path):
+    rows = [_row("variant_samples", "pyramid_ar", "fvd", 120.5, spread=10.0),
+            _row("variant_samples", "pyramid_ar", "kvd", 0.25, spread=0.01),
+            _row("variant_samples", "full_sequence", "fvd", None, "skipped", "skipped: clips have 4 frames, FVD needs 16"),
+            _row("variant_samples", "full_sequence", "kvd", None, "skipped", "skipped: clips have 4 frames, FVD needs 16")]
+    rows += [_row(f"fvd_by_n/n={n:04d}", name, "fvd", v, spread=1.0)
+             for name, vals in (("real-vs-real", (90.0, 60.0, 40.0)), ("real-vs-noised", (150.0, 130.0, 120.0)))
+             for n, v in zip((4, 8, 16), vals)]
+    ctx = _ctx(rows, tmp_path)
+    blocks = section_fvd(ctx)
+    tables = [b.content for b in blocks if b.kind == "table"]
+    variants = tables[0].set_index("variant")
+    assert variants.loc["pyramid_ar", "fvd"] == "120.5 ± 10" and variants.loc["full_sequence", "fvd"] == "skipped"
+    assert "N = 3 vs 3" in variants.loc["pyramid_ar", "N and protocol"]
+    assert any("clips have 4 frames" in str(b.content) for b in blocks if b.kind == "text")
+    assert (tmp_path / "plots" / "fvd_by_n.png").is_file()
+    curve = by_n(ctx.df[ctx.df["suite"] == "vbench"])
+    assert list(curve[curve["variant"] == "real-vs-real"]["n"]) == [4, 8, 16]
+    assert list(tables[1]["n"]) == [4, 8, 16]
+
+
+def test_no_fvd_rows_no_section(tmp_path):
+    assert section_fvd(_ctx([_row("variant_samples", "pyramid_ar", "temporal_flickering", 0.9)], tmp_path)) == []
