@@ -1,212 +1,279 @@
-"""The paper's ablations in shape: corrective noise (Fig. 10), causal vs bidirectional attention (Fig. 11) and
-the training stage mix.
+"""The paper's ablations on the convergence experiment's machinery, each over seeds with an interval: corrective noise
+(Fig. 10), causal vs bidirectional attention (Fig. 11), temporal pyramid on/off (pyramid_ar vs ar_full_history),
+stage mix (uniform vs 1:2:1), time conditioning (the public code's stage remap vs the true global time).
 
-Every model here trains from the same seeded initial weights, on the same procedural clips, with the same
-optimiser settings, batch (``ablation_batch`` clips) and number of steps (``ablation_steps``) at the experiment
-shape of ``pfbench.experiments.experiment_shape`` (cpu preset: tiny backbone, 4 x 16 x 16 RGB clips, 300 steps;
-smoke: 3 x 16 x 16, 20 steps); the two settings of an ablation differ only in the ablated switch.
+Shapes, data, seeds and the FID extractor are those of the FID-convergence experiment at the run's preset
+(pfbench.convergence_run.convergence_scale: cpu = tiny backbone, 4 x 16 x 16 real clips, 3 seeds). Every model trains
+``steps`` steps of ``batch`` clips from the seed's initial weights, on the same clips and sample stream; the two
+settings of an ablation differ only in the ablated switch. For each seed the settings are paired (same weights at
+start, same sample seeds), and each claim is the mean paired difference over seeds with a Student-t 95% interval
+(pfbench.convergence.paired_difference): rows ``<metric>_gap`` / ``_ci_low`` / ``_ci_high``.
 
-- corrective_noise: one spatial_pyramid model (stage mix 1:2:1) samples the same seeds with the renoising
-  jump on and off (``SamplingSchedule(renoise=False)``: upsample and rescale only). Metric ``block_correlation``
-  (pfbench.experiments.block_correlation): on the high-pass residual of the samples, the correlation of
-  neighbouring pixels inside the 2x2 cells of the pyramid grid minus that across cell borders; ~0 for real
-  (stationary) images, > 0 for blocky ones. Also FID. Asserted only the mechanism, which is certain: the jump
-  itself (held-out clips taken to the end of the half-resolution stage and jumped to the start of the full one)
-  is clearly blockier without corrective noise (the noise left after the jump is then perfectly correlated
-  inside every 2x2 block). Whether the samples stay blockier is a result, recorded: once the samplers travel
-  each stage's whole path (issue #15), the full-resolution stage may repair the blocks; on the smoke preset's
-  barely trained model the samples' ordering flipped (on 0.62, off 0.54; 0.53 / 0.69 with the old samplers).
-- attention: pyramid_ar (blockwise causal) vs pyramid_ar_bidirectional; offline VBench-style dimensions of the
-  samples, FID and final training loss are recorded; asserted only what accounting makes certain (bidirectional
-  attends to more pairs).
-- stage_mix: spatial_pyramid trained with a uniform stage mix vs 1:2:1 (low:mid:full); final training loss (mean
-  of the last 10% of steps; not comparable across mixes, since the mix changes what is averaged), held-out loss
-  per stage (comparable: fixed clips, noise and stage) and FID. Asserted: the analytic cost per sample of the
-  uniform mix is higher (more full-resolution samples).
-
-FIDs use the offline extractor ``pfbench-randconv-s0`` against held-out procedural clips. Quality orderings
-are recorded, not asserted: a few CPU training steps cannot guarantee them.
+- corrective_noise: one spatial_pyramid model samples the same seeds with the jump's corrective noise on, off (the
+  ablation: same marginal variance, 2x2 blocks perfectly correlated) and off-rescale-only (the earlier ablation,
+  whose noise also has 1/4 of the variance). ``block_correlation`` (pfbench.experiments.block_correlation: neighbour
+  correlation inside the pyramid's 2x2 cells minus across them, on high-passed samples; ~0 for real images) and FID.
+  Asserted only the mechanism, which is certain: the jump itself is blockier without the noise.
+- attention: pyramid_ar (blockwise causal) vs pyramid_ar_bidirectional: frame-to-frame feature similarity (mean
+  cosine similarity of consecutive frames' features from the FID extractor) and FID. FVD needs clips of >= 16 frames:
+  recorded as not measured when the clips are shorter.
+- temporal_pyramid: pyramid_ar vs ar_full_history: FID, mean tokens per training sample (analytic), training time.
+- stage_mix: spatial_pyramid trained uniform vs 1:2:1: held-out loss per stage (comparable across mixes) and cost.
+- time_conditioning: spatial_pyramid trained and sampled with the stage remap (default) vs the true global time: FID.
+Quality orderings are recorded, not asserted.
 """
 from __future__ import annotations
 
-import os
 import time
 
+import numpy as np
 import pytest
+import torch
 
 from pfbench.accounting import ModelShape, VideoShape, variant_counts
-from pfbench.experiments import (SAMPLE_FPS, FidEvaluator, Stopwatch, block_correlation, ci_half_width,
-                                 clips_to_frames, clips_to_videos, experiment_shape, fid_config, heldout_clips,
-                                 heldout_stage_losses, initial_model, procedural_clips, sample_clips,
-                                 score_sample_sets, train_flops_per_sample, train_variant)
-from pfbench.metrics.vbench import VBenchConfig
+from pfbench.convergence import paired_difference
+from pfbench.convergence_run import convergence_scale
+from pfbench.experiments import (FidEvaluator, block_correlation, clips_to_frames, experiment_clips, fid_config,
+                                 heldout_stage_losses, initial_model, mean_tokens_per_sample, sample_clips,
+                                 train_flops_per_sample, train_variant)
+from pfbench.metrics.fid import metrics_from_features
 
-# variant name -> (reference variant, stage mix)
-MODELS = {"sp_1:2:1": ("spatial_pyramid", "1:2:1"), "sp_uniform": ("spatial_pyramid", "uniform"),
-          "causal": ("pyramid_ar", "1:2:1"), "bidirectional": ("pyramid_ar_bidirectional", "1:2:1")}
-ATTENTION_DIMENSIONS = ("temporal_flickering", "motion_smoothness", "dynamic_degree", "warping_error")
-# renoise off must exceed renoise on by this much block correlation (nearest-upsampled noise scores ~1.3, stationary images ~0)
-MIN_BLOCK_CORRELATION_GAP = 0.05
+# model name -> (reference variant, stage mix, time conditioning[, stages K])
+MODELS = {"sp": ("spatial_pyramid", "1:2:1", "stage"), "sp_uniform": ("spatial_pyramid", "uniform", "stage"),
+          "sp_global_t": ("spatial_pyramid", "1:2:1", "global"), "causal": ("pyramid_ar", "1:2:1", "stage"),
+          "bidirectional": ("pyramid_ar_bidirectional", "1:2:1", "stage"),
+          "full_history": ("ar_full_history", "1:2:1", "stage"),
+          **{f"sp_K{k}": ("spatial_pyramid", "uniform", "stage", k) for k in (1, 2, 4)}}
+FULL_ENV = "PFBENCH_ABLATIONS_FULL"  # "1": also the K sweep on the smoke/cpu presets (on by default elsewhere)
+MIN_BLOCK_CORRELATION_GAP = 0.05   # the jump without corrective noise: ~1.3 above the jump with it
+FVD_MIN_FRAMES = 16
 
 
 @pytest.fixture(scope="module")
 def lab(pf_preset, pf_device, pf_seed, pf_train_dir):
     if not pf_preset.trainable:
         pytest.skip(f"preset {pf_preset.name} is shape-only; the ablations need a trainable preset")
-    shape = experiment_shape(pf_preset)
-    preset = shape.preset(pf_preset)
-    real, labels = heldout_clips(preset, shape.heldout_clips, pf_seed)
-    return dict(shape=shape, preset=preset, data=procedural_clips(preset, shape.dataset_size, pf_seed),
-                real=real, labels=labels, init=initial_model(preset, pf_seed, pf_device),
-                evaluator=FidEvaluator(clips_to_frames(real), fid_config(shape, pf_device, pf_seed)), models={},
-                train_dir=pf_train_dir)
+    scale = convergence_scale(pf_preset)
+    preset = scale.preset(pf_preset)
+    real, labels = experiment_clips(scale, preset, scale.heldout_clips, pf_seed, split="heldout")
+    return dict(scale=scale, preset=preset, data=experiment_clips(scale, preset, scale.dataset_size, pf_seed),
+                real=real, labels=labels, seeds=scale.seed_list(pf_seed), inits={}, models={},
+                evaluator=FidEvaluator(clips_to_frames(real), fid_config(scale, pf_device, pf_seed),
+                                       frames_per_clip=preset.frames), train_dir=pf_train_dir, samples={})
 
 
-def _trained(lab, name, device, seed):
-    """Train (once per module) the ablation model ``name``; returns (model, losses, train seconds)."""
-    if name not in lab["models"]:
-        variant, mix = MODELS[name]
-        shape = lab["shape"]
-        t0 = time.perf_counter()
-        result = train_variant(variant, lab["preset"], lab["init"], lab["data"], steps=shape.ablation_steps,
-                               batch_size=shape.ablation_batch, seed=seed, lr=shape.lr, stage_mix=mix, device=device,
-                               run_dir=lab["train_dir"]("ablations", name))
-        lab["models"][name] = (result.model, result.losses, time.perf_counter() - t0)
-    return lab["models"][name]
+def _preset(lab, name):
+    spec = MODELS[name]
+    return lab["preset"].replace(time_conditioning=spec[2], stages=spec[3] if len(spec) > 3 else lab["preset"].stages)
 
 
-def _final_loss(losses) -> float:
-    tail = losses[-max(1, len(losses) // 10):]
-    return sum(tail) / len(tail)
+def _schedule(lab, name):
+    """The scale's sampling schedule with one entry per stage of the model's K."""
+    from dataclasses import replace
+    sched, K = lab["scale"].schedule, _preset(lab, name).stages
+    return replace(sched, steps_first_frame=(sched.steps_first_frame[0],) * K,
+                   steps_later_frames=(sched.steps_later_frames[0],) * K)
 
 
-def _fid_row(case, variant, fid, note) -> dict:
-    return dict(case=case, variant=variant, metric="fid", value=fid.fid, unit="", backend=fid.extractor,
-                spread=ci_half_width(fid), spread_kind="ci95", note=note)
+def _trained(lab, name, seed, device):
+    """Train (once per module) model ``name`` for ``seed``: (model, losses, seconds)."""
+    key = (name, seed)
+    if key not in lab["models"]:
+        variant, mix = MODELS[name][:2]
+        if seed not in lab["inits"]:
+            lab["inits"][seed] = initial_model(lab["preset"], seed, device)
+        s, t0 = lab["scale"], time.perf_counter()
+        result = train_variant(variant, _preset(lab, name), lab["inits"][seed], lab["data"], steps=s.steps,
+                               batch_size=s.batch_size, seed=seed, lr=s.lr, stage_mix=mix, device=device,
+                               run_dir=lab["train_dir"]("ablations", f"{name}-seed{seed}"))
+        lab["models"][key] = (result.model, result.losses, time.perf_counter() - t0)
+    return lab["models"][key]
 
 
-def _setup_note(lab, what) -> str:
-    s = lab["shape"]
-    return (f"{what}; same init, data, lr {s.lr}, {s.ablation_steps} steps x {s.ablation_batch} clips, shape "
-            f"{s.name}; {s.sample_clips} samples")
+def _features_and_fid(lab, clips):
+    """(FidResult, per-frame features (N * T, D)) of generated clips against the held-out set."""
+    ev = lab["evaluator"]
+    feats = ev._features(clips_to_frames(clips))
+    groups = lambda n: np.arange(n) // lab["preset"].frames  # noqa: E731
+    return metrics_from_features(ev.real, feats, ev.config, groups(len(ev.real)), groups(len(feats))), feats
 
 
-def test_corrective_noise(lab, pf_record, pf_device, pf_seed):
-    shape, preset = lab["shape"], lab["preset"]
-    model, losses, train_s = _trained(lab, "sp_1:2:1", pf_device, pf_seed)
-    clock, rows, measured = Stopwatch(), [], {}
-    for setting, renoise in (("renoise_on", True), ("renoise_off", False)):
-        with clock:
-            clips = sample_clips("spatial_pyramid", model, preset, shape.sample_clips, shape.schedule,
-                                 seed=pf_seed + 1, device=pf_device, renoise=renoise)
-            bc = block_correlation(clips)
-            fid = lab["evaluator"](clips_to_frames(clips))
-        measured[setting] = bc["value"]
-        note = _setup_note(lab, f"spatial_pyramid (1:2:1) sampled with renoise={renoise}, same seed")
-        rows += [dict(case="corrective_noise", variant=setting, metric="block_correlation", value=bc["value"],
-                      unit="", backend="highpass-2x2-neighbour-corr",
-                      note=f"within-block {bc['within']:.3f} minus across-border {bc['across']:.3f}; " + note),
-                 _fid_row("corrective_noise", setting, fid, note)]
-    jumps = _jump_block_correlation(lab["real"], preset.stages, pf_seed)
+def _samples(lab, name, seed, device, renoise=True, keep_variance=True):
+    key = (name, seed, renoise, keep_variance)
+    if key not in lab["samples"]:
+        model, _, _ = _trained(lab, name, seed, device)
+        clips = sample_clips(MODELS[name][0], model, _preset(lab, name), lab["scale"].sample_clips,
+                             _schedule(lab, name), seed=seed + 1, device=device, renoise=renoise,
+                             keep_variance=keep_variance)
+        lab["samples"][key] = (clips, *_features_and_fid(lab, clips))
+    return lab["samples"][key]
+
+
+def _note(lab, what) -> str:
+    s = lab["scale"]
+    return (f"{what}; {len(lab['seeds'])} seeds, paired (same initial weights, data, sample seeds); {s.steps} steps x "
+            f"{s.batch_size} clips, lr {s.lr}, scale {s.name}; {s.sample_clips} samples vs {s.heldout_clips} "
+            f"held-out {s.data} clips")
+
+
+def _summarise(case, metric, per_setting: dict, note: str, backend: str, gap: tuple[str, str] | None,
+               unit: str = "") -> list[dict]:
+    """Seed-mean rows per setting (spread = t half-width over seeds), per-seed rows, and the paired gap a - b."""
+    rows = []
+    for setting, values in per_setting.items():
+        m, lo, hi = paired_difference(values, np.zeros(len(values)))
+        rows.append(dict(case=case, variant=setting, metric=metric, value=m, unit=unit, backend=backend,
+                         spread=None if np.isnan(hi) else (hi - lo) / 2, spread_kind="ci95_seeds",
+                         note=f"mean of {len(values)} seeds; " + note))
+        rows += [dict(case="per_seed", variant=f"{case}/{setting}/seed{i}", metric=metric, value=v, unit=unit,
+                      backend=backend, note=note) for i, v in enumerate(values)]
+    if gap:
+        a, b = gap
+        m, lo, hi = paired_difference(per_setting[a], per_setting[b])
+        what = f"{a} - {b}, mean over {len(per_setting[a])} paired seeds, Student-t 95% interval; " + note
+        rows += [dict(case=case, variant=a, metric=f"{metric}_gap", value=m, unit=unit, backend=backend, note=what),
+                 dict(case=case, variant=a, metric=f"{metric}_gap_ci_low", value=None if np.isnan(lo) else lo,
+                      unit=unit, backend=backend, note="2.5%", status="ok" if not np.isnan(lo) else "skipped"),
+                 dict(case=case, variant=a, metric=f"{metric}_gap_ci_high", value=None if np.isnan(hi) else hi,
+                      unit=unit, backend=backend, note="97.5%", status="ok" if not np.isnan(hi) else "skipped")]
+    return rows
+
+
+def test_corrective_noise(lab, pf_record, pf_device):
+    settings = {"renoise_on": (True, True), "renoise_off": (False, True), "renoise_off_rescale_only": (False, False)}
+    bc, fid = {s: [] for s in settings}, {s: [] for s in settings}
+    for seed in lab["seeds"]:
+        for setting, (renoise, keep) in settings.items():
+            clips, f, _ = _samples(lab, "sp", seed, pf_device, renoise, keep)
+            bc[setting].append(block_correlation(clips)["value"])
+            fid[setting].append(f.fid)
+    note = _note(lab, "spatial_pyramid (1:2:1) sampled with the jump's corrective noise on / off (variance kept, "
+                      "blocks correlated) / off rescale-only (variance 1/4 too)")
+    backend = lab["evaluator"].config.extractor
+    rows = (_summarise("corrective_noise", "block_correlation", {s: bc[s] for s in settings}, note,
+                       "highpass-2x2-neighbour-corr", ("renoise_off", "renoise_on"))
+            + _summarise("corrective_noise", "fid", {s: fid[s] for s in settings}, note, backend,
+                         ("renoise_off", "renoise_on")))
+    jumps = _jump_block_correlation(lab["real"], lab["preset"].stages, lab["seeds"][0])
     rows += [dict(case="corrective_noise", variant=setting, metric="jump_block_correlation", value=value, unit="",
                   backend="highpass-2x2-neighbour-corr",
-                  note="held-out clips at the end of the half-resolution stage, jumped to the start of the full "
-                       f"one with renoise={setting == 'renoise_on'} (the mechanism, before any model step)")
-             for setting, value in jumps.items()]
-    real_bc = block_correlation(lab["real"])
-    rows += [dict(case="corrective_noise", variant="real_data", metric="block_correlation", value=real_bc["value"],
-                  unit="", backend="highpass-2x2-neighbour-corr",
-                  note=f"held-out procedural clips (reference, ~0): within {real_bc['within']:.3f}, "
-                       f"across {real_bc['across']:.3f}"),
-             dict(case="corrective_noise", variant="renoise_on", metric="train_time_s", value=train_s, unit="s",
-                  backend="measured", note="training of the shared spatial_pyramid model"),
-             dict(case="corrective_noise", variant="renoise_on", metric="eval_time_s", value=clock.seconds, unit="s",
-                  backend="measured", note="sampling, block correlation and FID of both settings")]
+                  note="held-out clips at the end of the half-resolution stage jumped to the start of the full one "
+                       "(the mechanism, before any model step)") for setting, value in jumps.items()]
+    real_bc = block_correlation(lab["real"])["value"]
+    rows.append(dict(case="corrective_noise", variant="real_data", metric="block_correlation", value=real_bc, unit="",
+                     backend="highpass-2x2-neighbour-corr", note="held-out clips (reference, ~0)"))
     pf_record(rows)
-    print(f"corrective_noise: block_correlation on {measured['renoise_on']:.3f} off {measured['renoise_off']:.3f} "
-          f"real {real_bc['value']:.3f}; jump on {jumps['renoise_on']:.3f} off {jumps['renoise_off']:.3f}; "
-          f"train {train_s:.1f}s eval {clock.seconds:.1f}s")
+    gap = paired_difference(bc["renoise_off"], bc["renoise_on"])
+    print(f"corrective noise: block correlation off - on {gap[0]:.3f} [{gap[1]:.3f}, {gap[2]:.3f}]; jumps {jumps}")
     assert jumps["renoise_off"] > jumps["renoise_on"] + MIN_BLOCK_CORRELATION_GAP, jumps
 
 
 def _jump_block_correlation(clips, num_stages: int, seed: int) -> dict[str, float]:
-    """Block correlation right after the last jump, with and without corrective noise, from the training path:
-    x_e of the half-resolution stage (coupled noise), then the jump to the full-resolution stage's start."""
-    import torch
-
+    """Block correlation right after the last jump (on the training path's x_e of the half-resolution stage)."""
     from reference_model.pyramid import noise_pyramid, renoise, stage_endpoints, stage_windows
     windows = stage_windows(num_stages)
     gen = torch.Generator().manual_seed(seed)
     levels = noise_pyramid(torch.randn(clips.shape, generator=gen), num_stages)
     _, x_end = stage_endpoints(clips.float(), levels[1], 1, num_stages, windows)  # (N, C, T, H/2, W/2)
     out = {}
-    for setting, corrective in (("renoise_on", True), ("renoise_off", False)):
+    for setting, corrective, keep in (("renoise_on", True, True), ("renoise_off", False, True),
+                                      ("renoise_off_rescale_only", False, False)):
         jumped = renoise(x_end, windows[0][0], generator=torch.Generator().manual_seed(seed + 1),
-                         corrective=corrective)
+                         corrective=corrective, keep_variance=keep)
         out[setting] = block_correlation(jumped)["value"]
     return out
 
 
-def test_attention(lab, pf_record, pf_device, pf_seed):
-    shape, preset = lab["shape"], lab["preset"]
-    config = VBenchConfig(device=pf_device, weights_dir=os.environ.get("PFBENCH_WEIGHTS_DIR"))
-    clock, rows, sets = Stopwatch(), [], {}
-    for setting in ("causal", "bidirectional"):
-        variant = MODELS[setting][0]
-        model, losses, train_s = _trained(lab, setting, pf_device, pf_seed)
-        with clock:
-            clips = sample_clips(variant, model, preset, shape.sample_clips, shape.schedule, seed=pf_seed + 1,
-                                 device=pf_device)
-            fid = lab["evaluator"](clips_to_frames(clips))
-        sets[setting] = clips_to_videos(clips)
-        note = _setup_note(lab, f"{variant}")
-        rows += [_fid_row("attention", setting, fid, note),
-                 dict(case="attention", variant=setting, metric="train_loss", value=_final_loss(losses), unit="",
-                      backend="mse", note="mean of the last 10% of training steps; " + note),
-                 dict(case="attention", variant=setting, metric="train_time_s", value=train_s, unit="s",
-                      backend="measured", note=note)]
-    with clock:
-        scored = score_sample_sets(sets, SAMPLE_FPS, ATTENTION_DIMENSIONS, config, case="attention")
-    rows += scored
-    rows.append(dict(case="attention", variant="causal", metric="eval_time_s", value=clock.seconds, unit="s",
-                     backend="measured", note="sampling, FID and VBench-style scoring of both settings"))
+def _frame_similarity(feats: torch.Tensor, frames: int) -> float:
+    """Mean cosine similarity of consecutive frames' features; feats (N * T, D), clip-major."""
+    f = torch.nn.functional.normalize(feats.double(), dim=1).reshape(-1, frames, feats.shape[1])  # (N, T, D)
+    return float((f[:, 1:] * f[:, :-1]).sum(-1).mean())
+
+
+def test_attention_and_temporal_pyramid(lab, pf_record, pf_device):
+    preset, frames = lab["preset"], lab["preset"].frames
+    backend = lab["evaluator"].config.extractor
+    sim, fid, train_s = ({n: [] for n in ("causal", "bidirectional", "full_history")} for _ in range(3))
+    for seed in lab["seeds"]:
+        for name in sim:
+            _, f, feats = _samples(lab, name, seed, pf_device)
+            sim[name].append(_frame_similarity(feats, frames))
+            fid[name].append(f.fid)
+            train_s[name].append(_trained(lab, name, seed, pf_device)[2])
+    note = _note(lab, "pyramid_ar vs pyramid_ar_bidirectional")
+    rows = (_summarise("attention", "frame_similarity", {k: sim[k] for k in ("causal", "bidirectional")},
+                       note + f"; cosine similarity of consecutive frames' {backend} features",
+                       backend, ("causal", "bidirectional"), unit="fraction")
+            + _summarise("attention", "fid", {k: fid[k] for k in ("causal", "bidirectional")}, note, backend, None))
+    rows.append(dict(case="attention", variant="causal", metric="fvd", value=None, unit="", backend="i3d",
+                     status="skipped", note=f"not measured: clips have {frames} frames (FVD needs >= {FVD_MIN_FRAMES})")
+                if frames < FVD_MIN_FRAMES else
+                dict(case="attention", variant="causal", metric="fvd", value=None, unit="", backend="i3d",
+                     status="skipped", note="not measured at this scale (FVD on 16-frame clips: pfbench fvd)"))
+    tnote = _note(lab, "pyramid_ar (compressed history) vs ar_full_history (full-resolution history)")
+    rows += _summarise("temporal_pyramid", "fid", {"pyramid_ar": fid["causal"], "ar_full_history": fid["full_history"]},
+                       tnote, backend, ("pyramid_ar", "ar_full_history"))
+    rows += _summarise("temporal_pyramid", "train_time_s",
+                       {"pyramid_ar": train_s["causal"], "ar_full_history": train_s["full_history"]}, tnote,
+                       "measured", None, unit="s")
+    rows += [dict(case="temporal_pyramid", variant=v, metric="mean_tokens_per_sample",
+                  value=mean_tokens_per_sample(variant, preset), unit="tokens", backend="analytic", note=tnote)
+             for v, variant in (("pyramid_ar", "pyramid_ar"), ("ar_full_history", "ar_full_history"))]
     pf_record(rows)
-    assert all(r["status"] in ("ok", "skipped") for r in scored), [r for r in scored if r["status"] == "error"]
-    # certain: bidirectional attention lets history attend to the current frame, so it attends to more pairs
     vshape, mshape = VideoShape.from_preset(preset), ModelShape.from_preset(preset)
-    pairs = {s: variant_counts(MODELS[s][0], vshape, mshape).attention_pairs for s in ("causal", "bidirectional")}
-    assert pairs["bidirectional"] > pairs["causal"], pairs
+    pairs = {v: variant_counts(v, vshape, mshape).attention_pairs for v in ("pyramid_ar", "pyramid_ar_bidirectional")}
+    assert pairs["pyramid_ar_bidirectional"] > pairs["pyramid_ar"], pairs  # certain: history attends forward too
+    assert mean_tokens_per_sample("pyramid_ar", preset) < mean_tokens_per_sample("ar_full_history", preset)
 
 
-def test_stage_mix(lab, pf_record, pf_device, pf_seed):
-    shape, preset = lab["shape"], lab["preset"]
-    clock, rows = Stopwatch(), []
-    for setting, name in (("mix_uniform", "sp_uniform"), ("mix_1:2:1", "sp_1:2:1")):
-        model, losses, train_s = _trained(lab, name, pf_device, pf_seed)
-        mix = MODELS[name][1]
-        with clock:
-            clips = sample_clips("spatial_pyramid", model, preset, shape.sample_clips, shape.schedule,
-                                 seed=pf_seed + 1, device=pf_device)
-            fid = lab["evaluator"](clips_to_frames(clips))
-            stage_losses = heldout_stage_losses("spatial_pyramid", model, lab["real"], lab["labels"], preset.stages,
-                                                seed=pf_seed + 2, device=pf_device)
-        note = _setup_note(lab, f"spatial_pyramid trained with stage mix {mix} (low:mid:full)")
-        rows += [_fid_row("stage_mix", setting, fid, note),
-                 dict(case="stage_mix", variant=setting, metric="train_loss", value=_final_loss(losses), unit="",
-                      backend="mse", note="mean of the last 10% of steps; depends on the mix itself (not "
-                                          "comparable across mixes); " + note),
-                 dict(case="stage_mix", variant=setting, metric="train_flops_per_sample",
-                      value=train_flops_per_sample("spatial_pyramid", preset, mix), unit="FLOP", backend="analytic",
-                      note=note),
-                 dict(case="stage_mix", variant=setting, metric="train_time_s", value=train_s, unit="s",
-                      backend="measured", note=note)]
-        rows += [dict(case="stage_mix", variant=setting, metric=f"heldout_loss_stage{k}", value=v, unit="",
-                      backend="mse", note=f"held-out clips, every sample at stage {k} (0 = full resolution), "
-                                          "fixed noise; " + note)
-                 for k, v in stage_losses.items()]
-    rows.append(dict(case="stage_mix", variant="mix_1:2:1", metric="eval_time_s", value=clock.seconds, unit="s",
-                     backend="measured", note="sampling, FID and held-out losses of both settings"))
+def test_stage_mix_and_time_conditioning(lab, pf_record, pf_device):
+    preset = lab["preset"]
+    backend = lab["evaluator"].config.extractor
+    losses = {n: {k: [] for k in range(preset.stages)} for n in ("sp", "sp_uniform")}
+    fid = {"sp": [], "sp_global_t": []}
+    for seed in lab["seeds"]:
+        for name in losses:
+            model, _, _ = _trained(lab, name, seed, pf_device)
+            for k, v in heldout_stage_losses("spatial_pyramid", model, lab["real"], lab["labels"], preset.stages,
+                                             seed=seed + 2, device=pf_device).items():
+                losses[name][k].append(v)
+        for name in fid:
+            fid[name].append(_samples(lab, name, seed, pf_device)[1].fid)
+    note = _note(lab, "spatial_pyramid trained with stage mix 1:2:1 vs uniform (low:mid:full)")
+    rows = []
+    for k in range(preset.stages):
+        rows += _summarise("stage_mix", f"heldout_loss_stage{k}",
+                           {"mix_1:2:1": losses["sp"][k], "mix_uniform": losses["sp_uniform"][k]},
+                           note + f"; held-out clips, every sample at stage {k} (0 = full resolution), fixed noise",
+                           "mse", ("mix_1:2:1", "mix_uniform"))
+    rows += [dict(case="stage_mix", variant=f"mix_{mix}", metric="train_flops_per_sample",
+                  value=train_flops_per_sample("spatial_pyramid", preset, mix), unit="FLOP", backend="analytic",
+                  note=note) for mix in ("1:2:1", "uniform")]
+    tnote = _note(lab, "spatial_pyramid trained and sampled with the stage remap (public code) vs global time t")
+    rows += _summarise("time_conditioning", "fid", {"stage_remap": fid["sp"], "global_t": fid["sp_global_t"]},
+                       tnote, backend, ("global_t", "stage_remap"))
     pf_record(rows)
     flops = {r["variant"]: r["value"] for r in rows if r["metric"] == "train_flops_per_sample"}
-    # certain: uniform puts 1/3 of the samples at full resolution, 1:2:1 only 1/4
-    assert flops["mix_uniform"] > flops["mix_1:2:1"], flops
+    assert flops["mix_uniform"] > flops["mix_1:2:1"], flops  # certain: uniform has more full-resolution samples
+
+
+def test_num_stages(lab, pf_record, pf_device, pf_preset):
+    """K in {1, 2, 3, 4} (spatial_pyramid, uniform stage mix; K = 1 is full-resolution flow matching): FID and the
+    analytic training cost per sample. Off by default on the smoke and cpu presets (runtime): $PFBENCH_ABLATIONS_FULL=1."""
+    import os
+    if pf_preset.name in ("smoke", "cpu") and os.environ.get(FULL_ENV) != "1":
+        pytest.skip(f"the K sweep trains 3 more models per seed: set {FULL_ENV}=1 to run it on preset {pf_preset.name}")
+    names = {1: "sp_K1", 2: "sp_K2", 3: "sp_uniform", 4: "sp_K4"}
+    fid = {k: [] for k in names}
+    for seed in lab["seeds"]:
+        for k, name in names.items():
+            fid[k].append(_samples(lab, name, seed, pf_device)[1].fid)
+    note = _note(lab, "spatial_pyramid with K stages, uniform stage mix (K = 1: full-resolution flow matching)")
+    backend = lab["evaluator"].config.extractor
+    rows = _summarise("num_stages", "fid", {f"K{k}": v for k, v in fid.items()}, note, backend, ("K1", "K3"))
+    rows += [dict(case="num_stages", variant=f"K{k}", metric="train_flops_per_sample",
+                  value=train_flops_per_sample("spatial_pyramid", _preset(lab, name), "uniform"), unit="FLOP",
+                  backend="analytic", note=note) for k, name in names.items()]
+    pf_record(rows)
+    cost = [r["value"] for r in rows if r["metric"] == "train_flops_per_sample"]
+    assert cost == sorted(cost, reverse=True), cost  # certain: more stages, cheaper samples

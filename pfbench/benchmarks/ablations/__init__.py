@@ -16,6 +16,14 @@ METRICS = quality_metrics() + (
     Metric("train_flops_per_sample", "FLOP", "lower", True),
     Metric("train_time_s", "s", "lower"),
     Metric("eval_time_s", "s", "lower"),
+    # issue 16: paired gaps over seeds (a - b, Student-t interval; suites/test_ablations.py)
+    Metric("frame_similarity", "fraction", "higher", doc="cosine similarity of consecutive frames' features"),
+    Metric("fvd", "", "lower", doc="not measured on clips shorter than 16 frames"),
+    Metric("mean_tokens_per_sample", "tokens", "lower", True),
+    *(Metric(f"{m}{suffix}", unit, "setting", doc="paired difference over seeds" + (f" ({suffix[1:]})" if suffix else ""))
+      for m, unit in (("block_correlation_gap", ""), ("fid_gap", ""), ("frame_similarity_gap", "fraction"),
+                      *((f"heldout_loss_stage{k}_gap", "") for k in range(6)))
+      for suffix in ("", "_ci_low", "_ci_high")),
 )
 
 BENCHMARK = Benchmark(
