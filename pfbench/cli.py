@@ -31,11 +31,19 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _requested_command(argv: list[str] | None) -> str | None:
+    """The sub-command named on the command line (the first word that is not an option), if it is one of ours."""
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    return words[0] if words and words[0] in COMMANDS else None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only`` (a command name) just that command's module is imported, so `pfbench flops`
+    does not pay for torch-fidelity and the trainer."""
     parser = OneLineParser(prog="pfbench", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    for name in COMMANDS:
+    for name in [only] if only else COMMANDS:
         module_name = "pfbench.commands." + name.replace("-", "_")
         try:
             module = importlib.import_module(module_name)
@@ -58,7 +66,7 @@ def _describe(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        parser = build_parser()
+        parser = build_parser(only=_requested_command(argv))
     except Exception as err:  # a command module that cannot be imported: one line, not a traceback
         if "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get("PFBENCH_DEBUG", "") not in ("", "0"):
             raise
