@@ -136,7 +136,7 @@ def test_slow():
 '''
 CONFTEST = '''
 def pytest_addoption(parser):
-    for name in ("--pf-preset", "--pf-device", "--pf-run-dir"):
+    for name in ("--pf-config", "--pf-preset", "--pf-device", "--pf-run-dir"):
         parser.addoption(name, default=None)
 '''
 
