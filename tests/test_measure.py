@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from pfbench.measure import (
-    GIB, CpuOps, EnergyMeter, achieved_flops_per_s, benchmark_step, count_flops, is_oom_error, mfu,
+    GIB, CpuOps, EnergyMeter, achieved_flops_per_s, count_flops, is_oom_error, mfu,
     peak_rss_in_child, run_catching_oom, synchronized, time_fn, track_memory,
 )
 
@@ -247,11 +247,3 @@ def test_mfu_arithmetic():
     assert mfu(1e9, 1.0, None) is None
     with pytest.raises(ValueError):
         achieved_flops_per_s(1.0, 0.0)
-
-
-def test_benchmark_step_on_cpu():
-    result = benchmark_step(lambda: time.sleep(0.005), "cpu", warmup=1, repeats=3, flops_per_step=1e9,
-                            peak_flops=None)
-    assert result.mfu is None and result.timing.wall.n == 3
-    assert result.achieved_flops_per_s == pytest.approx(1e9 / result.timing.median_s)
-    assert result.memory.device == "cpu"

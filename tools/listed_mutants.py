@@ -67,9 +67,9 @@ MUTANTS = [
      "return float(values.mean() / 100.0)", "return float(values.mean())", ["tests/test_metrics_known_answers.py"]),
     ("history corruption without (1 - sigma)", "reference_model/temporal.py",
      "+ (1 - sigma) * h", "+ h", SAMPLER_TESTS),
-    ("Stats IQR replaced by q3", "pfbench/measure.py",
+    ("Stats IQR replaced by q3", "pfbench/timing.py",
      "iqr_s=(q3 - q1)", "iqr_s=q3", SAMPLER_TESTS),
-    ("Stats median replaced by mean", "pfbench/measure.py",
+    ("Stats median replaced by mean", "pfbench/timing.py",
      "median_s=statistics.median(samples_s)", "median_s=statistics.fmean(samples_s)", SAMPLER_TESTS),
 ]
 
