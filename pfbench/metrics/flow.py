@@ -240,10 +240,8 @@ def upscale_flow(flow: np.ndarray, h: int, w: int) -> np.ndarray:
     fh, fw = flow.shape[:2]
     if (fh, fw) == (h, w):
         return flow
-    up = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)  # (h, w, 2) float32
-    up[..., 0] *= w / fw
-    up[..., 1] *= h / fh
-    return up
+    scaled = flow * np.array([w / fw, h / fh], np.float32)  # rescale first: bilinear resizing is linear, and small
+    return cv2.resize(scaled, (w, h), interpolation=cv2.INTER_LINEAR)  # (h, w, 2) float32
 
 
 def parallel_map(fn, items) -> list:
