@@ -241,7 +241,7 @@ def test_variant_sample_scores(pf_preset, pf_device, pf_seed, pf_record):
 def test_fvd_against_n_on_real_clips(pf_preset, pf_device, pf_seed, pf_record):
     """FVD is biased at small N: FVD between two disjoint sets of 16-frame windows of the same real clips (no real
     difference) and between one set and a noised copy of the other, against N (draws without replacement). The
-    report plots both curves (pfbench.report_fvd); a difference is only readable where its curve clears the first."""
+    report plots both curves (pfbench.benchmarks.vbench.fvd_section); a difference is only readable where its curve clears the first."""
     import torch
 
     from pfbench.metrics import weights

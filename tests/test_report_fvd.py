@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pfbench.report import ReportContext
-from pfbench.report_fvd import by_n, section_fvd
+from pfbench.benchmarks.vbench.fvd_section import by_n, section_fvd
 from pfbench.results import tidy_frame
 
 
@@ -42,3 +42,12 @@ def test_section_shows_each_fvd_with_its_n_and_plots_fvd_against_n(tmp_path):
 
 def test_no_fvd_rows_no_section(tmp_path):
     assert section_fvd(_ctx([_row("variant_samples", "pyramid_ar", "temporal_flickering", 0.9)], tmp_path)) == []
+
+
+def test_the_vbench_section_carries_the_fvd_blocks(tmp_path):
+    from pfbench.benchmarks.vbench.section import section_vbench
+    rows = [_row("variant_samples", "pyramid_ar", "temporal_flickering", 0.9),
+            _row("variant_samples", "pyramid_ar", "fvd", 120.5, spread=10.0)]
+    blocks = section_vbench(_ctx(rows, tmp_path))
+    assert any(b.kind == "table" and "fvd" in b.content.columns for b in blocks)
+    assert any(b.kind == "text" and "Kinetics-400 I3D" in str(b.content) for b in blocks)

@@ -90,7 +90,8 @@ def section_vbench(ctx: ReportContext) -> list[Block]:
         blocks.append(table(wide.reset_index(), "Metric checks on clips with known answers (static, noise, constant "
                                                 "translation)"))
     blocks += _speed_table(vb)
-    return blocks
+    from pfbench.benchmarks.vbench.fvd_section import section_fvd
+    return blocks + section_fvd(ctx)
 
 
 def _speed_table(vb: pd.DataFrame) -> list[Block]:

@@ -4,7 +4,7 @@ FVD is biased upward at small N (the field asks for >= 256 videos per set), so a
 and the vbench suite's ``fvd_by_n`` rows (two disjoint sets of windows of the same real clips, and one set against
 a noised copy of the other) are drawn against N: a difference between two sets is readable only where its curve
 clears the same-distribution curve at that N. Rows come from suites/test_vbench.py (cases ``variant_samples`` and
-``fvd_by_n/n=NNNN``); A1 wires ``section_fvd`` into the vbench benchmark's section.
+``fvd_by_n/n=NNNN``); the vbench section appends these blocks.
 """
 from __future__ import annotations
 
