@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pfbench.metrics.fid import _OneFeatureExtractor
+from pfbench.metrics.extractors import _OneFeatureExtractor
 
 NAME = "efficientnet-lite0"
 # (kernel, stride, expand, out channels, repeats) per stage of EfficientNet-B0 / Lite0
