@@ -196,6 +196,7 @@ class StillFalling:
 
     drop: float
     se: float
+    from_progress: float = 0.8      # where the measured drop starts (the last evaluated point at or before 0.8)
     z: float = field(init=False)
 
     def __post_init__(self):
@@ -203,18 +204,21 @@ class StillFalling:
 
 
 def still_falling(curves: Sequence[Curve], from_progress: float = 0.8) -> StillFalling:
-    """Drop of the seed-mean curve from the point at ``from_progress`` to the end (positive: still improving),
+    """Drop of the seed-mean curve from the last point at or before ``from_progress`` to the end (positive: still
+    improving; with few points the span is longer, see ``StillFalling.from_progress``),
     with its standard error (seed-to-seed spread of the drop over sqrt(runs); evaluation se when one run)."""
-    drops = []
+    drops, starts = [], []
     for c in curves:
-        progress = c.progress or tuple(np.asarray(c.x) / c.x[-1])
-        i = int(np.argmin(np.abs(np.asarray(progress) - from_progress)))
+        progress = np.asarray(c.progress or tuple(np.asarray(c.x) / c.x[-1]))
+        before = np.flatnonzero(progress[:-1] <= from_progress + 1e-9)  # the last point at or before it
+        i = int(before[-1]) if len(before) else max(0, len(progress) - 2)
         drops.append(c.y[i] - c.y[-1])
+        starts.append(float(progress[i]))
     if len(drops) > 1:
         se = float(np.std(drops, ddof=1) / math.sqrt(len(drops)))
     else:
         se = float(math.hypot(curves[0].se[-1], curves[0].se[i])) if curves[0].se else 0.0
-    return StillFalling(float(np.mean(drops)), se)
+    return StillFalling(float(np.mean(drops)), se, min(starts))
 
 
 def paired_difference(a, b, confidence: float = 0.95) -> tuple[float, float, float]:

@@ -170,8 +170,9 @@ def test_ladder(setup, runs, pf_record, pf_device):
                           x_name="train_step", x_value=float(p.step), note=f"seed {seed}; " + note) for p in pts]
         fall = still_falling([run_curve(p, scale.steps) for p in points[variant].values()])
         rows.append(dict(case="compute_bound", variant=variant, metric="fid_drop_last20_z", value=fall.z, unit="",
-                         backend="seeds", note=f"FID drop over the last 20% of the run {fall.drop:.4g} / its se "
-                                               f"{fall.se:.3g} (> 2: still falling, training is compute-bound)"))
+                         backend="seeds", note=f"FID drop from {fall.from_progress:.0%} of the run to its end "
+                                               f"{fall.drop:.4g} / its se {fall.se:.3g} over seeds (> 2: still "
+                                               "falling, training is compute-bound)"))
     summary = []
     for variant in others:
         for x, metric in (("flops", "compute_ratio_vs_full_sequence"), ("wall_s", "wall_ratio_vs_full_sequence")):

@@ -104,3 +104,9 @@ def test_paired_difference_interval_covers_a_known_gap():
         hits += lo <= 0.5 <= hi
     assert 0.9 <= hits / 200 <= 0.99  # a 95% interval over 4 paired seeds
     assert math.isnan(paired_difference([1.0], [0.0])[1])
+
+
+def test_still_falling_with_two_points_measures_from_the_earlier_one():
+    runs = [Curve((1.0, 2.0), (10.0 + 0.1 * s, 8.0), (), (0.5, 1.0)) for s in range(3)]
+    fall = still_falling(runs)
+    assert fall.from_progress == 0.5 and fall.drop == pytest.approx(2.1) and fall.z > 2
