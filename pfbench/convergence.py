@@ -162,8 +162,9 @@ def verdict_status(low: float, high: float) -> str:
     return "inconclusive"
 
 
-def _fmt(v: float | None) -> str:
-    if v is None:
+def fmt_ratio(v: float | None) -> str:
+    """A ratio or interval end for a verdict line: 2 significant digits, 'inf' for an unbounded end."""
+    if v is None or math.isnan(v):
         return "n/a"
     if math.isinf(v):
         return "inf"
@@ -174,8 +175,9 @@ def verdict_text(status: str, ratio: float | None, low: float, high: float, conf
                  what: str = "x") -> str:
     """One line a reader can act on, never a ratio without its interval."""
     pct = f"{confidence:.0%}"
-    iv = f"{pct} CI {_fmt(low)}-{_fmt(high)}"
-    r = f"{_fmt(ratio)}{what}" if ratio is not None else "never reached"
+    iv = f"{pct} CI {fmt_ratio(low)}-{fmt_ratio(high)}"
+    missing = ratio is None or (isinstance(ratio, float) and math.isnan(ratio))
+    r = "never reached" if missing else f"{fmt_ratio(ratio)}{what}"
     if status == "reproduced":
         return f"reproduced at this scale ({r}, {iv})"
     if status == "not reproduced":

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from pfbench.benchmarks.base import Verdict
-from pfbench.convergence import verdict_status, verdict_text
+from pfbench.convergence import fmt_ratio, verdict_status, verdict_text
 from pfbench.report.blocks import Block, image, table, text
 from pfbench.report.common import BASELINE, ReportContext, fmt, line_style, order_variants
 
@@ -41,9 +41,9 @@ def _ladder(ctx: ReportContext, metric: str) -> pd.DataFrame:
 
 def _ratio_cell(r) -> str:
     if r["ratio"] is None or (isinstance(r["ratio"], float) and math.isnan(r["ratio"])):
-        return f"never reached (CI {fmt(r['low'])}-{fmt(r['high'])})"
+        return f"never reached (CI {fmt_ratio(r['low'])}-{fmt_ratio(r['high'])})"
     mark = {"lower": ">= ", "upper": "<= "}.get(r["bound"], "")
-    return f"{mark}{r['ratio']:.2f}x [{fmt(r['low'])}, {fmt(r['high'])}]"
+    return f"{mark}{r['ratio']:.2f}x [{fmt_ratio(r['low'])}, {fmt_ratio(r['high'])}]"
 
 
 def section_convergence(ctx: ReportContext) -> list[Block]:

@@ -78,6 +78,7 @@ def test_verdict_lines_always_carry_the_interval():
     assert line.startswith("inconclusive (the interval spans 1x") and "0.7-2" in line
     assert verdict_status(1.2, 3.0) == "reproduced" and verdict_status(0.2, 1.0) == "not reproduced"
     assert verdict_status(0.9, 1.1) == "inconclusive"
+    assert verdict_text("not reproduced", float("nan"), 0.0, 0.9) == "not reproduced (never reached, 95% CI 0-0.9)"
 
 
 def test_still_falling_detects_a_plateau():
