@@ -14,8 +14,8 @@ generated / held-out clip is scored (EfficientNet-Lite0 Fréchet distance when i
 extractor's name is on every row).
 
 Time budget: training every run is required (no seed can be dropped); evaluation points are scored in priority order
-(:meth:`ConvergenceScale.eval_priority`: the end of the run, then the ladder's points, then the early ones) until the
-budget is spent, so a slow or loaded machine gets fewer points, never a failure. On CPU the budget is in *CPU
+(:meth:`ConvergenceScale.eval_priority`: the end of the run, the middle, a quarter, then the others; the first three
+always) until the budget is spent, so a slow or loaded machine gets fewer points, never a failure. On CPU the budget is in *CPU
 seconds* of this process (``time.process_time``: 600 CPU-s = 5 minutes of two fully used cores), which a loaded
 machine does not shrink; on CUDA it is wall seconds.
 """

@@ -34,6 +34,7 @@ from pfbench.experiments import (FidEvaluator, Snapshots, clips_to_frames, equal
 VARIANTS = ("full_sequence", "spatial_pyramid", "pyramid_ar")
 BASELINE = "full_sequence"
 SEED_SLOTS = 3
+MIN_POINTS = 3   # evaluation steps scored whatever the budget (the end, the middle, a quarter of the run)
 EQUALISATION = ("equal tokens per batch (pyramid variants take more clips per step), same steps, initial weights, "
                 "data stream, AdamW, warm-up + constant lr")
 
@@ -117,11 +118,12 @@ def _logged_wall(folder) -> dict[int, float]:
 
 def _evaluate(setup, runs, variants, steps_in_order, budget, share: float, pf_device, done: dict) -> list[int]:
     """Score every run of ``variants`` at each step in order (all seeds of a step together) while the budget
-    allows (at least two steps); returns the steps scored. ``share``: the part of the remaining budget to use."""
+    allows (at least MIN_POINTS steps: end, middle, quarter); returns the steps scored. ``share``: the part of the
+    remaining budget to use."""
     limit = budget.used() + max(0.0, budget.left()) * share
     scored, per_step = [], None
     for i, step in enumerate(steps_in_order):
-        if i >= 2 and (budget.used() >= limit or (per_step and budget.used() + per_step > limit)):
+        if i >= MIN_POINTS and (budget.used() >= limit or (per_step and budget.used() + per_step > limit)):
             break
         start = budget.used()
         for variant in variants:
@@ -208,4 +210,5 @@ def test_ladder(setup, runs, pf_record, pf_device):
                   f" real features once {setup['real_features_s']:.1f} s)")]
     pf_record(rows)
     print("\n".join(summary))
-    assert all(len(p) >= 2 for by_seed in points.values() for p in by_seed.values()), "every run needs >= 2 points"
+    need = min(MIN_POINTS, len(scale.eval_steps))
+    assert all(len(p) >= need for by_seed in points.values() for p in by_seed.values()), f"every run needs {need} points"
