@@ -44,7 +44,7 @@ MODELS = {"sp": ("spatial_pyramid", "1:2:1", "stage"), "sp_uniform": ("spatial_p
           "bidirectional": ("pyramid_ar_bidirectional", "1:2:1", "stage"),
           "full_history": ("ar_full_history", "1:2:1", "stage"),
           **{f"sp_K{k}": ("spatial_pyramid", "uniform", "stage", k) for k in (1, 2, 4)}}
-FULL_ENV = "PFBENCH_ABLATIONS_FULL"  # "1": also the K sweep on the smoke/cpu presets (on by default elsewhere)
+FULL_ENV = "PFBENCH_ABLATIONS_FULL"  # "1": also stage mix, time conditioning and K on smoke/cpu (on elsewhere)
 MIN_BLOCK_CORRELATION_GAP = 0.05   # the jump without corrective noise: ~1.3 above the jump with it
 FVD_MIN_FRAMES = 16
 
@@ -226,7 +226,15 @@ def test_attention_and_temporal_pyramid(lab, pf_record, pf_device):
     assert mean_tokens_per_sample("pyramid_ar", preset) < mean_tokens_per_sample("ar_full_history", preset)
 
 
-def test_stage_mix_and_time_conditioning(lab, pf_record, pf_device):
+def _full_only(pf_preset, what: str) -> None:
+    import os
+    if pf_preset.name in ("smoke", "cpu") and os.environ.get(FULL_ENV) != "1":
+        pytest.skip(f"{what} trains more models per seed: set {FULL_ENV}=1 to run it on preset {pf_preset.name}")
+
+
+def test_stage_mix_and_time_conditioning(lab, pf_record, pf_device, pf_preset):
+    """Off by default on the smoke and cpu presets (runtime): $PFBENCH_ABLATIONS_FULL=1."""
+    _full_only(pf_preset, "the stage-mix and time-conditioning ablation")
     preset = lab["preset"]
     backend = lab["evaluator"].config.extractor
     losses = {n: {k: [] for k in range(preset.stages)} for n in ("sp", "sp_uniform")}
@@ -260,9 +268,7 @@ def test_stage_mix_and_time_conditioning(lab, pf_record, pf_device):
 def test_num_stages(lab, pf_record, pf_device, pf_preset):
     """K in {1, 2, 3, 4} (spatial_pyramid, uniform stage mix; K = 1 is full-resolution flow matching): FID and the
     analytic training cost per sample. Off by default on the smoke and cpu presets (runtime): $PFBENCH_ABLATIONS_FULL=1."""
-    import os
-    if pf_preset.name in ("smoke", "cpu") and os.environ.get(FULL_ENV) != "1":
-        pytest.skip(f"the K sweep trains 3 more models per seed: set {FULL_ENV}=1 to run it on preset {pf_preset.name}")
+    _full_only(pf_preset, "the K sweep")
     names = {1: "sp_K1", 2: "sp_K2", 3: "sp_uniform", 4: "sp_K4"}
     fid = {k: [] for k in names}
     for seed in lab["seeds"]:
