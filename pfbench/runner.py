@@ -300,8 +300,11 @@ BENCHMARK_STORAGE = "benchmark_storage"  # the run's pytest-benchmark storage fo
 
 
 def suite_env(spec: RunSpec, suite: str) -> dict:
-    """The child's environment: run folder, suite, seed, and pfbench importable."""
-    env = dict(os.environ)
+    """The child's environment: run folder, suite, seed, and pfbench importable.
+
+    pytest-xdist's worker variables are dropped: pytest-benchmark reads PYTEST_XDIST_WORKER and disables every
+    benchmark, so a run started from inside an xdist worker (the test suite on both cores) would time nothing."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
     package_root = str(Path(pfbench.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([package_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.setdefault("COLUMNS", "200")  # pytest sizes its summary lines to the terminal: keep reasons whole

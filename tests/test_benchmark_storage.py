@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,11 @@ def run(tmp_path_factory) -> Path:
     return out
 
 
+# pytest-benchmark disables itself inside an xdist worker (it reads PYTEST_XDIST_WORKER): the by-hand pytest must not
+# inherit the variables of the worker running this test
+NOT_AN_XDIST_WORKER = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+
+
 def saved(storage: Path) -> list[Path]:
     return sorted(storage.glob("*/[0-9][0-9][0-9][0-9]_*.json"))
 
@@ -35,7 +41,7 @@ def compare_against(run: Path, storage: Path, fail: str) -> subprocess.Completed
                            *ONLY_RUN_CASES, "--pf-config", str(run / "config.json"),
                            f"--benchmark-storage=file://{storage}", "--benchmark-compare=*_tokens",
                            f"--benchmark-compare-fail={fail}"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+                          cwd=REPO, capture_output=True, text=True, timeout=300, env=NOT_AN_XDIST_WORKER)
 
 
 def test_each_suite_saves_into_the_run_storage_with_tidy_extra_info(run):

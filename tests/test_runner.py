@@ -179,3 +179,12 @@ def test_unknown_suite_and_resume_errors(tmp_path, capsys):
     assert "unknown suite(s) nope" in capsys.readouterr().err
     assert main(["run", "--resume", str(tmp_path / "missing")]) == 2
     assert "config.json not found" in capsys.readouterr().err
+
+
+def test_suite_env_drops_xdist_worker_variables(monkeypatch, tmp_path):
+    """pytest-benchmark disables every benchmark when PYTEST_XDIST_WORKER is set: a suite must never inherit it."""
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    spec = runner.RunSpec(run_dir=tmp_path, run_id="r", preset=get_preset("smoke"), suites=("tokens",), device="cpu")
+    env = runner.suite_env(spec, "tokens")
+    assert not [k for k in env if k.startswith("PYTEST_XDIST_")] and env["PFBENCH_SUITE"] == "tokens"
