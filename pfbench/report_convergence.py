@@ -96,7 +96,8 @@ def _plot(ctx: ReportContext, fid: pd.DataFrame):
         ax.axhline(t["value"], color="grey", lw=0.6, ls=":")
     ax.set_xscale("log")
     ax.set_xlabel("training FLOPs (analytic)")
-    ax.set_ylabel("FID (lower is better)")
+    extractor = ", ".join(b for b in dict.fromkeys(curve["backend"].dropna()) if b) or "extractor not recorded"
+    ax.set_ylabel(f"FID [{extractor}] (lower is better)")
     ax.legend()
     ax.set_title("FID vs training compute; dotted: full_sequence's ladder targets")
     return ctx.save(fig, "fid_convergence_ladder")
