@@ -87,7 +87,7 @@ REAL_RESOLUTIONS = {"384p": (640, 384), "1080p": (1920, 1080)}
 SPEED_TARGET_DIMENSIONS = ("temporal_flickering", "dynamic_degree", "motion_smoothness")  # issue 12's targets
 
 
-def _score_file(path: str, dimension: str) -> dict:
+def _score_file(path: str, dimension: str, config: dict | None = None) -> dict:
     """Score one video file on one dimension (runs in a spawned child), as `pfbench eval-videos` does (chunks of 16,
     decoding one chunk ahead in a thread): wall seconds, CPU seconds of the process (all threads), frames, value."""
     import resource
@@ -102,7 +102,7 @@ def _score_file(path: str, dimension: str) -> dict:
 
     fps = probe_video(path).fps
     t0, c0 = time.perf_counter(), cpu()
-    scores, frames = score(iter_chunks(path, 16, prefetch=1), fps, [dimension], Ctx(Cfg()))
+    scores, frames = score(iter_chunks(path, 16, prefetch=1), fps, [dimension], Ctx(Cfg(**(config or {}))))
     return dict(seconds=time.perf_counter() - t0, cpu_seconds=cpu() - c0, frames=frames, fps=fps,
                 value=scores[dimension].value, backend=scores[dimension].backend, status=scores[dimension].status)
 
@@ -131,21 +131,30 @@ def real_files(tmp_path_factory, pf_preset):
     return out
 
 
+# the default, and the decisions' flow at short side 128 (decisions equal on real clips:
+# tests/test_metrics_reduced_flow.py; per-pair counts drift more than at 256, see docs/METRICS.md)
+SETTINGS = {"default": {}, "decisions@128p": {"decision_flow_side": 128}}
+DECISION_DIMENSIONS = ("temporal_flickering", "dynamic_degree")
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
 @pytest.mark.parametrize("res", list(REAL_RESOLUTIONS))
 @pytest.mark.parametrize("dimension", OFFLINE_DIMENSIONS)
-def test_offline_dimension_real_clip_speed(benchmark, pf_preset, pf_record, real_files, dimension, res):
+def test_offline_dimension_real_clip_speed(benchmark, pf_preset, pf_record, real_files, dimension, res, setting):
     from pfbench.measure import peak_rss_in_child
 
+    if setting != "default" and dimension not in DECISION_DIMENSIONS:
+        pytest.skip(f"{setting} changes only the flow decisions of {', '.join(DECISION_DIMENSIONS)}")
     if pf_preset.name == "smoke":
         pytest.skip("real-resolution speed is measured from the cpu preset up (smoke stays about a minute)")
     if (res == "1080p" and dimension not in SPEED_TARGET_DIMENSIONS and pf_preset.name == "cpu"
             and not os.environ.get("PFBENCH_VBENCH_SPEED_FULL")):
         pytest.skip(f"{dimension} keeps native-size flow (~35 s at 1080p on 2 cores) and has no speed target: its "
                     f"384p row is measured; PFBENCH_VBENCH_SPEED_FULL=1 or a gpu preset adds 1080p")
-    run = benchmark.pedantic(lambda: peak_rss_in_child(_score_file, real_files[res], dimension), rounds=1,
-                             iterations=1)
+    run = benchmark.pedantic(lambda: peak_rss_in_child(_score_file, real_files[res], dimension, SETTINGS[setting]),
+                             rounds=1, iterations=1)
     if run.status == "timeout":  # a slow machine is a time cap, not a wrong result: say so in a row and move on
-        pf_record([{"case": f"vbench-throughput-real/{dimension}", "variant": f"bigbuckbunny-{res}",
+        pf_record([{"case": f"vbench-throughput-real/{dimension}", "variant": f"bigbuckbunny-{res}/{setting}",
                     "metric": "frames_per_second", "value": None, "unit": "frames/s", "backend": "child",
                     "status": "skipped", "note": f"time cap, not a result: {run.message}"}])
         pytest.skip(f"{dimension} at {res}: the scoring child ran past its time cap ({run.message})")
@@ -162,10 +171,11 @@ def test_offline_dimension_real_clip_speed(benchmark, pf_preset, pf_record, real
     note = (f"bigbuckbunny resized to {w}x{h}, {r['frames']} frames at {r['fps']:g} fps, decode + score in a child "
             f"process; load average {load:.1f} on {cores} cores (a shared machine: wall time gives a lower bound)")
     benchmark.extra_info.update(dimension=dimension, backend=r["backend"], clip="bigbuckbunny", width=w, height=h,
+                                setting=setting,
                                 frames=r["frames"], frames_per_second=speed, realtime_factor=speed / r["fps"],
                                 peak_rss_gib=peak_gib, load_average=load, value=r["value"], cpu_seconds=r["cpu_seconds"],
                                 realtime_factor_cpu_bound=cpu_bound)
-    variant = f"bigbuckbunny-{w}x{h}@{r['fps']:g}"
+    variant = f"bigbuckbunny-{w}x{h}@{r['fps']:g}" + ("" if setting == "default" else f"/{setting}")
     case = f"vbench-throughput-real/{dimension}"
     pf_record([
         {"case": case, "variant": variant, "metric": "frames_per_second", "value": speed, "unit": "frames/s",

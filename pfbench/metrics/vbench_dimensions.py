@@ -28,6 +28,12 @@ class Accumulator:
         raise NotImplementedError
 
 
+def decision_backend(flow_name: str, flow_hw, native_hw) -> str:
+    """The flow backend of a decision with the size its flow saw: "opencv-dis@256p" when the frames were reduced
+    (VBenchConfig.decision_flow_side), the plain name at native size."""
+    return flow_name if tuple(flow_hw) == tuple(native_hw) else f"{flow_name}@{min(flow_hw)}p"
+
+
 def decision_frames(frames: np.ndarray, side: int | None, gray: bool = False) -> np.ndarray:
     """(N, H, W, 3) uint8 frames resized (area) so that min(H, W) = ``side``; unchanged if None or already smaller
     (grey (N, h, w) with ``gray``). What the flow decisions see: ``Chunk.small`` does this per frame, once."""
@@ -57,7 +63,7 @@ class TemporalFlickering(Accumulator):
             return
         small = chunk.small(range(len(chunk.frames)))  # (N, h, w[, 3]) uint8
         if self.first is None:
-            self.first = small[0].copy()
+            self.first, self.native = small[0].copy(), chunk.frames.shape[1:3]
         if self.last is not None and len(small):  # the pair across the chunk boundary
             self.top2.append(top_fraction_mean(magnitude(self.ctx.flow()(self.last[None], small[:1])[0]), 0.02))
         if len(small) > 1:
@@ -83,7 +89,7 @@ class TemporalFlickering(Accumulator):
         if not self.ctx.config.flicker_static_filter:
             return VideoScore(self.name, value, "numpy-mae", note="static filter off")
         is_static, why = self.static()
-        backend = f"numpy-mae+static-filter[{self.ctx.flow().name}]"
+        backend = f"numpy-mae+static-filter[{decision_backend(self.ctx.flow().name, self.first.shape[:2], self.native)}]"
         note = f"static: {why}" if is_static else f"not static, excluded from the aggregate as in VBench: {why}"
         return VideoScore(self.name, value, backend, note=note, include=is_static)
 
@@ -105,6 +111,7 @@ class DynamicDegree(Accumulator):
             return
         kept = chunk.small(idx)  # (k, h, w[, 3]) uint8
         self.shape = kept.shape[1:3]  # the threshold scales with the size the flow is computed at
+        self.native = chunk.frames.shape[1:3]
         self.kept += len(kept)
         seq = kept if self.last_kept is None else np.concatenate([self.last_kept[None], kept])
         if len(seq) > 1:
@@ -121,7 +128,8 @@ class DynamicDegree(Accumulator):
         count = sum(s > thres for s in self.scores)
         dynamic = count >= count_num
         note = f"{count} of {len(self.scores)} pairs above {thres:.3f} px (needs {count_num}), every {self.interval} frames"
-        return VideoScore(self.name, float(dynamic), self.ctx.flow().name, note=note, video_result=bool(dynamic))
+        return VideoScore(self.name, float(dynamic), decision_backend(self.ctx.flow().name, self.shape, self.native),
+                          note=note, video_result=bool(dynamic))
 
 
 class MotionSmoothness(Accumulator):
