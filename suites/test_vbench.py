@@ -61,7 +61,7 @@ def ctx(pf_device):
 @pytest.mark.parametrize("dimension", OFFLINE_DIMENSIONS)
 def test_offline_dimension_throughput(benchmark, pf_preset, pf_record, clips, ctx, dimension, clip):
     frames = clips[clip]
-    rounds = 1 if pf_preset.name == "smoke" else pf_preset.benchmark_rounds
+    rounds = 1 if pf_preset.name == "smoke" else min(2, pf_preset.benchmark_rounds)  # + 1 warm-up: 45 runs on cpu
     result = benchmark.pedantic(lambda: score_stream(chunk_array(frames, 16), FPS, [dimension], ctx),
                                 rounds=rounds, warmup_rounds=1, iterations=1)
     score = result[0][dimension]
@@ -88,23 +88,13 @@ SPEED_TARGET_DIMENSIONS = ("temporal_flickering", "dynamic_degree", "motion_smoo
 
 
 def _score_file(path: str, dimension: str, config: dict | None = None) -> dict:
-    """Score one video file on one dimension (runs in a spawned child), as `pfbench eval-videos` does (chunks of 16,
-    decoding one chunk ahead in a thread): wall seconds, CPU seconds of the process (all threads), frames, value."""
-    import resource
-    import time
+    """Score one video file on one dimension in a spawned child, as `pfbench eval-videos` does, after an untimed
+    warm-up on its first chunk (pfbench.metrics.speed.score_file_timed)."""
+    from pfbench.metrics.speed import score_file_timed
 
-    from pfbench.metrics.vbench import MetricContext as Ctx, VBenchConfig as Cfg, score_stream as score
-    from pfbench.video_io import iter_chunks, probe_video
-
-    def cpu() -> float:
-        r = resource.getrusage(resource.RUSAGE_SELF)
-        return r.ru_utime + r.ru_stime
-
-    fps = probe_video(path).fps
-    t0, c0 = time.perf_counter(), cpu()
-    scores, frames = score(iter_chunks(path, 16, prefetch=1), fps, [dimension], Ctx(Cfg(**(config or {}))))
-    return dict(seconds=time.perf_counter() - t0, cpu_seconds=cpu() - c0, frames=frames, fps=fps,
-                value=scores[dimension].value, backend=scores[dimension].backend, status=scores[dimension].status)
+    run = score_file_timed(path, [dimension], config)
+    scores = run.pop("scores")
+    return {**run, **scores[dimension]}
 
 
 @pytest.fixture(scope="module")
@@ -210,56 +200,40 @@ def test_weights_dimensions_status(pf_record, pf_device, clips):
     assert all(r["status"] in ("ok", "skipped") for r in rows), rows
 
 
-def test_variant_sample_scores(pf_preset, pf_device, pf_seed, pf_record):
-    """Offline VBench-style scores of every reference variant's own samples.
-
-    Each variant is trained briefly (``vbench_steps`` steps of ``ablation_batch`` clips, same seeded init and
-    procedural clips for all; pfbench.experiments.experiment_shape: cpu 40 steps of 8 tiny-model 4 x 16 x 16 clips)
-    so that samples are more than the zero-initialised model's rescaled noise; then ``vbench_clips`` class-balanced
-    clips per variant are scored (frames as uint8 via to_uint8_frames, 8 fps) and aggregated across clips the
-    VBench way. Scores of barely trained models: a smoke test of the sample -> score path, not a ranking.
-    """
-    from pfbench.experiments import (SAMPLE_FPS, clips_to_videos, experiment_shape, initial_model, procedural_clips,
-                                     sample_clips, score_sample_sets, train_variant)
-    from reference_model.variants import VARIANTS
+@pytest.fixture(scope="module")
+def samples(pf_preset, pf_device, pf_seed):
+    """Every variant's own samples (pfbench.variant_fvd.variant_samples): cpu 8 clips of 16 x 16 x 16 per variant,
+    each variant trained 40 steps x 4 real crops from one init; smoke its 3-frame procedural clips."""
+    from pfbench.variant_fvd import variant_samples
 
     if not pf_preset.trainable:
         pytest.skip(f"preset {pf_preset.name} is shape-only; sampling variants needs a trainable preset")
-    shape = experiment_shape(pf_preset)
-    preset = shape.preset(pf_preset)
-    data = procedural_clips(preset, shape.dataset_size, pf_seed)
-    init = initial_model(preset, pf_seed, pf_device)
-    sets = {}
-    for variant in VARIANTS:
-        model = train_variant(variant, preset, init, data, steps=shape.vbench_steps, batch_size=shape.ablation_batch,
-                              seed=pf_seed, lr=shape.lr, device=pf_device).model
-        clips = sample_clips(variant, model, preset, shape.vbench_clips, shape.schedule, seed=pf_seed + 1,
-                             device=pf_device)
-        sets[variant] = clips_to_videos(clips)
+    return variant_samples(pf_preset, pf_seed, pf_device)
+
+
+def test_variant_sample_scores(samples, pf_device, pf_record):
+    """Offline VBench-style scores of every reference variant's own samples (frames as uint8, 8 fps), aggregated
+    across clips the VBench way. Scores of barely trained models: the sample -> score path, not a ranking."""
+    from pfbench.experiments import SAMPLE_FPS, score_sample_sets
+    from reference_model.variants import VARIANTS
+
     config = VBenchConfig(device=pf_device, weights_dir=os.environ.get("PFBENCH_WEIGHTS_DIR"))
-    rows = score_sample_sets(sets, SAMPLE_FPS, OFFLINE_DIMENSIONS, config, case="variant_samples")
-    note = (f"{shape.vbench_clips} clips per variant, each variant trained {shape.vbench_steps} steps x "
-            f"{shape.ablation_batch} clips from one init (shape {shape.name})")
+    rows = score_sample_sets(samples.sets, SAMPLE_FPS, OFFLINE_DIMENSIONS, config, case="variant_samples")
     for r in rows:
-        r["note"] = f"{r['note']}; {note}" if r["note"] else note
+        r["note"] = f"{r['note']}; {samples.setting}" if r["note"] else samples.setting
     pf_record(rows)
     assert {r["variant"] for r in rows} == set(VARIANTS)
     assert all(r["status"] in ("ok", "skipped") for r in rows), [r for r in rows if r["status"] == "error"]
 
 
-def test_variant_sample_fvd(pf_preset, pf_device, pf_seed, pf_record):
-    """FVD/KVD (Kinetics-400 I3D) of every variant's samples against held-out clips, on 16-frame clips.
-
-    The quality experiments' clips are shorter than the I3D's window, so pfbench.variant_fvd trains each variant
-    again, from one seeded init on the same 16-frame clips (cpu: real crops, 40 steps x 4 clips, 8 samples against 8
-    held-out clips); the smoke preset records skipped rows that name the preset that measures it. Every row carries
-    its N: compare these FVDs only at equal N (the FVD-against-N rows below show the small-N bias)."""
+def test_variant_sample_fvd(samples, pf_preset, pf_device, pf_seed, pf_record):
+    """FVD/KVD (Kinetics-400 I3D) of the same samples against as many held-out clips no variant trained on (16
+    frames from the cpu preset up); the smoke preset records skipped rows that name the preset that measures it.
+    Every row carries its N: compare these FVDs only at equal N (the FVD-against-N rows show the small-N bias)."""
     from pfbench.variant_fvd import variant_fvd_rows
     from reference_model.variants import VARIANTS
 
-    if not pf_preset.trainable:
-        pytest.skip(f"preset {pf_preset.name} is shape-only; sampling variants needs a trainable preset")
-    rows = variant_fvd_rows(pf_preset, pf_seed, pf_device)
+    rows = variant_fvd_rows(samples, pf_preset, pf_seed, pf_device)
     pf_record(rows)
     assert {r["variant"] for r in rows} == set(VARIANTS)
     assert all(r["status"] in ("ok", "skipped") for r in rows), [r for r in rows if r["status"] == "error"]

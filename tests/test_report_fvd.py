@@ -35,7 +35,7 @@ def test_section_shows_each_fvd_with_its_n_and_plots_fvd_against_n(tmp_path):
     assert variants.loc["pyramid_ar", "fvd"] == "120.5 ± 10" and variants.loc["full_sequence", "fvd"] == "skipped"
     assert "N = 3 vs 3" in variants.loc["pyramid_ar", "N and protocol"]
     assert any("clips have 4 frames" in str(b.content) for b in blocks if b.kind == "text")
-    assert any("Setting: biased; 16x16x16 clips of real crops" in str(b.content) for b in blocks if b.kind == "text")
+    assert any("Setting: 16x16x16 clips of real crops." in str(b.content) for b in blocks if b.kind == "text")
     assert (tmp_path / "plots" / "fvd_by_n.png").is_file()
     curve = by_n(ctx.df[ctx.df["suite"] == "vbench"])
     assert list(curve[curve["variant"] == "real-vs-real"]["n"]) == [4, 8, 16]

@@ -1,5 +1,5 @@
-"""pfbench.variant_fvd: every variant gets FVD/KVD rows on clips long enough for the I3D, or skipped rows that say
-which preset measures them; the experiment trains each variant from one init on the shape's fvd_frames-frame clips."""
+"""pfbench.variant_fvd: every variant's samples come from one controlled experiment; FVD/KVD rows on clips long
+enough for the I3D, or skipped rows that say which preset measures them."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -9,7 +9,7 @@ import pytest
 from pfbench.config import get_preset
 from pfbench.experiments import experiment_shape
 from pfbench.metrics import weights
-from pfbench.variant_fvd import CASE, fvd_preset, variant_fvd_rows
+from pfbench.variant_fvd import CASE, fvd_preset, variant_fvd_rows, variant_samples
 
 
 def test_shapes_give_the_protocols_16_frames_from_the_cpu_preset_up():
@@ -18,8 +18,13 @@ def test_shapes_give_the_protocols_16_frames_from_the_cpu_preset_up():
     assert (shape.fvd_frames, preset.frames, preset.height) == (16, 16, shape.height) and shape.fvd_clips >= 8
 
 
-def test_smoke_rows_are_skipped_and_name_the_preset_that_measures_them():
-    rows = variant_fvd_rows(get_preset("smoke"), seed=0, variants=["full_sequence", "pyramid_ar"])
+def test_smoke_samples_its_short_clips_and_skips_fvd_naming_the_preset_that_measures_it():
+    smoke = get_preset("smoke")
+    samples = variant_samples(smoke, seed=0, variants=["full_sequence", "pyramid_ar"])
+    shape = experiment_shape(smoke)
+    assert samples.reference is None and set(samples.sets) == {"full_sequence", "pyramid_ar"}
+    assert all(len(s) == shape.vbench_clips and s[0].shape[0] == shape.frames for s in samples.sets.values())
+    rows = variant_fvd_rows(samples, smoke, seed=0)
     assert {(r["variant"], r["metric"]) for r in rows} == {(v, m) for v in ("full_sequence", "pyramid_ar")
                                                            for m in ("fvd", "kvd")}
     assert all(r["status"] == "skipped" and "--pf-preset cpu" in r["note"] and r["case"] == CASE for r in rows)
@@ -35,7 +40,10 @@ def test_two_variants_get_fvd_with_their_n_on_short_training(monkeypatch):
     small = replace(experiment_shape(base), data="procedural", fvd_frames=9, fvd_clips=3, fvd_batch=2,
                     fvd_train_clips=4, vbench_steps=3)
     monkeypatch.setattr(vf, "experiment_shape", lambda preset: small)
-    rows = vf.variant_fvd_rows(base, seed=0, variants=["full_sequence", "pyramid_ar"])
+    samples = vf.variant_samples(base, seed=0, variants=["full_sequence", "pyramid_ar"])
+    assert len(samples.reference) == 3 and all(v.shape == (9, 16, 16, 3) for v in samples.reference)
+    rows = vf.variant_fvd_rows(samples, base, seed=0)
     fvd = {r["variant"]: r for r in rows if r["metric"] == "fvd"}
     assert all(r["status"] == "ok" and r["value"] >= 0 for r in fvd.values()), rows
-    assert all(r["note"].startswith("N = 3 vs 3") and "9x16x16 clips of procedural" in r["note"] for r in fvd.values())
+    assert all(r["note"].startswith("N = 3 vs 3") and "3 clips per variant of 9x16x16 (procedural" in r["note"]
+               for r in fvd.values())

@@ -66,7 +66,7 @@ def section_fvd(ctx: ReportContext) -> list[Block]:
                                                         "(± the 95% interval over videos / the KVD subset std)"))
         setting = samples[samples["status"] == "ok"]["note"]
         if not setting.empty and "; " in str(setting.iloc[0]):
-            blocks.append(text("Setting: " + "; ".join(str(setting.iloc[0]).split("; ")[1:]) + "."))
+            blocks.append(text("Setting: " + str(setting.iloc[0]).split("; ")[-1] + "."))  # the note's last part
         if not skipped.empty:
             blocks.append(text(str(skipped["note"].iloc[0]).split(";")[0]))
     curve = by_n(rows)
