@@ -56,7 +56,8 @@ def ar_cost_config(preset: Preset, window: int | None = None) -> ARCostConfig:
             raise ValueError(f"${WINDOW_ENV}={raw!r}: the history window must be a whole number of latent frames")
         window = int(raw)
     schedule = SamplingSchedule(preset.full_sequence_steps, preset.steps_first_frame, preset.steps_later_frames)
-    return ARCostConfig(frames=preset.frames, window=window, rounds=min(preset.benchmark_rounds, 3),
+    rounds = min(preset.benchmark_rounds, 2 if preset.device == "cpu" else 3)  # cpu: a default run's minutes
+    return ARCostConfig(frames=preset.frames, window=window, rounds=rounds,
                         warmup_rounds=min(preset.warmup_rounds, 1), schedule=schedule)
 
 
