@@ -91,7 +91,7 @@ def experiment_shape(preset: Preset) -> ExperimentShape:
     | otherwise | small | 8 x 32 x 32      | 16    | 2000 (100 .. 2000, 7)      | 2048 / 2048           | 1000      |
 
     Variant FVD (pfbench.variant_fvd) trains each variant again on 16-frame clips of the same H x W: cpu 40 steps
-    x 4 clips, 8 samples vs 8 held-out clips; otherwise 200 x 16, 64 vs 64; smoke none (3-frame clips only).
+    x 4 clips, 6 samples vs 6 held-out clips; otherwise 200 x 16, 64 vs 64; smoke none (3-frame clips only).
 
     tiny = 2 blocks of width 64; small = 4 blocks of width 256 (reference_model.dit.DIT_PRESETS); patch 2,
     3 pyramid stages, stage mix 1:2:1. Sampling: 12 Euler steps full-sequence, 4 per pyramid stage (cpu).
@@ -109,7 +109,7 @@ def experiment_shape(preset: Preset) -> ExperimentShape:
                                eval_steps=(10, 25, 50, 100, 150, 200), dataset_size=256, heldout_clips=64,
                                sample_clips=64, fid_bootstrap=30, schedule=SamplingSchedule(12, (4, 4, 4), (4, 4, 4)),
                                ablation_steps=300, ablation_batch=8, vbench_steps=40, vbench_clips=3, data="real",
-                               fvd_frames=16, fvd_clips=8, fvd_batch=4, fvd_train_clips=64)
+                               fvd_frames=16, fvd_clips=6, fvd_batch=4, fvd_train_clips=64)
     return ExperimentShape(f"{preset.name}-small-8x32x32", "small", 8, 32, 32, batch_size=16, steps=2000,
                            eval_steps=(100, 200, 400, 800, 1200, 1600, 2000), dataset_size=1024, heldout_clips=256,
                            sample_clips=256, fid_bootstrap=100,
