@@ -3,4 +3,3 @@ cores are shared (OpenMP spin-waiting makes a second thread several times slower
 import torch
 
 torch.set_num_threads(1)
-

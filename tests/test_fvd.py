@@ -163,3 +163,4 @@ def test_fvd_rows_of_sample_sets_against_real_clips(tmp_path, monkeypatch):
     assert abs(rows["same", "fvd"]["value"]) < 1e-6 < rows["noised", "fvd"]["value"]
     assert rows["same", "kvd"]["value"] < rows["noised", "kvd"]["value"]
     assert "N = 3 vs 3" in rows["noised", "fvd"]["note"] and "biased" in rows["noised", "fvd"]["note"]
+    assert rows["noised", "fvd_videos"]["value"] == 3 and rows["noised", "fvd_videos"]["unit"] == "videos"

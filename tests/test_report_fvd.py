@@ -61,6 +61,8 @@ def test_first_screen_puts_each_variant_fvd_with_its_n_next_to_fid(tmp_path):
     rows = [_row("variant_fvd", "pyramid_ar", "fvd", 120.5, spread=10.0, note="N = 8 vs 8 reference videos; biased"),
             _row("variant_fvd", "full_sequence", "fvd", 300.0, note="N = 8 vs 8 reference videos; biased"),
             _row("variant_fvd", "spatial_pyramid", "fvd", None, "skipped", "skipped: preset smoke")]
+    rows += [_row("variant_fvd", v, "fvd_videos", 8.0, note="N: 8 videos scored against 8 reference videos")
+             for v in ("pyramid_ar", "full_sequence")]
     cols = dict(_quality_columns(_ctx(rows, tmp_path).df))
     pick = cols["FVD [i3d-kinetics-400] (95% CI, N)"]
     assert pick("pyramid_ar") == "120.5 ± 10 (N=8)" and pick("full_sequence") == "300 (N=8)"

@@ -190,7 +190,7 @@ MIN_FRAMES = 9  # the I3D's temporal receptive field needs this many frames; 16 
 
 def fvd_rows(sets: dict[str, list[np.ndarray]], reference: list[np.ndarray], case: str,
              cfg: FvdConfig = FvdConfig()) -> list[dict]:
-    """Tidy rows (metrics ``fvd``, ``kvd``) of each set of uint8 (T, H, W, 3) videos against ``reference``, for
+    """Tidy rows (metrics ``fvd``, ``kvd`` and their N, ``fvd_videos``) of each set of uint8 (T, H, W, 3) videos against ``reference``, for
     the quality suites. One window per video: the protocol's 16 frames, or all T when 9 <= T < 16 (said in the
     note); shorter clips, or no installed I3D weights, give "skipped" rows that say why and what to run instead."""
     frames = min(len(v) for v in [*reference, *(v for s in sets.values() for v in s)])
@@ -224,4 +224,7 @@ def fvd_rows(sets: dict[str, list[np.ndarray]], reference: list[np.ndarray], cas
         rows.append({"case": case, "variant": name, "metric": "kvd", "value": r.kvd, "unit": "", "backend": EXTRACTOR,
                      "status": "ok", "spread": r.kvd_std, "spread_kind": f"std over KVD subsets of {r.kvd_subset_size}",
                      "note": note})
+        rows.append({"case": case, "variant": name, "metric": "fvd_videos", "value": float(r.n_fake), "unit": "videos",
+                     "backend": EXTRACTOR, "status": "ok",
+                     "note": f"N: {r.n_fake} videos scored against {r.n_real} reference videos"})
     return rows

@@ -161,19 +161,18 @@ def _quality_columns(df: pd.DataFrame) -> list[tuple[str, callable]]:
             half = "" if pd.isna(last["spread"]) else f" ± {fmt(last['spread'])}"
             return f"{fmt(last['value'])}{half}"
         cols.append((f"final FID [{extractor or '?'}] (95% CI)", final))
-    fvd = df[(df["suite"] == "vbench") & (df["metric"] == "fvd") & (df["case"] == "variant_fvd")
-             & (df["status"] == "ok")]
+    ok_fvd = df[(df["suite"] == "vbench") & (df["case"] == "variant_fvd") & (df["status"] == "ok")]
+    fvd, n_videos = ok_fvd[ok_fvd["metric"] == "fvd"], ok_fvd[ok_fvd["metric"] == "fvd_videos"]
     for extractor in dict.fromkeys(fvd["backend"]):
         d = fvd[fvd["backend"] == extractor]
 
         def final_fvd(v, d=d):
-            dv = d[d["variant"] == v]
+            dv, nv = d[d["variant"] == v], n_videos[n_videos["variant"] == v]
             if dv.empty:
                 return "—"
             r = dv.iloc[0]
-            n = str(r["note"]).split(" vs ")[0].replace("N = ", "")
             half = "" if pd.isna(r.get("spread")) else f" ± {fmt(r['spread'])}"
-            return f"{fmt(r['value'])}{half} (N={n})"
+            return f"{fmt(r['value'])}{half}" + (f" (N={int(nv['value'].iloc[0])})" if not nv.empty else "")
         cols.append((f"FVD [{extractor}] (95% CI, N)", final_fvd))
     q = df[(df["suite"] == "vbench") & (df["metric"] == "vbench_quality_score") & (df["case"] == "variant_samples")]
     dims = df[(df["suite"] == "vbench") & (df["case"] == "variant_samples") & (df["status"] == "ok")]

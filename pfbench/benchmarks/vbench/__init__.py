@@ -30,6 +30,7 @@ METRICS = quality_metrics() + (
     Metric("value", "score", "setting", doc="the score computed while timing (a check, not a result)"),
     Metric("fvd", "", "lower", doc="Fréchet video distance, Kinetics-400 I3D logits (pfbench.metrics.fvd); N in the note"),
     Metric("kvd", "", "lower", doc="kernel video distance (polynomial MMD of the I3D logits, as KID)"),
+    Metric("fvd_videos", "videos", "setting", doc="N of an FVD/KVD row: generated videos per set (reference N in the note)"),
     Metric("peak_rss_gib", "GiB", "lower", doc="peak RSS a dimension's scoring adds (child process, decode included)"),
     Metric("load_average", "", "setting", doc="1-minute load average while a real-clip speed was measured"),
     Metric("cpu_seconds", "s", "lower", doc="CPU time (all threads) of scoring one real clip on one dimension"),
