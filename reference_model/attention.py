@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from reference_model.layout import PackedLayout, SequenceLayout
 
 ATTENTION_BACKENDS = ("auto", "dense", "chunked", "flex")
-FLEX_BLOCK_SIZE = 128  # FlexAttention's default block: padded lengths are multiples of it
 
 
 def resolve_backend(backend: str, device: torch.device | str) -> str:

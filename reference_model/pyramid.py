@@ -136,11 +136,6 @@ def time_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
-def global_time(t_local: torch.Tensor, k: int, windows: list[tuple[float, float]]) -> torch.Tensor:
-    """Map a stage-local time t' in [0, 1] to the global time s_k + t' (e_k - s_k) the model sees."""
-    s, e = windows[k]
-    return s + t_local * (e - s)
-
 
 TIME_CONDITIONINGS = ("stage", "global")
 DEFAULT_TIME_CONDITIONING = "stage"

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pfbench.config import preset_from_dict, suite_config
-from pfbench.hardware import machine_info as pf_machine_info
-from pfbench.results import append_rows
+from pfbench.core.config import preset_from_dict, suite_config
+from pfbench.measure.hardware import machine_info as pf_machine_info
+from pfbench.results.rows import append_rows
 
 SUITE_OF_MODULE = {"test_tokens": "tokens", "test_throughput": "throughput", "test_memory": "memory",
                    "test_fid_convergence": "fid", "test_vbench": "vbench", "test_ablations": "ablations", "test_scaling": "scaling",

@@ -3,15 +3,15 @@
 stage mix (uniform vs 1:2:1), time conditioning (the public code's stage remap vs the true global time).
 
 Shapes, data, seeds and the FID extractor are those of the FID-convergence experiment at the run's preset
-(pfbench.convergence_run.convergence_scale: cpu = tiny backbone, 4 x 16 x 16 real clips, 3 seeds). Every model trains
+(pfbench.benchmarks.fid.convergence_run.convergence_scale: cpu = tiny backbone, 4 x 16 x 16 real clips, 3 seeds). Every model trains
 ``steps`` steps of ``batch`` clips from the seed's initial weights, on the same clips and sample stream; the two
 settings of an ablation differ only in the ablated switch. For each seed the settings are paired (same weights at
 start, same sample seeds), and each claim is the mean paired difference over seeds with a Student-t 95% interval
-(pfbench.convergence.paired_difference): rows ``<metric>_gap`` / ``_ci_low`` / ``_ci_high``.
+(pfbench.benchmarks.fid.convergence.paired_difference): rows ``<metric>_gap`` / ``_ci_low`` / ``_ci_high``.
 
 - corrective_noise: one spatial_pyramid model samples the same seeds with the jump's corrective noise on, off (the
   ablation: same marginal variance, 2x2 blocks perfectly correlated) and off-rescale-only (the earlier ablation,
-  whose noise also has 1/4 of the variance). ``block_correlation`` (pfbench.experiments.block_correlation: neighbour
+  whose noise also has 1/4 of the variance). ``block_correlation`` (pfbench.experiments.sample_measures.block_correlation: neighbour
   correlation inside the pyramid's 2x2 cells minus across them, on high-passed samples; ~0 for real images) and FID.
   Asserted only the mechanism, which is certain: the jump itself is blockier without the noise.
 - attention: pyramid_ar (blockwise causal) vs pyramid_ar_bidirectional: frame-to-frame feature similarity (mean
@@ -30,13 +30,15 @@ import numpy as np
 import pytest
 import torch
 
-from pfbench.accounting import ModelShape, VideoShape, variant_counts
-from pfbench.convergence import paired_difference
-from pfbench.convergence_run import convergence_scale
-from pfbench.experiments import (FidEvaluator, block_correlation, clips_to_frames, experiment_clips, fid_config,
-                                 heldout_stage_losses, initial_model, mean_tokens_per_sample, sample_clips,
-                                 train_flops_per_sample, train_variant)
-from pfbench.metrics.fid import metrics_from_features
+from pfbench.accounting.flops import variant_counts
+from pfbench.accounting.shapes import ModelShape, VideoShape
+from pfbench.benchmarks.fid.convergence import paired_difference
+from pfbench.benchmarks.fid.convergence_run import convergence_scale
+from pfbench.experiments.clips import clips_to_frames, experiment_clips
+from pfbench.experiments.recipe import FidEvaluator, fid_config, initial_model, sample_clips, train_variant
+from pfbench.experiments.sample_measures import block_correlation, heldout_stage_losses
+from pfbench.experiments.shapes import mean_tokens_per_sample, train_flops_per_sample
+from pfbench.metrics.fid.compute import metrics_from_features
 
 # model name -> (reference variant, stage mix, time conditioning[, stages K])
 MODELS = {"sp": ("spatial_pyramid", "1:2:1", "stage"), "sp_uniform": ("spatial_pyramid", "uniform", "stage"),

@@ -13,11 +13,20 @@ import os
 import pytest
 import torch
 
-from pfbench.accounting import ModelShape, forward_flops
-from pfbench.ar_cost import (DEFAULT_WINDOW, SETTINGS, ar_cost_config, case_name, flops_rows, measure_frames,
-                             measured_rows, predicted_frame_flops)
-from pfbench.measure import count_flops
-from pfbench.train import model_for_preset
+from pfbench.accounting.flops import forward_flops
+from pfbench.accounting.shapes import ModelShape
+from pfbench.benchmarks.ar_per_frame.frame_costs import (
+    DEFAULT_WINDOW,
+    SETTINGS,
+    ar_cost_config,
+    case_name,
+    flops_rows,
+    measure_frames,
+    measured_rows,
+    predicted_frame_flops,
+)
+from pfbench.measure.flops import count_flops
+from pfbench.train.loop import model_for_preset
 from reference_model.temporal import ar_layout, history_latents
 
 
@@ -81,9 +90,12 @@ def test_ar_per_frame_sample_quality(pf_config, pf_preset, pf_device, pf_seed, p
 
     pyramid_ar and ar_full_history are trained briefly from one init (the vbench suite's budget); the window
     setting samples the same pyramid_ar model with history_window = W."""
-    from pfbench.experiments import (SAMPLE_FPS, clips_to_videos, experiment_shape, initial_model, procedural_clips,
-                                     sample_labels, score_sample_sets, train_variant)
-    from pfbench.metrics.vbench import OFFLINE_DIMENSIONS, VBenchConfig
+    from pfbench.experiments.clips import SAMPLE_FPS, clips_to_videos, procedural_clips
+    from pfbench.experiments.recipe import initial_model, sample_labels, train_variant
+    from pfbench.experiments.sample_measures import score_sample_sets
+    from pfbench.experiments.shapes import experiment_shape
+    from pfbench.metrics.vbench.base import VBenchConfig
+    from pfbench.metrics.vbench.scoring import OFFLINE_DIMENSIONS
     from reference_model.variants import sample_video
 
     if not pf_preset.trainable:

@@ -4,14 +4,14 @@ For each shipped card at its native video (height/width rounded down to what thr
 full-resolution diffusion, a spatial pyramid, and a spatio-temporal pyramid where the card's causal VAE
 allows halving the latent frame intervals; tokens, inference FLOPs per video (one guidance branch),
 training FLOPs per sample, and projected GPU-seconds per video on A100/H100/H200 at a stated MFU.
-Pure arithmetic (pfbench.accounting_cards.savings_rows): the same on every device.
+Pure arithmetic (pfbench.accounting.card_flops.savings_rows): the same on every device.
 """
 from __future__ import annotations
 
 import pytest
 
-from pfbench.accounting_cards import savings_rows
-from pfbench.arch_cards import load_card, shipped_card_names
+from pfbench.accounting.arch_cards import load_card, shipped_card_names
+from pfbench.accounting.card_flops import savings_rows
 
 MFU = 0.4   # stated, not measured: a typical bf16 utilisation of large DiT inference
 PUBLIC = [n for n in shipped_card_names() if not n.startswith("pfbench-")]
@@ -39,9 +39,10 @@ def test_card_backbone_forward(pf_record, pf_device, pf_dtype, name):
     count (the card's text-free twin: the backbone has no text path)."""
     import torch
 
-    from pfbench.accounting_cards import card_forward_flops, stage_geometry
-    from pfbench.arch_cards import backbone_card, build_card_model
-    from pfbench.measure import count_flops, time_fn
+    from pfbench.accounting.arch_cards import backbone_card, build_card_model
+    from pfbench.accounting.card_flops import card_forward_flops, stage_geometry
+    from pfbench.measure.flops import count_flops
+    from pfbench.measure.timing import time_fn
     from reference_model.layout import clip_layout
 
     card = backbone_card(load_card(name)).with_depth(BACKBONE_DEPTH)
@@ -72,7 +73,8 @@ def test_card_backbone_forward(pf_record, pf_device, pf_dtype, name):
     if not cuda:
         pf_record(rows)
         return
-    from pfbench.hardware import device_name, peak_flops
+    from pfbench.accounting.gpus import peak_flops
+    from pfbench.measure.hardware import device_name
     torch.cuda.reset_peak_memory_stats(torch.device(pf_device))
     timing = time_fn(forward, device=pf_device, warmup=2, repeats=5)
     seconds = timing.median_s

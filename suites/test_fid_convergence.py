@@ -1,7 +1,7 @@
 """FID convergence against training compute: the paper's "almost 3x faster" claim (Fig. 7) as a compute-to-quality
 ratio over a ladder of targets, with an interval over seeds and evaluation samples.
 
-Protocol (pfbench.convergence, scales in pfbench.convergence_run): ``full_sequence``, ``spatial_pyramid`` and
+Protocol (pfbench.benchmarks.fid.convergence, scales in pfbench.benchmarks.fid.convergence_run): ``full_sequence``, ``spatial_pyramid`` and
 ``pyramid_ar`` train, for each of >= 3 seeds, from the same initial weights (the seed's), on the same clips and
 sample stream, with the same AdamW settings, warm-up, constant learning rate and number of steps, and **equal tokens
 per batch** (a pyramid variant takes round(batch x mean tokens of full_sequence / its mean tokens) clips per step).
@@ -24,12 +24,24 @@ import time
 
 import pytest
 
-from pfbench.convergence import LADDER_FRACTIONS, geometric_mean_ratio, ladder_ratios, ladder_targets, still_falling
-from pfbench.convergence_run import (Budget, common_points, convergence_scale, point_from_fid, run_curve,
-                                     seed_mean_rows)
-from pfbench.experiments import (FidEvaluator, Snapshots, clips_to_frames, equal_token_batches, experiment_clips,
-                                 fid_config, initial_model, mean_tokens_per_sample, sample_clips,
-                                 train_flops_per_sample, train_variant)
+from pfbench.benchmarks.fid.convergence import (
+    LADDER_FRACTIONS,
+    geometric_mean_ratio,
+    ladder_ratios,
+    ladder_targets,
+    still_falling,
+)
+from pfbench.benchmarks.fid.convergence_run import (
+    Budget,
+    common_points,
+    convergence_scale,
+    point_from_fid,
+    run_curve,
+    seed_mean_rows,
+)
+from pfbench.experiments.clips import clips_to_frames, experiment_clips
+from pfbench.experiments.recipe import FidEvaluator, Snapshots, fid_config, initial_model, sample_clips, train_variant
+from pfbench.experiments.shapes import equal_token_batches, mean_tokens_per_sample, train_flops_per_sample
 
 VARIANTS = ("full_sequence", "spatial_pyramid", "pyramid_ar")
 BASELINE = "full_sequence"

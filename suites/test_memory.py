@@ -3,10 +3,10 @@
 For each variant the step measured is the forward + backward (batch 1) of its LARGEST layout (whole clip at full
 resolution for full_sequence / spatial_pyramid; last frame at stage 0 with its history for the autoregressive
 variants), because that decides whether a clip fits. Two ladders per variant, each searched for the out-of-memory
-frontier (grow toward the budget, then bisect; ``pfbench.frontier``): latent frames 1..``preset.memory_max_frames``,
+frontier (grow toward the budget, then bisect; ``pfbench.benchmarks.memory.frontier``): latent frames 1..``preset.memory_max_frames``,
 and H x W times 1, 1.5, 2, 3, 4 at ``preset.frames``. An out-of-memory is a result row (status "oom"), never a crash.
 How it is measured (spawned child + RLIMIT_AS + per-size RSS high-water mark on CPU, allocator peaks on CUDA) is
-documented in ``pfbench/memory_sweep.py``.
+documented in ``pfbench/benchmarks/memory/sweep.py``.
 
 Budget: the GPU's capacity on CUDA; ``preset.memory_budget_gib`` on CPU (``PFBENCH_MEMORY_BUDGET_GIB`` overrides
 it for a one-off run: `pfbench run` records it in config.json, which this suite reads; the budget row names its
@@ -28,11 +28,17 @@ import gc
 import pytest
 import torch
 
-from pfbench.frontier import frontier_summary
-from pfbench.hardware import device_name
-from pfbench.memory_sweep import (fit_rows, largest_layout_tokens, measure_variant_cpu, measure_variant_cuda,
-                                  per_frame_bytes, points_to_rows)
-from pfbench.train import model_for_preset
+from pfbench.benchmarks.memory.frontier import frontier_summary
+from pfbench.benchmarks.memory.sweep import (
+    fit_rows,
+    largest_layout_tokens,
+    measure_variant_cpu,
+    measure_variant_cuda,
+    per_frame_bytes,
+    points_to_rows,
+)
+from pfbench.measure.hardware import device_name
+from pfbench.train.loop import model_for_preset
 from reference_model.variants import VARIANTS
 
 GIB = 2**30

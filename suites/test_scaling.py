@@ -1,6 +1,6 @@
 """Data-parallel training throughput at 1..N processes under torchrun (weak scaling: fixed per-process batch).
 
-Each process count N > 1 is one `torchrun --standalone --nproc_per_node N -m pfbench.train.scaling` job running the
+Each process count N > 1 is one `torchrun --standalone --nproc_per_node N -m pfbench.benchmarks.scaling.driver` job running the
 real training loop under DDP (gloo on CPU, NCCL on CUDA); N = 1 is the same loop in one plain process (no DDP: the
 baseline a single-device user runs). Rows: samples/s, tokens/s (expected tokens per sample
 from pfbench.accounting), median step time, weak-scaling efficiency = throughput(N) / (N x throughput(1)), and
@@ -45,7 +45,7 @@ def _run(nproc: int, preset, device: str, out) -> dict | None:
     """One job's result; None when it ran past JOB_TIMEOUT_S."""
     batch, steps, warmup = _steps(preset)
     launcher = [] if nproc == 1 else ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
-    cmd = [sys.executable, *launcher, "-m", "pfbench.train.scaling", "--preset", preset.name, "--variant", VARIANT, "--per-rank-batch", str(batch),
+    cmd = [sys.executable, *launcher, "-m", "pfbench.benchmarks.scaling.driver", "--preset", preset.name, "--variant", VARIANT, "--per-rank-batch", str(batch),
            "--steps", str(steps), "--warmup", str(warmup), "--device", device.split(":")[0], "--out", str(out)]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,

@@ -6,7 +6,7 @@ window covers the measured rounds only. A training step is a token-budget batch 
 ``reference_model.packing``) or ``preset.batch_size`` stratified clips. extra_info carries tokens and samples per
 step and per second, analytic and FlopCounterMode FLOPs (counted on the eager chunked reference path, which
 FlopCounterMode can see), achieved FLOP/s, MFU (when the device's peak is known), device and dtype. With
-``PFBENCH_PROFILE`` (``pfbench run --profile``) each training step is also profiled (``pfbench.profiling``).
+``PFBENCH_PROFILE`` (``pfbench run --profile``) each training step is also profiled (``pfbench.measure.profiling``).
 The last test turns the medians of one run into speedups over ``full_sequence`` and sets them beside the
 speedup the FLOP counts predict for exactly the same batches.
 """
@@ -20,19 +20,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from pfbench.accounting import (ModelShape, VideoShape, a100_equivalent, forward_flops, sampling_cases,
-                                step_train_flops)
-from pfbench.hardware import autocast, device_name, fp32_matmul_mode, peak_flops
-from pfbench.measure import EnergyMeter, achieved_flops_per_s, count_flops, mfu, nvml_index, synchronized
-from pfbench.profiling import profile_steps
-from pfbench.train import dataset_for_preset, model_for_preset
+from pfbench.accounting.flops import forward_flops, step_train_flops
+from pfbench.accounting.gpus import peak_flops
+from pfbench.accounting.plan import a100_equivalent
+from pfbench.accounting.shapes import ModelShape, VideoShape, sampling_cases
+from pfbench.measure.energy import EnergyMeter, nvml_index
+from pfbench.measure.flops import achieved_flops_per_s, count_flops, mfu
+from pfbench.measure.hardware import autocast, device_name, fp32_matmul_mode
+from pfbench.measure.profiling import profile_steps
+from pfbench.measure.timing import synchronized
+from pfbench.train.loop import dataset_for_preset, model_for_preset
 from reference_model.attention import resolve_backend
 from reference_model.layout import length_buckets
 from reference_model.objectives import stratified_draws
 from reference_model.packing import TokenBudgetPacker, sample_tokens
-from reference_model.variants import VARIANTS, SamplingSchedule, sample_video, training_loss
+from reference_model.variants import VARIANTS, sample_video, training_loss
 
-# Issue 4's target: on the CPU preset the measured training-step speedup of pyramid_ar over full_sequence reaches
+# The target: on the CPU preset the measured training-step speedup of pyramid_ar over full_sequence reaches
 # this fraction of the speedup the FLOP counts predict. Recorded beside the measured ratio (and judged by the
 # training-speed verdict), not asserted: a busy machine makes the ratio noisy, which is not a wrong result.
 MIN_SPEEDUP_EFFICIENCY = 0.7
@@ -216,7 +220,7 @@ def test_train_step_speedup_interleaved(pf_preset, pf_device, pf_dtype, pf_seed,
                       unit="x", backend="analytic"),
                  dict(case="train_step_interleaved", variant=v, metric="speedup_ratio", value=measured / predicted,
                       unit="x", backend="measured/analytic",
-                      note=note + (f"; target >= {MIN_SPEEDUP_EFFICIENCY:g} on the cpu preset (issue 4): "
+                      note=note + (f"; target >= {MIN_SPEEDUP_EFFICIENCY:g} on the cpu preset: "
                                    f"{'met' if measured / predicted >= MIN_SPEEDUP_EFFICIENCY else 'not met'}"
                                    if pf_preset.name == "cpu" and v == "pyramid_ar" else ""))]
         print(f"interleaved {v:26s} measured {measured:6.2f}x  predicted by FLOPs {predicted:6.2f}x  "
@@ -234,8 +238,7 @@ def test_generate(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, v
     torch.manual_seed(pf_seed)
     with torch.device(pf_device):
         model = model_for_preset(pf_preset, length_buckets=_buckets(pf_preset)).eval()
-    schedule = SamplingSchedule(pf_preset.full_sequence_steps, pf_preset.steps_first_frame,
-                                pf_preset.steps_later_frames)
+    schedule = pf_preset.sampling_schedule()
     shape = (pf_preset.batch_size, pf_preset.channels, pf_preset.frames, pf_preset.height, pf_preset.width)
 
     def generate():

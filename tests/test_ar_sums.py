@@ -4,9 +4,10 @@ import time
 
 import pytest
 
-from pfbench.accounting import (COUNTED_MAX_FRAMES, Case, ModelShape, VideoShape, _ar_frame_tokens, counted_counts,
-                                forward_flops, sampling_cases, training_cases, variant_counts)
-from pfbench.ar_sums import ar_frame_sums
+from pfbench.accounting.ar_sums import ar_frame_sums
+from pfbench.accounting.counted import COUNTED_MAX_FRAMES, counted_counts
+from pfbench.accounting.flops import forward_flops, variant_counts
+from pfbench.accounting.shapes import Case, ModelShape, VideoShape, _ar_frame_tokens, sampling_cases, training_cases
 from reference_model.variants import SamplingSchedule
 
 MODEL = ModelShape(64, 2, 256, 3)
@@ -63,9 +64,9 @@ def test_any_duration_answers_at_once_and_counted_refuses_above_its_limit():
 
 
 def test_ar_priced_equals_pricing_every_case_and_card_flops_answer_any_length():
-    from pfbench.accounting import ar_priced
-    from pfbench.accounting_cards import card_forward_flops
-    from pfbench.arch_cards import load_card
+    from pfbench.accounting.arch_cards import load_card
+    from pfbench.accounting.card_flops import card_forward_flops
+    from pfbench.accounting.flops import ar_priced
 
     card = load_card("pyramid-flow-sd3")
     shape, schedule = VideoShape(9, 48, 80, 2, 3, "1:2:1"), SamplingSchedule(30, (5, 4, 3), (2, 2, 1))
@@ -79,7 +80,7 @@ def test_ar_priced_equals_pricing_every_case_and_card_flops_answer_any_length():
                              for c, n in sampling_cases(variant, shape, schedule))
         assert train == pytest.approx(sum(c.probability * price(c.tokens, c.pairs, c.output_tokens)
                                           for c in training_cases(variant, shape)), rel=1e-12)
-    from pfbench.cli import main
+    from pfbench.cli.main import main
     assert main(["flops", "--list-arch"]) == 0  # imports out of the timing
     start = time.perf_counter()
     assert main(["flops", "--arch", "pyramid-flow-sd3", "--video", "2400001x384x640", "--json"]) == 0

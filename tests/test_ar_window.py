@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pfbench.accounting import ModelShape, VideoShape, ar_frame_flops, forward_flops
+from pfbench.accounting.flops import ar_frame_flops, forward_flops
+from pfbench.accounting.shapes import ModelShape, VideoShape
 from reference_model.dit import DiT, dit_config
 from reference_model.temporal import ar_layout, history_frames
 from reference_model.variants import SamplingSchedule, get_variant, sample_video, sampling_layouts

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from pfbench.cli import main
-from pfbench.runner import BENCHMARK_STORAGE
+from pfbench.cli.main import main
+from pfbench.runner.execute import BENCHMARK_STORAGE
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

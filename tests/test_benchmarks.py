@@ -7,8 +7,9 @@ import pytest
 
 from pfbench.benchmarks import all_benchmarks, direction, metric_spec, suite_files
 from pfbench.benchmarks.base import Metric
-from pfbench.results import compare_results, tidy_frame
-from pfbench.runner import SUITE_FILES
+from pfbench.results.compare import compare_results
+from pfbench.results.schema import tidy_frame
+from pfbench.runner.catalog import SUITE_FILES
 
 
 def test_registry_is_the_runners_suite_map():
@@ -91,8 +92,9 @@ def unit_mismatches(df: pd.DataFrame) -> list[tuple[str, str, str, str]]:
 
 
 def test_the_fixture_runs_metrics_are_all_declared():
-    from pfbench.results import collect_run
     from pathlib import Path
+
+    from pfbench.results.store import collect_run
 
     assert undeclared(collect_run(Path(__file__).parent / "fixtures" / "run_cpu")) == []
 

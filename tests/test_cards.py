@@ -7,12 +7,30 @@ from dataclasses import replace
 import pytest
 import torch
 
-from pfbench.accounting import ModelShape, forward_flops
-from pfbench.accounting_cards import (build_schedule, card_forward_flops, card_params, latent_frames, savings_row,
-                                      schedule_report, spatio_temporal_frames, stage_geometry)
-from pfbench.arch_cards import (ArchCard, BlockGroup, all_cards, backbone_card, backbone_gaps, build_card_model,
-                                load_card, parse_card, shipped_card_names)
-from pfbench.measure import count_flops
+from pfbench.accounting.arch_cards import (
+    ArchCard,
+    BlockGroup,
+    all_cards,
+    backbone_card,
+    backbone_gaps,
+    build_card_model,
+    load_card,
+    parse_card,
+    shipped_card_names,
+)
+from pfbench.accounting.card_flops import (
+    build_schedule,
+    card_forward_flops,
+    card_params,
+    latent_frames,
+    savings_row,
+    schedule_report,
+    spatio_temporal_frames,
+    stage_geometry,
+)
+from pfbench.accounting.flops import forward_flops
+from pfbench.accounting.shapes import ModelShape
+from pfbench.measure.flops import count_flops
 from reference_model.layout import clip_layout
 
 PUBLIC = ["pyramid-flow-sd3", "wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "hunyuanvideo", "cogvideox-5b", "ltx-video-2b"]
@@ -40,7 +58,7 @@ def test_every_public_model_ships_a_card_and_presets_are_cards():
 @pytest.mark.parametrize("name", PUBLIC)
 def test_every_number_in_a_card_cites_a_public_source(name):
     from importlib import resources
-    data = json.loads((resources.files("pfbench") / "cards" / f"{name}.json").read_text())
+    data = json.loads((resources.files("pfbench.accounting") / "cards" / f"{name}.json").read_text())
     for field, entry in data["fields"].items():
         assert entry["source"] in data["sources"] or entry["source"] == "derived", field
         assert entry.get("key"), f"{name}.{field} names no key/derivation in its source"
@@ -61,7 +79,7 @@ def test_bad_cards_fail_with_the_field_named(tmp_path):
                                   "fields": {}}))
     with pytest.raises(ValueError, match="missing fields"):
         parse_card(good, "x.json")
-    data = json.loads((__import__("importlib").resources.files("pfbench") / "cards" /
+    data = json.loads((__import__("importlib").resources.files("pfbench.accounting") / "cards" /
                        "wan2.1-t2v-1.3b.json").read_text())
     data["fields"]["hidden_size"]["source"] = "nowhere"
     with pytest.raises(ValueError, match="hidden_size.*nowhere"):
@@ -127,7 +145,7 @@ def test_backbone_card_equals_the_accounting_forward_for_pfbench_presets():
 # FlopCounterMode on the reference backbone built from a card
 # --------------------------------------------------------------------------------------------------
 def _counted(model, layout, shape, device):
-    """FlopCounterMode (pfbench.measure.count_flops registers CPU SDPA) on one forward."""
+    """FlopCounterMode (pfbench.measure.flops.count_flops registers CPU SDPA) on one forward."""
     x = torch.zeros(shape, device=device)
     with torch.no_grad():
         return count_flops(lambda: model([x], layout, torch.zeros(shape[0], device=device))).total_flops
@@ -211,9 +229,10 @@ def test_savings_row_rounds_to_a_pyramid_size_and_saves():
 
 def test_ar_report_of_a_preset_card_equals_the_variant_accounting():
     """The card path and pfbench.accounting price pfbench's own backbone identically (one source of truth)."""
-    from pfbench.accounting import VideoShape, variant_counts
-    from pfbench.accounting_cards import ar_card_report
-    from pfbench.config import get_preset
+    from pfbench.accounting.card_flops import ar_card_report
+    from pfbench.accounting.flops import variant_counts
+    from pfbench.accounting.shapes import VideoShape
+    from pfbench.core.config import get_preset
     from reference_model.variants import SamplingSchedule
     preset = get_preset("cpu")
     card = load_card("pfbench-cpu")

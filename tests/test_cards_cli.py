@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from pfbench.accounting_cards import card_forward_flops, stage_geometry
-from pfbench.arch_cards import load_card
-from pfbench.cli import main
+from pfbench.accounting.arch_cards import load_card
+from pfbench.accounting.card_flops import card_forward_flops, stage_geometry
+from pfbench.cli.main import main
 
 WAN = ["flops", "--arch", "wan2.1-t2v-1.3b", "--video", "81x448x832"]
 PYRAMID = ["--stages", "21x112x208,41x224x416,81x448x832", "--steps", "20,20,10"]
@@ -66,7 +66,7 @@ def test_pyramid_ar_card_reports_the_temporal_pyramid(capsys):
 def test_card_file_path_and_listing(capsys, tmp_path):
     from importlib import resources
     path = tmp_path / "mine.json"
-    path.write_text((resources.files("pfbench") / "cards" / "ltx-video-2b.json").read_text())
+    path.write_text((resources.files("pfbench.accounting") / "cards" / "ltx-video-2b.json").read_text())
     report = _json(capsys, ["flops", "--arch", str(path), "--json"])
     assert report["per_stage"][0]["tokens"] == 21 * 16 * 22            # native 161x512x704 on a 32x8 VAE
     assert main(["flops", "--list-arch"]) == 0

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from pfbench.cli import main
-from pfbench.video_io import read_video
+from pfbench.cli.main import main
+from pfbench.core.video_read import read_video
 
 
 def _json(capsys, argv):

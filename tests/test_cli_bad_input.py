@@ -1,4 +1,4 @@
-"""Issue 17, one test per numbered case: bad input gets a named one-line error, nothing is lost, exit codes are honest."""
+"""One test per case of bad input: bad input gets a named one-line error, nothing is lost, exit codes are honest."""
 from __future__ import annotations
 
 import json
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from pfbench import runner
-from pfbench.cli import main
-from pfbench.video_io import write_video
+from pfbench.cli.main import main
+from pfbench.core.video_write import write_video
+from pfbench.runner import catalog
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
@@ -67,7 +67,7 @@ def test_1_outputs_are_never_overwritten_without_force(tmp_path, capsys):
 
 # 2. ------------------------------------------------------------------------------------ report never shrinks
 def tiny_run(path: Path, suites=("alpha", "beta"), rows: int = 5) -> Path:
-    from pfbench.results import append_rows
+    from pfbench.results.rows import append_rows
 
     path.mkdir(parents=True)
     (path / "config.json").write_text(json.dumps({"run_id": path.name, "preset": {"name": "smoke"}, "device": "cpu",
@@ -146,7 +146,7 @@ def fake_suites(tmp_path: Path, **files: str) -> Path:
     suites.mkdir(parents=True)
     (suites / "conftest.py").write_text(CONFTEST)
     for suite, text in files.items():
-        (suites / runner.SUITE_FILES[suite]).write_text(text)
+        (suites / catalog.SUITE_FILES[suite]).write_text(text)
     return suites
 
 
@@ -270,7 +270,7 @@ def test_7_cuda_without_cuda_is_one_line(capsys, command):
 
 
 def test_7_ctrl_c_and_bugs_are_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
-    from pfbench.commands import env
+    from pfbench.cli.commands import env
 
     def interrupted(args):
         raise KeyboardInterrupt

@@ -1,4 +1,4 @@
-"""A property test of the whole CLI (issue 17): generated arguments for every command end in exit 0 with valid
+"""A property test of the whole CLI: generated arguments for every command end in exit 0 with valid
 output, or a non-zero exit with a one-line `pfbench CMD: error: ...` message; never a traceback, never a changed
 pre-existing file.
 
@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pfbench import runner
-from pfbench.cli import main
+from pfbench.cli.main import main
+from pfbench.runner import catalog
 
 NUMBERS = ["0", "-1", "1", "2", "3", "0.0", "-2.5", "0.5", "nan", "inf", "-inf", "1e308", str(10 ** 30), "",
            "abc", "64x64", "0x0", "-64x64", "1x1", "3x3x3"]
@@ -85,7 +85,7 @@ CONFTEST = ("def pytest_addoption(parser):\n    for name in ('--pf-preset', '--p
 
 def tiny_run(path: Path) -> None:
     """A run folder with a few rows (the report of the full fixture takes seconds of plotting)."""
-    from pfbench.results import append_rows
+    from pfbench.results.rows import append_rows
 
     path.mkdir(parents=True)
     (path / "config.json").write_text(json.dumps({"run_id": "tiny", "preset": {"name": "smoke"}, "device": "cpu",
@@ -97,7 +97,7 @@ def tiny_run(path: Path) -> None:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """The files every example starts from (copied into a fresh sandbox per example)."""
-    from pfbench.video_io import write_video
+    from pfbench.core.video_write import write_video
 
     root = tmp_path_factory.mktemp("cli-template")
     (root / "file.txt").write_text("someone's notes")
@@ -114,7 +114,7 @@ def template(tmp_path_factory) -> Path:
     suites = root / "suites"
     suites.mkdir()
     (suites / "conftest.py").write_text(CONFTEST)
-    (suites / runner.SUITE_FILES["tokens"]).write_text(SUITE)
+    (suites / catalog.SUITE_FILES["tokens"]).write_text(SUITE)
     return root
 
 

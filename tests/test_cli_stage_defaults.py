@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from pfbench.cli import main
-from pfbench.config import PRESETS
+from pfbench.cli.main import main
+from pfbench.core.config import PRESETS
 
 
 @pytest.fixture

@@ -1,11 +1,20 @@
-"""pfbench.convergence: ladder targets, cost to reach, ratio intervals, verdicts, on curves with a known answer."""
+"""pfbench.benchmarks.fid.convergence: ladder targets, cost to reach, ratio intervals, verdicts, on curves with a known answer."""
 import math
 
 import numpy as np
 import pytest
 
-from pfbench.convergence import (Curve, cost_to_reach, geometric_mean_ratio, ladder_ratios, ladder_targets,
-                                 mean_curve, still_falling, verdict_status, verdict_text)
+from pfbench.benchmarks.fid.convergence import (
+    Curve,
+    cost_to_reach,
+    geometric_mean_ratio,
+    ladder_ratios,
+    ladder_targets,
+    mean_curve,
+    still_falling,
+    verdict_status,
+    verdict_text,
+)
 
 GRID = tuple(np.geomspace(2e9, 1e11, 14))  # training FLOPs at the evaluation points
 
@@ -96,7 +105,7 @@ def test_bad_curves_are_refused():
 
 
 def test_paired_difference_interval_covers_a_known_gap():
-    from pfbench.convergence import paired_difference
+    from pfbench.benchmarks.fid.convergence import paired_difference
     rng = np.random.default_rng(0)
     hits = 0
     for _ in range(200):
@@ -111,3 +120,12 @@ def test_still_falling_with_two_points_measures_from_the_earlier_one():
     runs = [Curve((1.0, 2.0), (10.0 + 0.1 * s, 8.0), (), (0.5, 1.0)) for s in range(3)]
     fall = still_falling(runs)
     assert fall.from_progress == 0.5 and fall.drop == pytest.approx(2.1) and fall.z > 2
+
+
+def test_cost_to_reach_on_a_decreasing_curve_in_any_order():
+    xs, ys = [1e9, 1e10, 1e11], [10.0, 5.0, 2.0]
+    assert cost_to_reach(xs, ys, 10.0).cost == 1e9
+    assert cost_to_reach(xs, ys, 2.0).cost == pytest.approx(1e11)
+    assert cost_to_reach(xs, ys, 7.5).cost == pytest.approx(10 ** 9.5)
+    assert cost_to_reach(xs, ys, 1.0).cost is None
+    assert cost_to_reach(list(reversed(xs)), list(reversed(ys)), 5.0).cost == pytest.approx(1e10)

@@ -1,10 +1,10 @@
-"""pfbench.convergence_run: scales, evaluation priority under a budget, curves from evaluated points."""
+"""pfbench.benchmarks.fid.convergence_run: scales, evaluation priority under a budget, curves from evaluated points."""
 import time
 
 import pytest
 
-from pfbench.config import get_preset
-from pfbench.convergence_run import Budget, Point, common_points, convergence_scale, run_curve
+from pfbench.benchmarks.fid.convergence_run import Budget, Point, common_points, convergence_scale, run_curve
+from pfbench.core.config import get_preset
 
 
 def test_scales_meet_the_protocol():

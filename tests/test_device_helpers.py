@@ -1,4 +1,4 @@
-"""One device-name and one autocast helper (pfbench.hardware) for every suite; GpuSpec holds no unused memory."""
+"""One device-name and one autocast helper (pfbench.measure.hardware) for every suite; GpuSpec holds no unused memory."""
 from __future__ import annotations
 
 import contextlib
@@ -7,7 +7,8 @@ import warnings
 
 import torch
 
-from pfbench.hardware import GpuSpec, autocast, device_name
+from pfbench.accounting.gpus import GpuSpec
+from pfbench.measure.hardware import autocast, device_name
 
 
 def test_device_name_and_autocast_on_cpu():

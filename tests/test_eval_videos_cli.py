@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from pfbench.cli import main
-from pfbench.metrics.fid import default_extractor
-from pfbench.video_io import write_video
+from pfbench.cli.main import main
+from pfbench.core.video_write import write_video
+from pfbench.metrics.fid.extractors import default_extractor
 
 
 def _moving(t=8, h=64, w=96, step=3):

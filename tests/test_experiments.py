@@ -6,12 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from pfbench.config import get_preset
-from pfbench.experiments import (FidEvaluator, Snapshots, block_correlation, clips_to_frames, compute_to_reach,
-                                 equal_token_batches, experiment_shape, fid_config, heldout_clips, initial_model,
-                                 mean_tokens_per_sample, procedural_clips, sample_clips, score_sample_sets,
-                                 train_flops_per_sample, train_variant)
-from pfbench.metrics.fid import default_extractor
+from pfbench.core.config import get_preset
+from pfbench.experiments.clips import clips_to_frames, heldout_clips, procedural_clips
+from pfbench.experiments.recipe import FidEvaluator, Snapshots, fid_config, initial_model, sample_clips, train_variant
+from pfbench.experiments.sample_measures import block_correlation, score_sample_sets
+from pfbench.experiments.shapes import (
+    equal_token_batches,
+    experiment_shape,
+    mean_tokens_per_sample,
+    train_flops_per_sample,
+)
+from pfbench.metrics.fid.extractors import default_extractor
 from reference_model.pyramid import check_pyramid_size, upsample
 
 VARIANTS = ("full_sequence", "spatial_pyramid", "pyramid_ar")
@@ -61,14 +66,6 @@ def test_block_correlation_known_inputs():
         block_correlation(iid[0])
 
 
-def test_compute_to_reach():
-    xs, ys = [1e9, 1e10, 1e11], [10.0, 5.0, 2.0]
-    assert compute_to_reach(xs, ys, 10.0) == 1e9
-    assert compute_to_reach(xs, ys, 2.0) == pytest.approx(1e11)
-    assert compute_to_reach(xs, ys, 7.5) == pytest.approx(10 ** 9.5)
-    assert compute_to_reach(xs, ys, 1.0) is None
-    assert compute_to_reach(list(reversed(xs)), list(reversed(ys)), 5.0) == pytest.approx(1e10)
-
 
 def test_snapshots_training_and_sampling():
     base = get_preset("smoke")
@@ -101,7 +98,7 @@ def test_fid_evaluator_and_sample_scores():
     same_dist = ev(clips_to_frames(other))
     noise = ev(clips_to_frames(torch.rand(8, 3, preset.frames, 16, 16) * 2 - 1))
     assert same_dist.fid < noise.fid and same_dist.extractor == default_extractor()  # efficientnet-lite0 if installed
-    from pfbench.metrics.vbench import VBenchConfig
+    from pfbench.metrics.vbench.base import VBenchConfig
     videos = [f for f in (clips_to_frames(other[:1]), clips_to_frames(other[1:2]))]
     rows = score_sample_sets({"x": videos}, 8.0, ("motion_smoothness", "temporal_flickering"), VBenchConfig(), "c")
     by = {r["metric"]: r for r in rows}

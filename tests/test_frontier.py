@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pfbench.frontier import frontier_summary, search_frontier
+from pfbench.benchmarks.memory.frontier import frontier_summary, search_frontier
 
 TPF = 256  # tokens per frame
 

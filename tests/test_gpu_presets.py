@@ -3,8 +3,8 @@ through the path a GPU takes (flex backend, bucket padding); and their budgets a
 import pytest
 import torch
 
-from pfbench.config import get_preset
-from pfbench.train import model_for_preset
+from pfbench.core.config import get_preset
+from pfbench.train.loop import model_for_preset
 from reference_model.dit import dit_config
 from reference_model.layout import length_buckets
 from reference_model.packing import TokenBudgetPacker, sample_tokens

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from pfbench.hardware import GPU_SPECS, lookup_gpu, machine_info, peak_flops, peak_precision
+from pfbench.accounting.gpus import GPU_SPECS, lookup_gpu, peak_flops, peak_precision
+from pfbench.measure.hardware import machine_info
 
 
 @pytest.mark.parametrize("device_name, expected", [
@@ -81,7 +82,7 @@ def test_machine_info_on_cpu_has_documented_keys():
 def test_fp32_matmul_mode_does_not_read_medium_as_tf32(precision, mode):
     """'medium' may run fp32 matmuls in bf16 (and torch then reports allow_tf32 = True): dividing by the TF32 peak
     would overstate fp32 MFU ~2x, so it takes the bf16 peak."""
-    from pfbench.hardware import fp32_matmul_mode, tf32_enabled
+    from pfbench.measure.hardware import fp32_matmul_mode, tf32_enabled
     before = torch.get_float32_matmul_precision()
     try:
         torch.set_float32_matmul_precision(precision)

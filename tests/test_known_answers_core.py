@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from oracle_model import OracleModel
-from pfbench.accounting import (ModelShape, TrainingPhase, TrainingPlan, VideoShape, counted_sampling_forwards,
-                                forward_flops, plan_flops, variant_counts)
-from pfbench.config import VideoSpec
-from pfbench.measure import Stats
+
+from pfbench.accounting.counted import counted_sampling_forwards
+from pfbench.accounting.flops import forward_flops, variant_counts
+from pfbench.accounting.plan import TrainingPhase, TrainingPlan, plan_flops
+from pfbench.accounting.shapes import ModelShape, VideoShape
+from pfbench.core.config import VideoSpec
+from pfbench.measure.timing import Stats
 from reference_model.temporal import HISTORY_CORRUPTION_MAX, corrupt_history
 from reference_model.variants import VARIANTS, SamplingSchedule, get_variant, sample_video
 
@@ -36,7 +38,7 @@ def test_sampling_forwards_hand_values_analytic_counted_and_run(variant, forward
     assert len(oracle.calls) == forwards
     assert variant_counts(variant, SHAPE, MODEL, PAPER_SCHEDULE).sample_forwards_per_video == forwards
     assert counted_sampling_forwards(variant, SHAPE, PAPER_SCHEDULE) == forwards
-    from pfbench.accounting import sampling_cases
+    from pfbench.accounting.shapes import sampling_cases
     cases = sampling_cases(variant, SHAPE, PAPER_SCHEDULE)
     assert sum(n for _, n in cases) == forwards
     counted = sorted((layout.num_tokens, layout.attention_pairs()) for layout, _ in oracle.calls)
@@ -108,12 +110,12 @@ def test_step_train_flops_of_a_concrete_batch_equals_its_counted_layouts(variant
             layout = ar_layout(i, k, 3, SHAPE.height, SHAPE.width, 2, not v.compressed_history, v.causal)
             out = layout.current_tokens
         expected += 3 * forward_flops(MODEL, layout.num_tokens, layout.attention_pairs(), out)
-    from pfbench.accounting import step_train_flops
+    from pfbench.accounting.flops import step_train_flops
     assert step_train_flops(variant, SHAPE, MODEL, stages, frames) == expected
 
 
 def test_all_variant_counts_table_and_token_reduction():
-    from pfbench.accounting import all_variant_counts, token_reduction
+    from pfbench.accounting.counted import all_variant_counts, token_reduction
     table = all_variant_counts(SHAPE, MODEL, PAPER_SCHEDULE)
     assert set(table) == set(VARIANTS)
     for name, row in table.items():
@@ -130,7 +132,7 @@ def test_all_variant_counts_table_and_token_reduction():
 
 
 def test_preset_shapes_follow_the_preset():
-    from pfbench.config import get_preset
+    from pfbench.core.config import get_preset
     preset = get_preset("cpu")
     shape = VideoShape.from_preset(preset)
     assert (shape.frames, shape.height, shape.width, shape.patch_size, shape.stages) == (
@@ -141,7 +143,7 @@ def test_preset_shapes_follow_the_preset():
 
 
 def test_gpu_hours_mfu_and_a100_projection_by_hand():
-    from pfbench.accounting import A100_BF16_PEAK_FLOPS, a100_equivalent, gpu_hours, implied_mfu
+    from pfbench.accounting.plan import A100_BF16_PEAK_FLOPS, a100_equivalent, gpu_hours, implied_mfu
     assert gpu_hours(3.6e15, 1e12, 0.5) == pytest.approx(2.0)
     assert gpu_hours(3.6e15, 1e12, 1.0) == pytest.approx(1.0)
     for bad in (0.0, 1.01, 2.0, -0.1):
@@ -155,7 +157,7 @@ def test_gpu_hours_mfu_and_a100_projection_by_hand():
 
 
 def test_paper_plan_summary_fields():
-    from pfbench.accounting import PAPER_PLAN, A100_BF16_PEAK_FLOPS, paper_plan_summary
+    from pfbench.accounting.plan import A100_BF16_PEAK_FLOPS, PAPER_PLAN, paper_plan_summary
     model = ModelShape(hidden_size=1536, depth=24, mlp_hidden=6144, in_channels=16)
     s = paper_plan_summary(model)
     pyr, full = plan_flops(PAPER_PLAN, "pyramid_ar", model), plan_flops(PAPER_PLAN, "full_sequence", model)

@@ -10,10 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pfbench.measure import (
-    GIB, CpuOps, EnergyMeter, achieved_flops_per_s, count_flops, is_oom_error, mfu,
-    peak_rss_in_child, run_catching_oom, synchronized, time_fn, track_memory,
-)
+from pfbench.measure.child_rss import is_oom_error, peak_rss_in_child
+from pfbench.measure.energy import EnergyMeter
+from pfbench.measure.flops import achieved_flops_per_s, count_flops, mfu
+from pfbench.measure.memory import GIB, run_catching_oom, track_memory
+from pfbench.measure.timing import CpuOps, synchronized, time_fn
 
 # ------------------------------------------------------------------------ a fake asynchronous device
 

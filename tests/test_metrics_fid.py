@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from pfbench.metrics.fid import (OFFLINE_EXTRACTOR, FidConfig, FrameDataset, calculate_metrics_reference, compute_fid, extract_features,
-                                 fid_from_features, kid_from_features, metrics_from_features, resolve_weights)
+from pfbench.metrics.fid.compute import (
+    FidConfig,
+    FrameDataset,
+    calculate_metrics_reference,
+    compute_fid,
+    extract_features,
+    fid_from_features,
+    kid_from_features,
+    metrics_from_features,
+)
+from pfbench.metrics.fid.extractors import OFFLINE_EXTRACTOR, resolve_weights
 
 
 def _images(n=24, size=48, seed=0) -> np.ndarray:

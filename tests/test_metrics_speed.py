@@ -1,4 +1,4 @@
-"""pfbench.metrics.speed: the timed scoring of a file gives the same scores and frame count as an untimed pass, with
+"""pfbench.metrics.vbench.speed: the timed scoring of a file gives the same scores and frame count as an untimed pass, with
 or without the warm-up, and a positive CPU time (the speed rows' inputs)."""
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pfbench.metrics.speed import score_file_timed
-from pfbench.metrics.vbench import MetricContext, VBenchConfig, score_stream
-from pfbench.video_io import iter_chunks, probe_video
+from pfbench.core.video_read import iter_chunks, probe_video
+from pfbench.metrics.vbench.base import MetricContext, VBenchConfig
+from pfbench.metrics.vbench.scoring import score_stream
+from pfbench.metrics.vbench.speed import score_file_timed
 
 CLIP = Path(__file__).parents[2] / "shared" / "data" / "videos" / "h264_340x256_30fps.mp4"
 

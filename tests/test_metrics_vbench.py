@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from pfbench.metrics.vbench import (MetricContext, VBenchConfig, aggregate, chunk_array, quality_score, score_clips,
-                                    score_stream)
+from pfbench.metrics.vbench.base import MetricContext, VBenchConfig
+from pfbench.metrics.vbench.scoring import aggregate, chunk_array, quality_score, score_clips, score_stream
 
 OFFLINE = ["temporal_flickering", "dynamic_degree", "motion_smoothness", "flow_score", "warping_error"]
 
@@ -158,10 +158,17 @@ def test_quality_score_aggregation():
 
 
 def test_aggregate_frame_weighted_and_fraction():
-    from pfbench.metrics.vbench import VideoScore
+    from pfbench.metrics.vbench.base import VideoScore
 
     a = [VideoScore("subject_consistency", 1.0, "x", weight=3), VideoScore("subject_consistency", 0.0, "x", weight=1)]
     assert aggregate("subject_consistency", a) == pytest.approx(0.75)
     d = [VideoScore("dynamic_degree", 1.0, "x"), VideoScore("dynamic_degree", 0.0, "x"),
          VideoScore("dynamic_degree", None, "", "error")]
     assert aggregate("dynamic_degree", d) == pytest.approx(0.5)
+
+
+def test_the_declared_dimension_names_are_the_scored_dimensions_in_order():
+    from pfbench.metrics.vbench.names import DIMENSION_NAMES
+    from pfbench.metrics.vbench.scoring import DIMENSIONS as SPECS
+
+    assert tuple(SPECS) == DIMENSION_NAMES

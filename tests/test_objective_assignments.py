@@ -6,8 +6,8 @@ time window, with its own label.
 """
 import pytest
 import torch
-
 from oracle_model import OracleModel
+
 from reference_model.layout import PackedLayout
 from reference_model.objectives import autoregressive_loss, spatial_pyramid_loss
 from reference_model.temporal import history_levels

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pfbench.profiling import breakdown, categorize, profile_steps
+from pfbench.measure.profiling import breakdown, categorize, profile_steps
 
 
 @pytest.mark.parametrize("name,category", [

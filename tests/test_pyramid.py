@@ -4,8 +4,17 @@ import math
 import pytest
 import torch
 
-from reference_model.pyramid import (block_correlated_noise, check_pyramid_size, downsample, jump_coefficients,
-                                     noise_pyramid, renoise, stage_endpoints, stage_windows, upsample)
+from reference_model.pyramid import (
+    block_correlated_noise,
+    check_pyramid_size,
+    downsample,
+    jump_coefficients,
+    noise_pyramid,
+    renoise,
+    stage_endpoints,
+    stage_windows,
+    upsample,
+)
 
 
 def test_stage_windows_k3_match_hand_values():

@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from pfbench.benchmarks.memory.section import budget_gib, section_memory
-from pfbench.report import ReportContext, fmt
+from pfbench.render.context import ReportContext
+from pfbench.render.format import fmt
 from pfbench.report.first_screen import section_summary
-from pfbench.results import tidy_frame
+from pfbench.results.schema import tidy_frame
 
 GIB = 2 ** 30
 

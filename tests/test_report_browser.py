@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pfbench.report import write_report
+from pfbench.report.build import write_report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
 WIDTH, HEIGHT = 1400, 900

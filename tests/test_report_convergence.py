@@ -1,8 +1,10 @@
 """pfbench.report_convergence: verdict lines and the ladder section from hand-made rows."""
 import pandas as pd
 
-from pfbench.report.common import ReportContext
-from pfbench.report_convergence import convergence_verdicts, section_convergence
+from pfbench.benchmarks.ablations.verdicts import verdicts as ablation_verdicts
+from pfbench.benchmarks.fid.section import section as section_convergence
+from pfbench.benchmarks.fid.verdicts import verdicts as fid_verdicts
+from pfbench.render.context import ReportContext
 
 
 def _rows():
@@ -28,7 +30,7 @@ def _rows():
 
 def test_verdicts_carry_ratio_and_interval(tmp_path):
     ctx = ReportContext(tmp_path, _rows(), pd.DataFrame(), {}, {})
-    verdicts = {v.claim.split(":")[0]: v for v in convergence_verdicts(ctx)}
+    verdicts = {v.claim.split(":")[0]: v for v in (fid_verdicts(ctx) + ablation_verdicts(ctx))}
     sp = verdicts["FID convergence (spatial_pyramid)"]
     assert sp.status == "reproduced" and sp.value == "reproduced at this scale (2.7x, 95% CI 2.1-3.4)"
     ar = verdicts["FID convergence (pyramid_ar)"]  # headline: the final target, an unbounded upper end
@@ -45,4 +47,4 @@ def test_verdicts_carry_ratio_and_interval(tmp_path):
 def test_no_rows_no_verdicts(tmp_path):
     ctx = ReportContext(tmp_path, pd.DataFrame(columns=["suite", "case", "metric", "variant", "value"]),
                         pd.DataFrame(), {}, {})
-    assert convergence_verdicts(ctx) == []
+    assert (fid_verdicts(ctx) + ablation_verdicts(ctx)) == []

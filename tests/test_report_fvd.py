@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pfbench.report import ReportContext
 from pfbench.benchmarks.vbench.fvd_section import by_n, section_fvd
-from pfbench.results import tidy_frame
+from pfbench.render.context import ReportContext
+from pfbench.results.schema import tidy_frame
 
 
 def _ctx(rows, tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pfbench.cli import main
+from pfbench.cli.main import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
 

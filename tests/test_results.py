@@ -8,10 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pfbench.cli import main
-from pfbench.results import (
-    COLUMNS, append_rows, collect_run, compare_results, load_results, parse_threshold, declared_unit, write_results,
-)
+from pfbench.cli.main import main
+from pfbench.results.compare import compare_results, parse_threshold
+from pfbench.results.rows import append_rows
+from pfbench.results.schema import COLUMNS, declared_unit
+from pfbench.results.store import collect_run, load_results, write_results
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
 

@@ -6,7 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pfbench.results import BOUNDS, COLUMNS, MEASURE_COLUMNS, append_rows, benchmark_rows, collect_run, load_results
+from pfbench.results.rows import append_rows, benchmark_rows
+from pfbench.results.schema import BOUNDS, COLUMNS, MEASURE_COLUMNS
+from pfbench.results.store import collect_run, load_results
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pfbench.cli import main
-from pfbench.config import apply_overrides, env_overrides, get_preset, preset_from_dict, suite_config
+from pfbench.cli.main import main
+from pfbench.core.config import apply_overrides, env_overrides, get_preset, preset_from_dict, suite_config
 
 REAL_CONFTEST = Path(__file__).resolve().parents[1] / "suites" / "conftest.py"
 SUITE = '''
@@ -100,11 +100,11 @@ def test_preset_roundtrip_and_unknown_field_refused():
 
 
 def test_resume_refuses_an_override_the_run_did_not_start_with(tmp_path, monkeypatch):
-    from pfbench import runner
-    from pfbench.commands.run import _check_stored_overrides
+    from pfbench.cli.commands.run import _check_stored_overrides
+    from pfbench.runner.folder import RunSpec
 
     def spec(**overrides):
-        return runner.RunSpec(run_dir=tmp_path, run_id="x", preset=get_preset("smoke"), suites=("ar_per_frame",),
+        return RunSpec(run_dir=tmp_path, run_id="x", preset=get_preset("smoke"), suites=("ar_per_frame",),
                               device="cpu", suites_dir=tmp_path, overrides=overrides)
 
     monkeypatch.setenv("PFBENCH_AR_WINDOW", "3")

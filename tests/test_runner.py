@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pfbench import runner
-from pfbench.cli import main
-from pfbench.config import get_preset
+from pfbench.cli.main import main
+from pfbench.core.config import get_preset
+from pfbench.runner import catalog, execute, folder
 
 CONFTEST = '''
 def pytest_addoption(parser):
@@ -19,7 +19,7 @@ def pytest_addoption(parser):
 PASSING = '''
 import os
 from pathlib import Path
-from pfbench.results import append_rows
+from pfbench.results.rows import append_rows
 
 def test_rows(request, benchmark):
     run_dir = request.config.getoption("--pf-run-dir")
@@ -49,11 +49,11 @@ def fake_suites(tmp_path: Path, passing=("tokens",), failing=("throughput",), em
     suites.mkdir(parents=True)
     (suites / "conftest.py").write_text(CONFTEST)
     for name in passing:
-        (suites / runner.SUITE_FILES[name]).write_text(PASSING.replace("{suite}", name))
+        (suites / catalog.SUITE_FILES[name]).write_text(PASSING.replace("{suite}", name))
     for name in failing:
-        (suites / runner.SUITE_FILES[name]).write_text(FAILING.replace("{suite}", name))
+        (suites / catalog.SUITE_FILES[name]).write_text(FAILING.replace("{suite}", name))
     for name in empty:
-        (suites / runner.SUITE_FILES[name]).write_text(EMPTY)
+        (suites / catalog.SUITE_FILES[name]).write_text(EMPTY)
     return suites
 
 
@@ -148,23 +148,23 @@ def test_ctrl_c_records_interrupted_and_stops(tmp_path, monkeypatch):
         def terminate(self):
             self.terminated = True
 
-    monkeypatch.setattr(runner.subprocess, "Popen", InterruptedChild)
+    monkeypatch.setattr(execute.subprocess, "Popen", InterruptedChild)
     run = tmp_path / "run"
     run.mkdir()
-    spec = runner.RunSpec(run_dir=run, run_id="x", preset=get_preset("smoke"), suites=("tokens", "throughput"),
+    spec = folder.RunSpec(run_dir=run, run_id="x", preset=get_preset("smoke"), suites=("tokens", "throughput"),
                           device="cpu", suites_dir=suites)
     lines = []
-    statuses, interrupted = runner.run_suites(spec, ["tokens", "throughput"], echo=lines.append)
+    statuses, interrupted = execute.run_suites(spec, ["tokens", "throughput"], echo=lines.append)
     assert interrupted and statuses == []
     assert status(run, "tokens")["status"] == "interrupted"
     assert not (run / "status" / "throughput.json").exists()
-    assert runner.pending_suites(run, spec.suites) == ["tokens", "throughput"]
+    assert folder.pending_suites(run, spec.suites) == ["tokens", "throughput"]
 
 
 def test_suite_command_follows_the_contract(tmp_path):
-    spec = runner.RunSpec(run_dir=tmp_path, run_id="x", preset=get_preset("cpu"), suites=("fid",), device="cpu",
+    spec = folder.RunSpec(run_dir=tmp_path, run_id="x", preset=get_preset("cpu"), suites=("fid",), device="cpu",
                           suites_dir=tmp_path / "suites")
-    cmd = runner.suite_command(spec, "fid", spec.suites_dir / "test_fid_convergence.py")
+    cmd = execute.suite_command(spec, "fid", spec.suites_dir / "test_fid_convergence.py")
     text = " ".join(cmd)
     assert "-m pytest" in text and "-p no:cacheprovider" in text and "--pf-preset cpu" in text
     assert f"--pf-config {tmp_path.resolve()}/config.json" in text
@@ -185,6 +185,6 @@ def test_suite_env_drops_xdist_worker_variables(monkeypatch, tmp_path):
     """pytest-benchmark disables every benchmark when PYTEST_XDIST_WORKER is set: a suite must never inherit it."""
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
-    spec = runner.RunSpec(run_dir=tmp_path, run_id="r", preset=get_preset("smoke"), suites=("tokens",), device="cpu")
-    env = runner.suite_env(spec, "tokens")
+    spec = folder.RunSpec(run_dir=tmp_path, run_id="r", preset=get_preset("smoke"), suites=("tokens",), device="cpu")
+    env = execute.suite_env(spec, "tokens")
     assert not [k for k in env if k.startswith("PYTEST_XDIST_")] and env["PFBENCH_SUITE"] == "tokens"

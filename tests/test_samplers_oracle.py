@@ -8,10 +8,10 @@ stage window with dt = (e_k - s_k) / steps and missed the data point by ~1 (its 
 """
 import pytest
 import torch
+from oracle_model import OracleModel
 
 from reference_model.samplers import euler_full_sequence, euler_pyramid, guided_velocity, sample_autoregressive
 from reference_model.variants import VARIANTS, SamplingSchedule, get_variant, sample_video, training_loss
-from oracle_model import OracleModel
 
 SHAPE = (1, 3, 3, 16, 16)  # (B, C, T, H, W): K = 4 leaves a 2x2 coarsest stage, one patch
 

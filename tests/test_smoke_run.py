@@ -5,7 +5,7 @@ import sys
 
 import pandas as pd
 
-from pfbench.runner import SUITE_FILES
+from pfbench.runner.catalog import SUITE_FILES
 
 
 def test_pfbench_run_smoke_runs_every_suite(tmp_path):

@@ -4,12 +4,12 @@ import dataclasses
 import pytest
 import torch
 
-from pfbench.config import get_preset
+from pfbench.core.config import get_preset
+from reference_model import objectives
 from reference_model.dit import DiT, dit_config
 from reference_model.layout import PackedLayout, clip_layout
 from reference_model.temporal import ar_layout, corrupt_history, history_level, history_levels
 from reference_model.variants import VARIANTS, training_layouts
-from reference_model import objectives
 
 
 def test_history_levels_follow_the_paper():
@@ -143,7 +143,7 @@ def test_every_variant_enumerates_a_probability_distribution():
 def test_gpu_preset_training_step_runs_shape_only_on_meta(variant):
     """The SD3-Medium-shaped backbone at the gpu preset's 384p 5 s latents: forward and backward on the meta
     device (shapes only, no memory, no compute), so the realistic path is exercised on any machine."""
-    from pfbench.train import model_for_preset
+    from pfbench.train.loop import model_for_preset
     from reference_model.objectives import stratified_draws
     from reference_model.variants import training_loss
     p = get_preset("gpu")

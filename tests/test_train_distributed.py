@@ -2,11 +2,11 @@
 mid-run leaves a checkpoint the next launch (with another process count) resumes from; FSDP2 likewise."""
 import pytest
 
-from pfbench.cli import main
-from pfbench.config import get_preset
-from pfbench.train import RunConfig, TrainConfig, train
+from pfbench.cli.commands.train import torchrun_command
+from pfbench.cli.main import main
+from pfbench.core.config import get_preset
 from pfbench.train.checkpoint import KILL_ENV, load_payload
-from pfbench.train.cli import torchrun_command
+from pfbench.train.loop import RunConfig, TrainConfig, train
 from pfbench.train.rundir import read_log
 
 ARGS = ["--variant", "pyramid_ar", "--preset", "smoke", "--steps", "8", "--batch-size", "4", "--checkpoint-every",
@@ -50,7 +50,7 @@ def test_fsdp2_on_gloo_matches_and_resumes_in_one_process(tmp_path):
 def test_torchrun_command_forwards_arguments():
     import argparse
 
-    from pfbench.train.cli import add_arguments
+    from pfbench.cli.commands.train import add_arguments
 
     p = argparse.ArgumentParser()
     add_arguments(p)
@@ -63,7 +63,7 @@ def test_torchrun_command_forwards_arguments():
 
 
 def test_batch_must_split_over_processes():
-    from pfbench.distributed import DistContext
+    from pfbench.core.distributed import DistContext
 
     cfg = TrainConfig(variant="pyramid_ar", steps=1, batch_size=3)
     with pytest.raises(ValueError, match="multiple of stream_chunk"):

@@ -3,8 +3,10 @@ snapshots and its whole loss curve, and ends where an uninterrupted one does."""
 import pytest
 import torch
 
-from pfbench.config import get_preset
-from pfbench.experiments import Snapshots, experiment_shape, initial_model, procedural_clips, train_variant
+from pfbench.core.config import get_preset
+from pfbench.experiments.clips import procedural_clips
+from pfbench.experiments.recipe import Snapshots, initial_model, train_variant
+from pfbench.experiments.shapes import experiment_shape
 
 EVALS = (2, 4, 6)
 

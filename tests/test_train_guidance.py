@@ -2,8 +2,8 @@
 away from the unconditional prediction, towards their class."""
 import torch
 
-from pfbench.config import get_preset
-from pfbench.train import TrainConfig, model_for_preset, train
+from pfbench.core.config import get_preset
+from pfbench.train.loop import TrainConfig, model_for_preset, train
 from reference_model.variants import SamplingSchedule, sample_video
 
 PRESET = get_preset("smoke").replace(frames=1)
@@ -52,7 +52,8 @@ def test_guidance_moves_samples_towards_their_class():
 
 
 def test_gamma_is_one_value_for_training_and_sampling(tmp_path):
-    from pfbench.train import RunConfig, load_checkpoint
+    from pfbench.train.checkpoint import load_checkpoint
+    from pfbench.train.loop import RunConfig
 
     smoke = get_preset("smoke")
     cfg = TrainConfig(variant="spatial_pyramid", steps=2, batch_size=2, dataset_size=4)

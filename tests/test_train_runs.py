@@ -1,6 +1,5 @@
 """Run folders: periodic checkpoints (steps and seconds), the last k kept, log.csv once per step, resume,
 refusal of another variant/preset/model shape, SIGINT leaves a complete checkpoint."""
-import os
 import signal
 import subprocess
 import sys
@@ -9,10 +8,10 @@ import time
 import pytest
 import torch
 
-from pfbench.cli import main
-from pfbench.config import get_preset
-from pfbench.train import RunConfig, TrainConfig, load_checkpoint, model_for_preset, train
-from pfbench.train.checkpoint import list_checkpoints, load_payload
+from pfbench.cli.main import main
+from pfbench.core.config import get_preset
+from pfbench.train.checkpoint import list_checkpoints, load_checkpoint, load_payload
+from pfbench.train.loop import RunConfig, TrainConfig, model_for_preset, train
 from pfbench.train.rundir import LOG_FIELDS, read_log
 
 SMOKE = get_preset("smoke")

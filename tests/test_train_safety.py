@@ -5,8 +5,8 @@ import pickle
 import pytest
 import torch
 
-from pfbench.cli import main
-from pfbench.train import CHECKPOINT_FORMAT, load_checkpoint
+from pfbench.cli.main import main
+from pfbench.train.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 
 
 class _Evil:
@@ -68,9 +68,9 @@ def test_train_resume_from_malicious_last_pt_runs_nothing(tmp_path, capsys):
 
 
 def test_every_other_loader_runs_nothing(tmp_path):
+    from pfbench.core.safe_load import safe_torch_load
     from pfbench.metrics.encoders import load_aesthetic_head
-    from pfbench.metrics.flow import load_raft
-    from pfbench.safe_load import safe_torch_load
+    from pfbench.metrics.vbench.flow import load_raft
 
     marker = tmp_path / "pwned"
     for f in _evil_files(tmp_path, marker):

@@ -1,9 +1,9 @@
 """The scaling suite's rows become a report section (table + plot); `pfbench run` knows the suite."""
 import json
 
-from pfbench.report import write_report
-from pfbench.results import collect_run
-from pfbench.runner import SUITE_FILES, parse_suites
+from pfbench.report.build import write_report
+from pfbench.results.store import collect_run
+from pfbench.runner.catalog import SUITE_FILES, parse_suites
 
 
 def test_scaling_rows_make_a_report_section(tmp_path):

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from pfbench.cli import main
-from pfbench.data import ProceduralVideoConfig, ProceduralVideos, to_uint8_frames
-from pfbench.distributed import shard_indices
-from pfbench.video_io import write_video
+from pfbench.cli.main import main
+from pfbench.core.distributed import shard_indices
+from pfbench.core.video_write import write_video
+from pfbench.data.procedural import ProceduralVideoConfig, ProceduralVideos, to_uint8_frames
 
 
 @pytest.mark.parametrize("n, world", [(10, 2), (10, 3), (2, 4), (0, 2), (7, 1)])
@@ -73,14 +73,14 @@ def test_fid_features_over_two_ranks_equal_one_process(tmp_path):
 
 @pytest.mark.slow
 def test_sample_set_over_two_ranks_equals_one_process(tmp_path):
-    from pfbench.sample_set import main as sample_set
-    from pfbench.video_io import read_video
+    from pfbench.core.video_read import read_video
+    from pfbench.experiments.sample_set import main as sample_set
 
     args = ["--variant", "spatial_pyramid", "--preset", "smoke", "--count", "5", "--format", "gif"]
     assert sample_set([*args, "--out", str(tmp_path / "one")]) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
-                        "pfbench.sample_set", *args, "--out", str(tmp_path / "two")], capture_output=True, text=True,
+                        "pfbench.experiments.sample_set", *args, "--out", str(tmp_path / "two")], capture_output=True, text=True,
                        timeout=600, env=env)
     assert p.returncode == 0, p.stderr[-2000:]
     rows = _rows(tmp_path / "two" / "samples.csv")

@@ -3,8 +3,10 @@ import dataclasses
 
 import pytest
 
-from pfbench.accounting import Case, ModelShape, forward_flops, paper_plan_summary
-from pfbench.training_path import ONE_FRAME, PUBLIC_CODE_READING, plan_readings, sample_train_flops
+from pfbench.accounting.flops import forward_flops
+from pfbench.accounting.plan import paper_plan_summary
+from pfbench.accounting.shapes import Case, ModelShape
+from pfbench.accounting.training_path import ONE_FRAME, PUBLIC_CODE_READING, plan_readings, sample_train_flops
 from reference_model.dit import dit_config
 
 SD3 = ModelShape.from_config(dit_config("sd3-medium-like"))
@@ -42,7 +44,7 @@ def test_implied_mfu_under_both_readings_is_reported_with_assumptions():
 
 
 def test_flops_cli_prints_both_readings(capsys):
-    from pfbench.cli import main
+    from pfbench.cli.main import main
     assert main(["flops", "--preset", "paper-768p-10s"]) == 0
     out = capsys.readouterr().out
     assert "one-frame" in out and "public-code" in out and "MFU 7.4%" in out

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from pfbench.config import get_preset
-from pfbench.train import TrainConfig, load_checkpoint, save_checkpoint, train
+from pfbench.core.config import get_preset
+from pfbench.train.checkpoint import load_checkpoint, save_checkpoint
+from pfbench.train.loop import TrainConfig, train
 from reference_model.dit import DiT, dit_config
 from reference_model.objectives import stage_mix_weights
 from reference_model.samplers import euler_pyramid

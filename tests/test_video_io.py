@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pfbench.video_io import (VideoReadError, iter_chunks, keep_frame, list_videos, probe_video, read_video,
-                              write_video)
+from pfbench.core.video_read import VideoReadError, iter_chunks, keep_frame, list_videos, probe_video, read_video
+from pfbench.core.video_write import write_video
 
 REAL_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 

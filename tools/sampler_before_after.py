@@ -18,10 +18,19 @@ import time
 import torch
 
 import reference_model.samplers as samplers
-from pfbench.config import get_preset
-from pfbench.experiments import (FidEvaluator, Snapshots, block_correlation, ci_half_width, clips_to_frames,
-                                 equal_token_batches, experiment_shape, fid_config, heldout_clips, initial_model,
-                                 procedural_clips, sample_clips, train_variant)
+from pfbench.core.config import get_preset
+from pfbench.experiments.clips import clips_to_frames, heldout_clips, procedural_clips
+from pfbench.experiments.recipe import (
+    FidEvaluator,
+    Snapshots,
+    ci_half_width,
+    fid_config,
+    initial_model,
+    sample_clips,
+    train_variant,
+)
+from pfbench.experiments.sample_measures import block_correlation
+from pfbench.experiments.shapes import equal_token_batches, experiment_shape
 
 FIXED = samplers._integrate
 

@@ -1,5 +1,5 @@
 """Time one offline VBench-style dimension on one video file the way `pfbench eval-videos` scores it (chunks of 16,
-decoding one chunk ahead, after an untimed warm-up on the first chunk: pfbench.metrics.speed): wall seconds, CPU
+decoding one chunk ahead, after an untimed warm-up on the first chunk: pfbench.metrics.vbench.speed): wall seconds, CPU
 seconds of all threads, the real-time factors and peak RSS.
 
     python tools/vbench_speed.py CLIP.mp4 motion_smoothness [--config '{"motion_flow_side": null}'] [--profile]
@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="print cProfile's top functions (main thread)")
     ap.add_argument("--no-warmup", action="store_true", help="time the first chunk's one-time costs too")
     args = ap.parse_args()
-    from pfbench.metrics.speed import score_file_timed
+    from pfbench.metrics.vbench.speed import score_file_timed
 
     if args.profile:
         import cProfile

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pfbench.benchmarks.base import Benchmark, Metric, Verdict, VERDICT_STATUSES  # noqa: F401 (re-exported)
+from pfbench.benchmarks.base import Benchmark, Metric
 
 # Rows results.benchmark_rows derives from every pytest-benchmark JSON entry, whatever the suite.
 TIMING_METRICS: tuple[Metric, ...] = (
@@ -23,8 +23,7 @@ _TIMING = {m.name: m for m in TIMING_METRICS}
 
 def all_benchmarks() -> tuple[Benchmark, ...]:
     """Every registered benchmark, in the order of `pfbench run` and of the report's sections."""
-    from pfbench.benchmarks import (ablations, ar_per_frame, cards, fid, memory, scaling, throughput, tokens,
-                                    vbench)
+    from pfbench.benchmarks import ablations, ar_per_frame, cards, fid, memory, scaling, throughput, tokens, vbench
     return tuple(m.BENCHMARK for m in (tokens, throughput, memory, fid, vbench, ablations, scaling, ar_per_frame,
                                        cards))
 

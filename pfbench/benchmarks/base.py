@@ -43,6 +43,13 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A claim of the paper that a benchmark's verdicts speak to: its verdict lines' claims start with ``key``."""
+    key: str   # e.g. "FID convergence"
+    text: str  # the claim as the first screen shows it when no verdict speaks to it
+
+
+@dataclass(frozen=True)
 class Benchmark:
     """A suite and everything the harness knows about its results."""
     name: str  # the key in `pfbench run --suites`
@@ -51,6 +58,7 @@ class Benchmark:
     metrics: tuple[Metric, ...]
     section: Callable[[Any], list] | None = None  # ReportContext -> report blocks
     verdicts: Callable[[Any], list[Verdict]] | None = None  # ReportContext -> verdict lines
+    claims: tuple[Claim, ...] = ()  # the paper's claims its verdicts speak to, in first-screen order
     extra: dict = field(default_factory=dict)
 
     def metric(self, name: str) -> Metric | None:

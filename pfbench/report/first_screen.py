@@ -8,49 +8,26 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pfbench.benchmarks.base import Verdict
-from pfbench.report.blocks import Block, table, text
-from pfbench.report.common import (BASELINE, VARIANT_ORDER, ReportContext, bound_of, fmt, fmt_x, order_variants,
-                                   value_of)
-
-# (key a verdict's claim starts with, the claim as shown when nothing measured it, what would measure it)
-CLAIMS = (
-    ("Tokens", "Tokens: pyramid_ar's longest sequence vs full_sequence", "the tokens suite"),
-    ("Training speed", "Training speed: pyramid_ar trains faster than full_sequence", "the throughput suite"),
-    ("FID convergence", "FID convergence: the pyramid reaches full_sequence's FID with ~1/3 of the compute",
-     "the fid suite read by pfbench/report_convergence.py (issue 16)"),
-    ("Corrective noise", "Corrective noise improves the pyramid's samples",
-     "the ablations suite read by pfbench/report_convergence.py (issue 16)"),
-    ("Causal attention", "Causal attention is as good as bidirectional for pyramid_ar",
-     "the ablations suite read by pfbench/report_convergence.py (issue 16)"),
-    ("Temporal pyramid", "Temporal pyramid: compressed history keeps quality",
-     "the ablations suite read by pfbench/report_convergence.py (issue 16)"),
-    ("GPU-hours", "GPU-hours: the paper's plan in 20.7k A100-hours", "the tokens suite"),
-)
+from pfbench.render.blocks import Block, table, text
+from pfbench.render.context import ReportContext, bound_of, value_of
+from pfbench.render.format import fmt, fmt_x
+from pfbench.render.style import BASELINE, VARIANT_ORDER, order_variants
 
 
-def convergence_verdicts(ctx: ReportContext) -> tuple[list[Verdict], str]:
-    """Helper B's verdicts (pfbench.report_convergence), or [] and why they are missing."""
-    try:
-        from pfbench.report_convergence import convergence_verdicts as from_b
-    except ImportError:
-        return [], "pfbench/report_convergence.py (issue 16) is not in this checkout"
-    try:
-        found = list(from_b(ctx))
-        return found, "" if found else "pfbench.report_convergence gave no verdict on this run's rows"
-    except Exception as err:  # a broken verdict must not lose the report
-        return [], f"pfbench.report_convergence failed: {type(err).__name__}: {err}"
+def declared_claims(benchmarks) -> list[tuple[str, str, str]]:
+    """(key a verdict's claim starts with, the claim as shown when nothing measured it, what would measure it) for
+    every claim the registered benchmarks declare, in registry order."""
+    return [(c.key, c.text, f"the {b.name} suite") for b in benchmarks for c in b.claims]
 
 
-def gather_verdicts(found: list[Verdict], why_missing: str = "") -> list[Verdict]:
-    """One line per claim in CLAIMS order (all of a claim's verdicts, e.g. FID for two variants); a claim no
+def gather_verdicts(found: list[Verdict], claims: list[tuple[str, str, str]]) -> list[Verdict]:
+    """One line per claim in ``claims`` order (all of a claim's verdicts, e.g. FID for two variants); a claim no
     verdict speaks to is 'not measured here' with what would measure it; unknown claims follow at the end."""
     out, used = [], set()
-    for key, claim, needs in CLAIMS:
+    for key, claim, needs in claims:
         mine = [v for v in found if v.claim.lower().startswith(key.lower())]
         used.update(id(v) for v in mine)
-        out += mine or [Verdict(claim, "not measured here", "", "",
-                                f"needs {needs}" + (f"; {why_missing}" if why_missing and "issue 16" in needs
-                                                    else ""))]
+        out += mine or [Verdict(claim, "not measured here", "", "", f"needs {needs}")]
     return out + [v for v in found if id(v) not in used]
 
 
@@ -65,10 +42,9 @@ def section_verdicts(ctx: ReportContext, benchmarks) -> list[Block]:
         if b.verdicts is not None:
             try:
                 found += list(b.verdicts(ctx))
-            except Exception as err:
+            except Exception as err:  # a broken verdict must not lose the report
                 found.append(Verdict(f"{b.title}", "inconclusive", "", "", f"verdict failed: {err}"))
-    conv, why = convergence_verdicts(ctx)
-    return [table(verdict_frame(gather_verdicts(found + conv, why)),
+    return [table(verdict_frame(gather_verdicts(found, declared_claims(benchmarks))),
                   "One line per claim of the paper; rules in README.md (Verdicts)", html_id="verdicts")]
 
 
@@ -177,7 +153,7 @@ def _quality_columns(df: pd.DataFrame) -> list[tuple[str, callable]]:
     q = df[(df["suite"] == "vbench") & (df["metric"] == "vbench_quality_score") & (df["case"] == "variant_samples")]
     dims = df[(df["suite"] == "vbench") & (df["case"] == "variant_samples") & (df["status"] == "ok")]
     if not q.empty:
-        from pfbench.metrics.vbench import QUALITY_DIMENSIONS
+        from pfbench.metrics.vbench.names import QUALITY_DIMENSIONS
 
         def score(v):
             dv = q[q["variant"] == v]

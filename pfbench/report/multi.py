@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from pfbench.report.blocks import Block, bullets, heading, render_html, render_markdown, table, text
-from pfbench.report.common import fmt
-from pfbench.results import context_differences, load_results, read_json
+from pfbench.core.files import read_json
+from pfbench.render.blocks import Block, bullets, heading, render_html, render_markdown, table, text
+from pfbench.render.format import fmt
+from pfbench.results.compare import context_differences
+from pfbench.results.store import load_results
 
 SAME_WITHIN = 0.02  # ratios within 2% of 1 read "same"
 
@@ -66,7 +68,7 @@ def measure_tables(frames: list[pd.DataFrame], names: list[str]) -> list[Block]:
 
 def deterministic_line(frames: list[pd.DataFrame], names: list[str]) -> str:
     """Whether the analytic/counted numbers of every run equal the first run's."""
-    from pfbench.results import is_deterministic
+    from pfbench.results.compare import is_deterministic
 
     def counts(df):
         mask = pd.Series([is_deterministic(s, m, b) for s, m, b in zip(df["suite"], df["metric"], df["backend"])],

@@ -1,15 +1,11 @@
 """Report sections that belong to no single benchmark: the header (network, data, device), the suite statuses,
-and everything that did not produce a number."""
+and everything that did not produce a number.
+"""
 from __future__ import annotations
 
-import pandas as pd
-
-from pfbench.report.blocks import Block, bullets, table, text
-from pfbench.report.common import ReportContext, fmt
-
-
-def no_data(ctx: ReportContext, suite: str, what: str) -> Block:
-    return text(f"_No {what} in this run ({ctx.suite_state(suite)})._")
+from pfbench.render.blocks import Block, bullets, table, text
+from pfbench.render.context import ReportContext
+from pfbench.render.format import fmt
 
 
 def run_header(ctx: ReportContext) -> list[Block]:
@@ -17,13 +13,12 @@ def run_header(ctx: ReportContext) -> list[Block]:
     c, e = ctx.config, ctx.env
     p = c.get("preset") or {}
     net = f"network: `{p.get('model', '?')}` DiT"
-    try:
-        from reference_model.dit import DIT_PRESETS
-        m = DIT_PRESETS[p.get("model")]
+    from reference_model.dit import DIT_PRESETS
+
+    m = DIT_PRESETS.get(p.get("model"))
+    if m is not None:  # a run folder of another version may name a backbone this one lacks
         net += (f", {m.depth} layers x width {m.hidden_size}, {m.num_heads} heads, patch {p.get('patch_size', '?')}, "
                 f"{p.get('channels', '?')} latent channels")
-    except (ImportError, KeyError):
-        pass
     net += f"; K = {p.get('stages', '?')} pyramid stages"
     data = (f"data: preset `{p.get('name', '?')}` ({p.get('description', '')}); latents {p.get('channels', '?')} x "
             f"{p.get('frames', '?')} x {p.get('height', '?')} x {p.get('width', '?')} (C x T x H x W)"
@@ -78,5 +73,3 @@ def _pytest_skips(ctx: ReportContext) -> list[str]:
     return out
 
 
-def empty_frame(columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(columns=columns)

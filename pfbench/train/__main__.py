@@ -1,7 +1,7 @@
 """``torchrun --nproc_per_node=N -m pfbench.train ARGS`` (ARGS as for `pfbench train`): one rank per process."""
 import sys
 
-from pfbench.train.cli import main
+from pfbench.cli.commands.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,6 +12,7 @@ then the folder is fsync'ed: ``last.pt`` is always the latest complete checkpoin
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -19,7 +20,9 @@ from pathlib import Path
 
 import torch
 
-from pfbench.safe_load import safe_torch_load
+from pfbench.core.files import atomic_path
+from pfbench.core.safe_load import safe_torch_load
+from reference_model.dit import DiT, DiTConfig
 
 CHECKPOINT_FORMAT = "pfbench-checkpoint-v2"
 READABLE_FORMATS = ("pfbench-checkpoint-v1", CHECKPOINT_FORMAT)
@@ -46,17 +49,6 @@ def _kill_hook(point: str, count: int) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows: no directory handles
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_tmp(payload: dict, tmp: Path, write_index: int = 0) -> None:
     """torch.save into ``tmp`` and fsync it. With the crash hook armed for this write, the file is first left
     torn (half its bytes) and the process is killed there, as a power cut or ``kill -9`` mid-write leaves it."""
@@ -77,29 +69,24 @@ def _write_tmp(payload: dict, tmp: Path, write_index: int = 0) -> None:
 def atomic_save(payload: dict, path: str | os.PathLike) -> Path:
     """torch.save to ``path`` atomically: temporary file, fsync, rename, fsync of the folder."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    _write_tmp(payload, tmp)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    with atomic_path(path, durable=True, single_writer=True) as tmp:
+        _write_tmp(payload, tmp)
     return path
 
 
 def save_run_checkpoint(run_dir: Path, payload: dict, step: int, keep: int, write_index: int = 0) -> Path:
     """Write ``run_dir/last.pt`` atomically, keep a hard link ``ckpt-<step>.pt``, prune to the last ``keep``."""
     last = run_dir / LAST
-    tmp = last.with_name(last.name + ".tmp")
-    _write_tmp(payload, tmp, write_index)
-    if keep > 0:
-        named = run_dir / f"ckpt-{step:08d}.pt"
-        named.unlink(missing_ok=True)
-        try:
-            os.link(tmp, named)
-        except OSError:  # no hard links on this file system: a second copy
-            import shutil
-            shutil.copyfile(tmp, named)
-    os.replace(tmp, last)
-    _fsync_dir(run_dir)
+    with atomic_path(last, durable=True, single_writer=True) as tmp:
+        _write_tmp(payload, tmp, write_index)
+        if keep > 0:
+            named = run_dir / f"ckpt-{step:08d}.pt"
+            named.unlink(missing_ok=True)
+            try:
+                os.link(tmp, named)
+            except OSError:  # no hard links on this file system: a second copy
+                import shutil
+                shutil.copyfile(tmp, named)
     ckpts = list_checkpoints(run_dir)
     for old in ckpts[:-keep] if keep > 0 else ckpts:
         old.unlink(missing_ok=True)
@@ -110,3 +97,50 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     """``ckpt-<step>.pt`` files of a run folder, oldest first."""
     found = [(int(m.group(1)), p) for p in Path(run_dir).glob("ckpt-*.pt") if (m := _CKPT_RE.match(p.name))]
     return [p for _, p in sorted(found)]
+
+
+def save_checkpoint(path: str | os.PathLike, model: DiT, meta: dict, optimizer=None, step: int = 0) -> Path:
+    """A single-file checkpoint of a model (atomic write); run folders use pfbench.train.state instead."""
+    payload = {"format": CHECKPOINT_FORMAT, "model_config": dataclasses.asdict(model.cfg),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta,
+               "step": step, "optimizer": optimizer.state_dict() if optimizer is not None else None}
+    return atomic_save(payload, path)
+
+
+def load_checkpoint(path: str | os.PathLike, weights: str = "model") -> tuple[DiT, dict]:
+    """Rebuild the model from a checkpoint file (or a run folder: its last.pt), loaded safely.
+
+    ``weights``: 'model' (the trained weights) or 'ema' (their moving average, run-folder checkpoints).
+    meta holds variant, preset, preset_config (the resolved preset of the run), train_config, gamma, step.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "last.pt"
+    payload = load_payload(path)
+    cfg = payload["model_config"]
+    if not isinstance(cfg, dict) or not isinstance(payload.get("state_dict"), dict):
+        raise ValueError(f"checkpoint {path} has no model config/state dict: write it with `pfbench train`")
+    try:
+        model = DiT(DiTConfig(**cfg))
+    except TypeError as err:
+        raise ValueError(f"checkpoint {path} has a model config this version cannot build ({err})") from None
+    state = payload["state_dict"]
+    if weights == "ema":
+        if not payload.get("ema"):
+            raise ValueError(f"checkpoint {path} holds no EMA weights: sample without --ema")
+        state = {**state, **payload["ema"]}
+    elif weights != "model":
+        raise ValueError(f"weights must be 'model' or 'ema', got {weights!r}")
+    model.load_state_dict(state)
+    meta = dict(payload.get("meta") or {})
+    meta.update(step=payload.get("step", 0), optimizer=payload.get("optimizer"), path=str(path))
+    return model, meta
+
+
+UNNAMED_TIME_CONDITIONING = "global"  # what a checkpoint that names no time conditioning was trained with
+
+
+def trained_time_conditioning(record: dict) -> str:
+    """The time conditioning a checkpoint's model was trained with (its meta or identity); a checkpoint that names
+    none was trained on the global time."""
+    return str(record.get("time_conditioning", UNNAMED_TIME_CONDITIONING))

@@ -20,9 +20,9 @@ from typing import Callable
 
 import torch
 
-from pfbench.config import Preset
-from pfbench.data import ProceduralVideoConfig, ProceduralVideos
-from pfbench.distributed import DistContext, all_reduce_sum, any_rank
+from pfbench.core.config import Preset
+from pfbench.core.distributed import DistContext, all_reduce_sum, any_rank
+from pfbench.data.procedural import ProceduralVideoConfig, ProceduralVideos
 from pfbench.train import state as st
 from pfbench.train.checkpoint import KILL_ENV, LAST, _kill_hook, save_run_checkpoint
 from pfbench.train.rundir import StepLog, check_same_run, write_config
@@ -148,7 +148,7 @@ def train(cfg: TrainConfig, preset: Preset, *, device: str = "cpu", model: DiT |
     ``out/last.pt`` is resumed (refused when it holds another variant, preset, model shape or data stream).
     ``callback(step, loss, model)`` runs after every step on every rank (evaluation hooks, progress); a
     callback may return a dict of {metric: value} to log as eval rows. Under torchrun pass ``ctx`` (see
-    pfbench.distributed.init): the model is wrapped in DDP (or FSDP2) and rank 0 alone writes; ``on_wrap``
+    pfbench.core.distributed.init): the model is wrapped in DDP (or FSDP2) and rank 0 alone writes; ``on_wrap``
     receives the wrapped model (e.g. to register a DDP communication hook).
     """
     from pfbench.train import parallel

@@ -10,7 +10,7 @@ import contextlib
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from pfbench.distributed import DistContext
+from pfbench.core.distributed import DistContext
 
 PARALLEL = ("ddp", "fsdp2")
 

@@ -19,6 +19,8 @@ import json
 import os
 from pathlib import Path
 
+from pfbench.core.files import atomic_path, atomic_write_text
+
 LOG_FIELDS = ("kind", "step", "samples", "tokens", "train_flops", "wall_s", "loss", "lr", "grad_norm", "metric",
               "value")
 # Fields of the identity that a resumed run must share with the checkpoint (the rest, e.g. steps, may change).
@@ -44,9 +46,7 @@ def write_config(run_dir: Path, config: dict) -> Path:
     """config.json of a new run (never overwritten: a resumed run keeps the first one)."""
     path = run_dir / "config.json"
     if not path.exists():
-        tmp = path.with_name("config.json.tmp")
-        tmp.write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(config, indent=2, default=str) + "\n")
     return path
 
 
@@ -76,14 +76,11 @@ class StepLog:
                 and None not in r and r.get("kind") in ("train", "eval")]
         if len(kept) == len(rows) and len(lines) == len(text.splitlines()):
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
-            writer.writeheader()
-            writer.writerows({k: r.get(k, "") for k in LOG_FIELDS} for r in kept)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        with atomic_path(self.path, durable=True, single_writer=True) as tmp:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
+                writer.writeheader()
+                writer.writerows({k: r.get(k, "") for k in LOG_FIELDS} for r in kept)
 
     def train_row(self, **row) -> None:
         self._write({"kind": "train", **row})

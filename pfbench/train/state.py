@@ -13,12 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                     get_optimizer_state_dict, set_model_state_dict,
-                                                     set_optimizer_state_dict)
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
 
-from pfbench.distributed import DistContext, gather_list
-from pfbench.train.checkpoint import CHECKPOINT_FORMAT, load_payload
+from pfbench.core.distributed import DistContext, gather_list
+from pfbench.train.checkpoint import CHECKPOINT_FORMAT, load_payload, trained_time_conditioning
 
 _FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 _LOAD = StateDictOptions(full_state_dict=True)
@@ -44,7 +48,8 @@ class Progress:
 
 def sample_counts(cfg, preset, model, clip_shape) -> tuple[float, float]:
     """(expected tokens, expected training FLOPs) of one sample, from pfbench.accounting (mean over draws)."""
-    from pfbench.accounting import ModelShape, VideoShape, variant_counts
+    from pfbench.accounting.flops import variant_counts
+    from pfbench.accounting.shapes import ModelShape, VideoShape
 
     _, _, T, H, W = clip_shape
     shape = VideoShape(T, H, W, model.cfg.patch_size, cfg.num_stages, cfg.stage_mix)
@@ -131,8 +136,7 @@ def build_payload(identity: dict, preset, core, opt, sched, ema: EmaWeights, pro
         "meta": {"variant": identity["variant"], "preset": identity["preset"], "preset_config": preset.to_dict(),
                  "train_config": {k: v for k, v in identity.items() if k not in ("model_config",)},
                  "gamma": identity["gamma"],
-                 # runs written before the stage remap existed fed the model the global time
-                 "time_conditioning": identity.get("time_conditioning", "global")},
+                 "time_conditioning": trained_time_conditioning(identity)},
         "step": progress.step,
     }
 

@@ -1,7 +1,7 @@
-"""Ablations: corrective noise on/off, causal vs bidirectional attention, stage mix. Verdicts on corrective noise,
-causal attention and the temporal pyramid come from pfbench.report_convergence (issue 16)."""
+"""Ablations: corrective noise on/off, causal vs bidirectional attention, stage mix, each a paired comparison over
+seeds. Its verdicts speak to corrective noise, causal attention and the temporal pyramid."""
 from pfbench.benchmarks._lazy import lazy
-from pfbench.benchmarks.base import Benchmark, Metric
+from pfbench.benchmarks.base import Benchmark, Claim, Metric
 from pfbench.benchmarks.vbench import quality_metrics
 
 METRICS = quality_metrics() + (
@@ -16,7 +16,7 @@ METRICS = quality_metrics() + (
     Metric("train_flops_per_sample", "FLOP", "lower", True),
     Metric("train_time_s", "s", "lower"),
     Metric("eval_time_s", "s", "lower"),
-    # issue 16: paired gaps over seeds (a - b, Student-t interval; suites/test_ablations.py)
+    # paired gaps over seeds (a - b, Student-t interval; suites/test_ablations.py)
     Metric("frame_similarity", "fraction", "higher", doc="cosine similarity of consecutive frames' features"),
     Metric("fvd", "", "lower", doc="not measured on clips shorter than 16 frames"),
     Metric("mean_tokens_per_sample", "tokens", "lower", True),
@@ -29,4 +29,10 @@ METRICS = quality_metrics() + (
 BENCHMARK = Benchmark(
     name="ablations", suite_file="test_ablations.py", title="Ablations", metrics=METRICS,
     section=lazy("pfbench.benchmarks.ablations.section:section"),
+    verdicts=lazy("pfbench.benchmarks.ablations.verdicts:verdicts"),
+    claims=(
+    Claim('Corrective noise', "Corrective noise improves the pyramid's samples"),
+    Claim('Causal attention', 'Causal attention is as good as bidirectional for pyramid_ar'),
+    Claim('Temporal pyramid', 'Temporal pyramid: compressed history keeps quality'),
+    ),
 )

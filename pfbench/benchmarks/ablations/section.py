@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pfbench.report.blocks import Block, table, text
-from pfbench.report.common import (ReportContext, fmt)
-from pfbench.report.sections import no_data
+from pfbench.render.blocks import Block, table, text
+from pfbench.render.context import ReportContext, no_data
+from pfbench.render.format import fmt
 
 
 def section_ablations(ctx: ReportContext) -> list[Block]:

@@ -1,12 +1,12 @@
-"""The ar_per_frame benchmark's report section: the per-frame cost of autoregressive generation (issue 14);
+"""The ar_per_frame benchmark's report section: the per-frame cost of autoregressive generation;
 reads only run rows."""
 from __future__ import annotations
 
 import pandas as pd
 
-from pfbench.report.blocks import image, table, text
-from pfbench.report.common import fmt, value_of
-from pfbench.report.sections import no_data
+from pfbench.render.blocks import image, table, text
+from pfbench.render.context import no_data, value_of
+from pfbench.render.format import fmt
 
 SETTING_ORDER = ["pyramid_ar", "pyramid_ar_window", "ar_full_history"]
 SETTING_COLORS = {"pyramid_ar": "#d62728", "pyramid_ar_window": "#2ca02c", "ar_full_history": "#9467bd"}
@@ -107,7 +107,7 @@ def section_ar_per_frame(ctx) -> list:
 def _quality_label(quality: pd.DataFrame) -> str:
     """The quality column's name: the aggregate, how many of VBench's quality dimensions it has (a partial score
     says so) and the backends of those dimensions."""
-    from pfbench.metrics.vbench import QUALITY_DIMENSIONS
+    from pfbench.metrics.vbench.names import QUALITY_DIMENSIONS
     ok = quality[(quality["status"] == "ok") & quality["value"].notna()]
     have = [m for m in QUALITY_DIMENSIONS if (ok["metric"] == m).any()]
     backends = ", ".join(b for b in dict.fromkeys(ok[ok["metric"].isin(have)]["backend"]) if b) or "?"
@@ -131,7 +131,7 @@ def _verdict(c: pd.DataFrame) -> str:
 
 
 def _kv_cache_note(c: pd.DataFrame) -> str:
-    """What caching history keys/values across a stage's steps could save at most (pfbench.ar_cost's bound)."""
+    """What caching history keys/values across a stage's steps could save at most (pfbench.benchmarks.ar_per_frame.frame_costs's bound)."""
     flops = c[c["backend"] == "analytic"].groupby(["variant", "metric"])["value"].sum()
     saving = {s: 1 - flops[(s, "frame_flops_kv_cache_bound")] / flops[(s, "frame_flops")] for s in SETTING_ORDER
               if (s, "frame_flops_kv_cache_bound") in flops.index and (s, "frame_flops") in flops.index}

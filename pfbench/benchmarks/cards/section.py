@@ -1,11 +1,11 @@
-"""The cards benchmark's report section: what a K = 3 pyramid would save for public video DiTs (issue 14)."""
+"""The cards benchmark's report section: what a K = 3 pyramid would save for public video DiTs."""
 from __future__ import annotations
 
 import pandas as pd
 
-from pfbench.report.blocks import image, table, text
-from pfbench.report.common import fmt, value_of
-from pfbench.report.sections import no_data
+from pfbench.render.blocks import image, table, text
+from pfbench.render.context import no_data, value_of
+from pfbench.render.format import fmt
 
 SCHEDULE_ORDER = ["full_sequence", "spatial_pyramid", "spatio_temporal_pyramid"]
 
@@ -49,7 +49,7 @@ def section_card_savings(ctx) -> list:
                                               "(log scale)"),
             table(out, f"What a K = 3 pyramid would save at each card's native video (rounded to a pyramid size); "
                        f"GPU-seconds are projections at a stated MFU of {mfu}, one guidance branch"),
-            text("Each number comes from the card's cited public config through pfbench.accounting_cards; "
+            text("Each number comes from the card's cited public config through pfbench.accounting.card_flops; "
                  "`pfbench flops --arch NAME` reproduces any row and lists what is and is not counted.")] + (
         [table(pd.DataFrame(measured), "The reference backbone at each card's width/heads/FFN (2 blocks, no text "
                                        "path) over the card's native full-resolution clip: one forward (time, MFU "

@@ -1,7 +1,7 @@
 """FID convergence: FID (and KID) of each variant's samples against training compute, and the compute each
-variant needs to reach full_sequence's final FID. Its verdicts come from pfbench.report_convergence (issue 16)."""
+variant needs to reach full_sequence's FID at every target of a ladder. Its verdict speaks to the ~3x claim."""
 from pfbench.benchmarks._lazy import lazy
-from pfbench.benchmarks.base import Benchmark, Metric
+from pfbench.benchmarks.base import Benchmark, Claim, Metric
 
 METRICS = (
     Metric("fid", "", "lower", doc="Fréchet distance; its extractor is the row's backend"),
@@ -20,7 +20,7 @@ METRICS = (
     Metric("steps", "count", "setting"),
     Metric("batch", "samples", "setting"),
     Metric("batch_clips", "clips", "setting"),
-    # issue 16: compute to quality over a ladder of targets (pfbench.convergence, suites/test_fid_convergence.py)
+    # compute to quality over a ladder of targets (pfbench.benchmarks.fid.convergence, suites/test_fid_convergence.py)
     Metric("fid_run", "", "lower", doc="one seed's FID at an evaluation step (case seed<N>)"),
     Metric("ladder_target_fid", "", "setting", doc="full_sequence's seed-mean FID at a fraction of its run"),
     Metric("compute_ratio_vs_full_sequence", "x", "higher",
@@ -40,4 +40,8 @@ METRICS = (
 BENCHMARK = Benchmark(
     name="fid", suite_file="test_fid_convergence.py", title="FID against training compute", metrics=METRICS,
     section=lazy("pfbench.benchmarks.fid.section:section"),
+    verdicts=lazy("pfbench.benchmarks.fid.verdicts:verdicts"),
+    claims=(
+    Claim('FID convergence', "FID convergence: the pyramid reaches full_sequence's FID with ~1/3 of the compute"),
+    ),
 )

@@ -1,91 +1,101 @@
-"""The FID-convergence benchmark's report section: FID against training compute and the compute each variant
-needs to reach full_sequence's final FID (pfbench.experiments.compute_to_reach)."""
+"""The FID-convergence report section: the ladder of targets with the compute ratio (and its interval) each
+variant needs to reach them, and FID against training compute.
+"""
 from __future__ import annotations
 
-from pathlib import Path
+import math
 
 import matplotlib.pyplot as plt
-import matplotlib.ticker
 import pandas as pd
 
-from pfbench.report.blocks import Block, image, table, text
-from pfbench.report.common import (BASELINE, ReportContext, color, fmt, line_style, order_variants)
-from pfbench.report.sections import no_data
+from pfbench.benchmarks.fid.convergence import fmt_ratio
+from pfbench.render.blocks import Block, image, table, text
+from pfbench.render.context import ReportContext
+from pfbench.render.format import fmt
+from pfbench.render.style import BASELINE, line_style, order_variants
+
+RATIO = "compute_ratio_vs_full_sequence"
+WALL = "wall_ratio_vs_full_sequence"
+PAPER_FID = "~3x less training compute to the same FID (Fig. 7)"
 
 
-def section_fid(ctx: ReportContext) -> list[Block]:
-    f = ctx.rows("fid", metric="fid")
-    if f.empty:
-        return [no_data(ctx, "fid", "FID measurements")]
-    ctx.mark(ctx.rows("fid"))
-    curve = f[f["x_name"] == "train_flops"]
-    extractors = ", ".join(f"`{b}`" for b in dict.fromkeys(f["backend"]) if b) or "?"
-    blocks = [text(f"FID (feature extractor: {extractors}) against training compute; error bars are the reported "
-                   "spread (95% CI). Lower is better. The paper reports pyramidal flow matching converging almost "
-                   "3x faster than full-sequence flow matching.")]
-    saving = ""
-    if not curve.empty:
-        path, saving = _plot_fid(ctx, curve)
-        blocks.append(image(path, "FID vs training FLOPs (log x)"))
-    rows = []
-    for v in order_variants(curve["variant"] if not curve.empty else f["variant"]):
-        dv = (curve if not curve.empty else f)
-        dv = dv[dv["variant"] == v].sort_values("x_value")
-        last = dv.iloc[-1]
-        rows.append({"variant": v, "points": len(dv), "final FID": fmt(last["value"]),
-                     "± (ci95)": fmt(last["spread"]), "best FID": fmt(dv["value"].min()),
-                     "train FLOPs at end": fmt(last["x_value"], "FLOP")})
-    blocks.append(table(pd.DataFrame(rows), "FID at the end of training"))
-    if saving:
-        blocks.append(text(saving))
-    return blocks
+def _ladder(ctx: ReportContext, metric: str) -> pd.DataFrame:
+    d = ctx.rows("fid", case="ladder")
+    cols = ["variant", "fraction", "ratio", "low", "high", "bound"]
+    if d.empty:
+        return pd.DataFrame(columns=cols)
+    out = []
+    for (variant, fraction), g in d[d["metric"].isin([metric, metric + "_ci_low", metric + "_ci_high"])].groupby(
+            ["variant", "x_value"]):
+        get = lambda m: g.loc[g["metric"] == m, "value"]  # noqa: E731
+        ratio, lo, hi = get(metric), get(metric + "_ci_low"), get(metric + "_ci_high")
+        bound = g.loc[g["metric"] == metric, "bound"]
+        out.append(dict(variant=variant, fraction=float(fraction),
+                        ratio=float(ratio.iloc[0]) if len(ratio) and pd.notna(ratio.iloc[0]) else None,
+                        low=float(lo.iloc[0]) if len(lo) else math.nan, high=float(hi.iloc[0]) if len(hi) else math.nan,
+                        bound=str(bound.iloc[0]) if len(bound) and isinstance(bound.iloc[0], str) else ""))
+    return pd.DataFrame(out, columns=cols)
 
 
-def _plot_fid(ctx: ReportContext, curve: pd.DataFrame) -> tuple[Path, str]:
-    fig, ax = plt.subplots(figsize=(8.5, 4.8))
-    for i, v in enumerate(order_variants(curve["variant"])):
-        dv = curve[curve["variant"] == v].sort_values("x_value")
-        ax.errorbar(dv["x_value"], dv["value"], yerr=dv["spread"].fillna(0), capsize=3, label=v,
-                    **line_style(v, i))
-    saving = ""
-    base = curve[curve["variant"] == BASELINE].sort_values("x_value")
-    best = "pyramid_ar" if (curve["variant"] == "pyramid_ar").any() else "spatial_pyramid"
-    pyr = curve[curve["variant"] == best]
-    if len(base) and len(pyr):
-        target = float(base["value"].iloc[-1])
-        x_base = _reach(base, target)
-        x_pyr = _reach(pyr, target)
-        if not pd.isna(x_pyr) and x_pyr > 0:
-            ratio = x_base / x_pyr
-            saving = (f"`{best}` reaches the final `{BASELINE}` FID ({target:.4g}) with {ratio:.2f}x less training "
-                      f"compute ({x_pyr:.3g} vs {x_base:.3g} FLOP).")
-            ax.axhline(target, color="gray", ls=":", lw=1)
-            ax.annotate(f"{best}: {ratio:.1f}x less compute\nto reach FID {target:.0f}", xy=(x_pyr, target),
-                        xytext=(-30, -45), textcoords="offset points", ha="right", fontsize=10, fontweight="bold",
-                        color=color(best), bbox=dict(boxstyle="round", fc="white", ec=color(best), alpha=0.9),
-                        arrowprops=dict(arrowstyle="->", color=color(best)))
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide within a decade
-    ax.set_xlabel("training compute (FLOP, log scale)")
-    ax.set_ylabel("FID (lower is better)")
-    ax.set_title("FID convergence against training compute")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    return ctx.save(fig, "fid_vs_compute"), saving
-
-
-def _reach(dv: pd.DataFrame, target: float) -> float:
-    """pfbench.experiments.compute_to_reach on a curve's rows (the suite's own rule); NaN when never reached."""
-    from pfbench.experiments import compute_to_reach
-
-    x = compute_to_reach(dv["x_value"].tolist(), dv["value"].tolist(), target)
-    return float("nan") if x is None else x
+def _ratio_cell(r) -> str:
+    if r["ratio"] is None or (isinstance(r["ratio"], float) and math.isnan(r["ratio"])):
+        return f"never reached (CI {fmt_ratio(r['low'])}-{fmt_ratio(r['high'])})"
+    mark = {"lower": ">= ", "upper": "<= "}.get(r["bound"], "")
+    return f"{mark}{r['ratio']:.2f}x [{fmt_ratio(r['low'])}, {fmt_ratio(r['high'])}]"
 
 
 def section(ctx: ReportContext) -> list[Block]:
-    """Helper B's convergence section (pfbench.report_convergence, issue 16) where it exists, else this one."""
-    try:
-        from pfbench.report_convergence import section_convergence
-    except ImportError:
-        return section_fid(ctx)
-    return section_convergence(ctx)
+    """Ladder table (ratio and 95% interval per target, FLOPs and wall time), curves plot, compute-bound check."""
+    fid = ctx.rows("fid", case="convergence", metric="fid")
+    if fid.empty:
+        return [text("No FID-convergence rows in this run (suite `fid`).")]
+    ctx.mark(ctx.rows("fid"))
+    backend = ", ".join(f"`{b}`" for b in dict.fromkeys(fid["backend"]) if b)
+    blocks = [text(f"Compute to quality over a ladder of targets (Fréchet distance, extractor {backend}). Targets are "
+                   f"{BASELINE}'s seed-mean FID at 20/40/60/80% of its run and at its end, fixed before the other "
+                   "variants were scored; each cell is full_sequence's cost / the variant's cost to reach it, with a "
+                   "bootstrap 95% interval over seeds and evaluation samples. `>=`: reached at its first evaluation "
+                   "point; never reached: the variant needs more than its whole run. Paper: " + PAPER_FID + ".")]
+    targets = ctx.rows("fid", case="ladder", metric="ladder_target_fid").sort_values("x_value")
+    flops, wall = _ladder(ctx, RATIO), _ladder(ctx, WALL)
+    if not flops.empty:
+        rows = []
+        for v in order_variants(flops["variant"]):
+            for _, r in flops[flops["variant"] == v].sort_values("fraction").iterrows():
+                w = wall[(wall["variant"] == v) & (wall["fraction"] == r["fraction"])]
+                t = targets[targets["x_value"] == r["fraction"]]["value"]
+                rows.append({"variant": v, "target (baseline at % of run)": f"{r['fraction']:.0%}",
+                             "target FID": fmt(t.iloc[0]) if len(t) else "—",
+                             "FLOPs ratio [95% CI]": _ratio_cell(r),
+                             "wall-time ratio [95% CI]": _ratio_cell(w.iloc[0]) if len(w) else "—"})
+        blocks.append(table(pd.DataFrame(rows), "compute to reach each target, full_sequence / variant"))
+    blocks.append(image(_plot(ctx, fid), "seed-mean FID vs training FLOPs (95% CI over seeds), log x"))
+    fall = ctx.rows("fid", case="compute_bound", metric="fid_drop_last20_z")
+    if not fall.empty:
+        blocks.append(table(pd.DataFrame([{"variant": r["variant"], "FID drop over the last 20% (in se)": fmt(r["value"]),
+                                           "still falling (> 2 se)": "yes" if r["value"] > 2 else "no"}
+                                          for _, r in fall.iterrows()]),
+                            "compute-bound check: curves still falling at the last target"))
+    budget = ctx.rows("fid", case="budget")
+    if not budget.empty:
+        blocks.append(text("Budget: " + "; ".join(f"{r['metric']} {fmt(r['value'])} ({r['note']})"
+                                                  for _, r in budget.iterrows())))
+    return blocks
+
+
+def _plot(ctx: ReportContext, fid: pd.DataFrame):
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
+    curve = fid[fid["x_name"] == "train_flops"]
+    for i, v in enumerate(order_variants(curve["variant"])):
+        dv = curve[curve["variant"] == v].sort_values("x_value")
+        ax.errorbar(dv["x_value"], dv["value"], yerr=dv["spread"].fillna(0).to_numpy(), capsize=3, label=v,
+                    **line_style(v, i))
+    for _, t in ctx.rows("fid", case="ladder", metric="ladder_target_fid").iterrows():
+        ax.axhline(t["value"], color="grey", lw=0.6, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("training FLOPs (analytic)")
+    extractor = ", ".join(b for b in dict.fromkeys(curve["backend"].dropna()) if b) or "extractor not recorded"
+    ax.set_ylabel(f"FID [{extractor}] (lower is better)")
+    ax.legend()
+    ax.set_title("FID vs training compute; dotted: full_sequence's ladder targets")
+    return ctx.save(fig, "fid_convergence_ladder")

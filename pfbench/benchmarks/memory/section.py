@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from pfbench.report.blocks import Block, image, table, text
-from pfbench.report.common import (BOUND_MARKER, GIB, ReportContext, bound_of, color, fmt, line_style,
-                                   order_variants, plain_log_axis, value_of)
-from pfbench.report.sections import no_data
+from pfbench.render.blocks import Block, image, table, text
+from pfbench.render.context import ReportContext, bound_of, no_data, value_of
+from pfbench.render.format import BOUND_MARKER, GIB, fmt
+from pfbench.render.style import color, line_style, order_variants, plain_log_axis
 
 
 def section_memory(ctx: ReportContext) -> list[Block]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from pfbench.report.blocks import image, table, text
-from pfbench.report.common import ReportContext, fmt, value_of
-from pfbench.report.sections import no_data
+from pfbench.render.blocks import image, table, text
+from pfbench.render.context import ReportContext, no_data, value_of
+from pfbench.render.format import fmt
 
 
 def section_scaling(ctx: ReportContext) -> list:

@@ -1,7 +1,7 @@
 """A training step and a full generation per variant: time, FLOPs (analytic and FlopCounterMode), FLOP/s, MFU,
 and the measured speedup over full_sequence beside the FLOP-predicted one."""
 from pfbench.benchmarks._lazy import lazy
-from pfbench.benchmarks.base import Benchmark, Metric
+from pfbench.benchmarks.base import Benchmark, Claim, Metric
 
 METRICS = (
     Metric("speedup_vs_full_sequence", "x", "higher", doc="full_sequence time / this variant's time"),
@@ -37,4 +37,7 @@ BENCHMARK = Benchmark(
     name="throughput", suite_file="test_throughput.py", title="Throughput", metrics=METRICS,
     section=lazy("pfbench.benchmarks.throughput.section:section"),
     verdicts=lazy("pfbench.benchmarks.throughput.verdicts:verdicts"),
+    claims=(
+    Claim('Training speed', 'Training speed: pyramid_ar trains faster than full_sequence'),
+    ),
 )

@@ -8,9 +8,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pfbench.report.blocks import Block, image, table, text
-from pfbench.report.common import (BASELINE, ReportContext, color, fmt, fmt_x, order_variants, value_of)
-from pfbench.report.sections import no_data
+from pfbench.render.blocks import Block, image, table, text
+from pfbench.render.context import ReportContext, no_data, value_of
+from pfbench.render.format import fmt, fmt_x
+from pfbench.render.style import BASELINE, color, order_variants
 
 
 def section_throughput(ctx: ReportContext) -> list[Block]:

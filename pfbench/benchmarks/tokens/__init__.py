@@ -2,7 +2,7 @@
 and the GPU-hours the paper's training plan would take. Analytic counts are deterministic: any change is a failure
 in `pfbench compare`."""
 from pfbench.benchmarks._lazy import lazy
-from pfbench.benchmarks.base import Benchmark, Metric
+from pfbench.benchmarks.base import Benchmark, Claim, Metric
 
 METRICS = (
     Metric("max_tokens", "tokens", "lower", True, "tokens in the largest forward pass"),
@@ -21,4 +21,8 @@ BENCHMARK = Benchmark(
     name="tokens", suite_file="test_tokens.py", title="Tokens, attention pairs, FLOPs and GPU-hours",
     metrics=METRICS, section=lazy("pfbench.benchmarks.tokens.section:section"),
     verdicts=lazy("pfbench.benchmarks.tokens.verdicts:verdicts"),
+    claims=(
+    Claim('Tokens', "Tokens: pyramid_ar's longest sequence vs full_sequence"),
+    Claim('GPU-hours', "GPU-hours: the paper's plan in 20.7k A100-hours"),
+    ),
 )

@@ -8,10 +8,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pfbench.report.blocks import Block, heading, image, table, text
-from pfbench.report.common import (BASELINE, ReportContext, color, fmt, line_style, order_variants, pct_change,
-                                   value_of)
-from pfbench.report.sections import no_data
+from pfbench.render.blocks import Block, heading, image, table, text
+from pfbench.render.context import ReportContext, no_data, value_of
+from pfbench.render.format import fmt, pct_change
+from pfbench.render.style import BASELINE, color, line_style, order_variants
 
 
 def _seconds_of_case(case: str) -> float:

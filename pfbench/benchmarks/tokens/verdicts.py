@@ -7,6 +7,7 @@ import math
 import pandas as pd
 
 from pfbench.benchmarks.base import Verdict
+from pfbench.render.context import value_of
 
 # PAPER_FACTS.md: 768p 10 s, full sequence 31 x 3840 tokens vs the pyramid's last frame at the final stage.
 PAPER_TOKENS = {"paper-768p-10s": (119_040, 15_360), "paper-768p-5s": (61_440, 11_760)}
@@ -16,11 +17,6 @@ TOKENS_CLAIM = "Tokens: pyramid_ar's longest sequence vs full_sequence at 768p 1
 GPU_HOURS_CLAIM = "GPU-hours: the paper's plan in 20.7k A100-hours"
 
 
-def _value(d: pd.DataFrame, **where) -> float:
-    for col, val in where.items():
-        d = d[d[col] == val]
-    d = d[d["value"].notna()]
-    return float(d["value"].iloc[0]) if len(d) else math.nan
 
 
 def tokens_verdict(df: pd.DataFrame, why_missing: str = "the tokens suite was not run") -> Verdict:
@@ -36,8 +32,8 @@ def tokens_verdict(df: pd.DataFrame, why_missing: str = "the tokens suite was no
     for case in cases:
         d = t[t["case"] == case]
         for variant, want in zip(("full_sequence", "pyramid_ar"), PAPER_TOKENS[case]):
-            got = _value(d, variant=variant, backend="analytic")
-            counted = _value(d, variant=variant, backend="counted")
+            got = value_of(d, variant=variant, backend="analytic")
+            counted = value_of(d, variant=variant, backend="counted")
             if got != want:
                 bad.append(f"{case} {variant}: analytic {got:,.0f} != paper {want:,}")
             if math.isnan(counted):
@@ -45,7 +41,7 @@ def tokens_verdict(df: pd.DataFrame, why_missing: str = "the tokens suite was no
             elif not math.isclose(counted, got, rel_tol=1e-9):
                 bad.append(f"{case} {variant}: counted {counted:,.0f} != analytic {got:,.0f}")
     d = t[t["case"] == cases[0]]
-    full, pyr = _value(d, variant="full_sequence", backend="analytic"), _value(d, variant="pyramid_ar",
+    full, pyr = value_of(d, variant="full_sequence", backend="analytic"), value_of(d, variant="pyramid_ar",
                                                                                    backend="analytic")
     if full == full and pyr == pyr and full > 0:
         shown = f"{full:,.0f} vs {pyr:,.0f} tokens ({(pyr - full) / full:+.1%}) at {cases[0]}"
@@ -65,10 +61,10 @@ def gpu_hours_verdict(df: pd.DataFrame, why_missing: str = "the tokens suite was
     stated hours are too few for the FLOPs); inconclusive otherwise."""
     paper = f"{PAPER_A100_HOURS:,} A100-hours (Table 4)"
     g = df[(df["suite"] == "tokens") & (df["case"] == "paper-plan")]
-    mfu = _value(g, metric="implied_mfu", variant="pyramid_ar")
+    mfu = value_of(g, metric="implied_mfu", variant="pyramid_ar")
     if math.isnan(mfu):
         return Verdict(GPU_HOURS_CLAIM, "not measured here", "", paper, f"no paper-plan rows ({why_missing})")
-    full = _value(g, metric="gpu_hours", variant="full_sequence", backend="projection")
+    full = value_of(g, metric="gpu_hours", variant="full_sequence", backend="projection")
     extra = f"; full_sequence would need {full:,.0f} A100-hours at that MFU" if full == full else ""
     shown = f"implied MFU {mfu:.1%}"
     lo, hi = PLAUSIBLE_MFU

@@ -1,8 +1,8 @@
 """VBench-style quality: the scores of each variant's samples and the metrics' own throughput. The dimension names
-come from pfbench.metrics.vbench (the one list); every score's backend is the row's `backend`."""
+come from pfbench.metrics.vbench.names (the one list); every score's backend is the row's `backend`."""
 from pfbench.benchmarks._lazy import lazy
 from pfbench.benchmarks.base import Benchmark, Metric
-from pfbench.metrics.vbench import DIMENSIONS, QUALITY_DIMENSIONS
+from pfbench.metrics.vbench.names import DIMENSION_NAMES, QUALITY_DIMENSIONS
 
 LOWER_IS_BETTER = ("warping_error",)
 NO_BETTER_SIDE = ("flow_score",)  # mean flow magnitude in pixels: motion, not quality
@@ -12,10 +12,10 @@ def quality_metrics() -> tuple[Metric, ...]:
     """Every VBench/EvalCrafter dimension plus the aggregate quality score (shared by the suites that score
     samples: vbench, ablations, ar_per_frame)."""
     dims = tuple(Metric(name, "score", "lower" if name in LOWER_IS_BETTER else
-                        "setting" if name in NO_BETTER_SIDE else "higher") for name in DIMENSIONS)
+                        "setting" if name in NO_BETTER_SIDE else "higher") for name in DIMENSION_NAMES)
     return dims + (Metric("vbench_quality_score", "score", "higher",
                           doc=f"VBench's weighted quality score over the dimensions present of {QUALITY_DIMENSIONS}"),
-                   Metric("quality_score", "score", "higher", doc="older name of vbench_quality_score"))
+                   Metric("quality_score", "score", "higher", doc="the same score as vbench_quality_score, under its short name"))
 
 
 METRICS = quality_metrics() + (

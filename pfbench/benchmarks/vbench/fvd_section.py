@@ -4,7 +4,7 @@ FVD is biased upward at small N (the field asks for >= 256 videos per set), so a
 and the vbench suite's ``fvd_by_n`` rows (two disjoint sets of windows of the same real clips, and one set against
 a noised copy of the other) are drawn against N: a difference between two sets is readable only where its curve
 clears the same-distribution curve at that N. Rows come from suites/test_vbench.py (cases ``variant_fvd``, from
-pfbench.variant_fvd, and ``fvd_by_n/n=NNNN``); the vbench section appends these blocks.
+pfbench.benchmarks.vbench.variant_fvd, and ``fvd_by_n/n=NNNN``); the vbench section appends these blocks.
 """
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ import re
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from pfbench.report.blocks import Block, image, table, text
-from pfbench.report.common import ReportContext, fmt, order_variants
+from pfbench.render.blocks import Block, image, table, text
+from pfbench.render.context import ReportContext
+from pfbench.render.format import fmt
+from pfbench.render.style import order_variants
 
 BY_N = re.compile(r"^fvd_by_n/n=(\d+)$")
-SAMPLE_CASES = ("variant_fvd", "variant_samples")  # variant_samples: runs made before pfbench.variant_fvd
+SAMPLE_CASES = ("variant_fvd", "variant_samples")  # variant_samples: runs made before pfbench.benchmarks.vbench.variant_fvd
 
 
 def fvd_table(rows: pd.DataFrame) -> pd.DataFrame:

@@ -12,10 +12,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pfbench.metrics.vbench import DIMENSIONS, QUALITY_DIMENSIONS
-from pfbench.report.blocks import Block, image, table, text
-from pfbench.report.common import ReportContext, color, fmt, order_variants, value_of
-from pfbench.report.sections import no_data
+from pfbench.metrics.vbench.names import DIMENSION_NAMES, QUALITY_DIMENSIONS
+from pfbench.render.blocks import Block, image, table, text
+from pfbench.render.context import ReportContext, no_data, value_of
+from pfbench.render.format import fmt
+from pfbench.render.style import color, order_variants
 
 # VBench Table 1 of the paper (768p, 5 s, percent): the published Pyramid Flow scores, all 7 quality dimensions.
 PAPER_VBENCH_PERCENT = {
@@ -48,7 +49,7 @@ def section_vbench(ctx: ReportContext) -> list[Block]:
     if vb.empty:
         return [no_data(ctx, "vbench", "VBench-style scores")]
     ctx.mark(vb)
-    scored = vb[vb["metric"].isin(list(DIMENSIONS) + list(AGGREGATES)) & (vb["source"] == "rows")].copy()
+    scored = vb[vb["metric"].isin(list(DIMENSION_NAMES) + list(AGGREGATES)) & (vb["source"] == "rows")].copy()
     samples = scored[scored["case"] == "variant_samples"]
     dims = samples if not samples.empty else scored
     checks = scored[scored["case"] != "variant_samples"].copy() if not samples.empty else scored.iloc[0:0]

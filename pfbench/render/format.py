@@ -1,0 +1,48 @@
+"""Numbers for table cells: readable scales per unit, bounds as '>= X', speedups, changes against a baseline."""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import pandas as pd  # noqa: E402
+
+GIB = 2 ** 30
+BOUND_PREFIX = {"lower": ">= ", "upper": "<= "}  # results' `bound` column: the true value is at least / most this
+BOUND_MARKER = ">"  # plots draw a lower bound (a search that stopped first) with this open marker
+
+
+def sci(v: float) -> str:
+    """1.4171e10 -> '1.42e10'."""
+    mant, exp = f"{v:.2e}".split("e")
+    return f"{mant}e{int(exp)}"
+
+
+def fmt(value: float, unit: str = "", bound: str = "") -> str:
+    """A number for a table cell, in a readable scale for its unit; '>= X' for a lower bound; missing -> '—'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    v = float(value)
+    if unit == "bytes":
+        out = f"{v / GIB:.3g} GiB"
+    elif unit in ("FLOP", "FLOP/s", "pairs") or abs(v) >= 1e7:
+        out = sci(v) if abs(v) >= 1e4 else f"{v:.4g}"
+    elif abs(v) >= 1000 or (v == int(v) and unit in ("tokens", "count", "frames", "GPU-h")):
+        out = f"{v:,.0f}"
+    elif v == int(v):
+        out = f"{int(v)}"
+    else:
+        out = f"{v:.4g}"
+    return BOUND_PREFIX.get(bound or "", "") + out
+
+
+def fmt_x(v: float) -> str:
+    """A speedup: '2.31x'; missing -> '—'."""
+    return "—" if v is None or pd.isna(v) else f"{v:.2f}x"
+
+
+def pct_change(new: float, base: float) -> str:
+    if base is None or new is None or pd.isna(base) or pd.isna(new) or base == 0:
+        return "—"
+    return f"{(new - base) / base * 100:+.1f}%"
