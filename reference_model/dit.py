@@ -21,9 +21,9 @@ import torch.nn.functional as F
 
 from reference_model.attention import ATTENTION_BACKENDS, AttentionPlan, layout_attention, resolve_backend
 from reference_model.layout import PackedLayout, SequenceLayout, bucket_length
+from reference_model.rope import apply_rope, rope_angles
 
-__all__ = ["ATTENTION_BACKENDS", "DIT_PRESETS", "DiT", "DiTConfig", "apply_rope", "build_model", "dit_config",
-           "layout_attention", "rope_angles", "rope_axis_dims"]
+__all__ = ["ATTENTION_BACKENDS", "DIT_PRESETS", "DiT", "DiTConfig", "build_model", "dit_config", "layout_attention"]
 
 
 @dataclass(frozen=True)
@@ -72,35 +72,6 @@ def dit_config(name: str, **overrides) -> DiTConfig:
     if name not in DIT_PRESETS:
         raise ValueError(f"unknown model size {name!r}: choose one of {', '.join(DIT_PRESETS)}")
     return DiTConfig(**{**DIT_PRESETS[name].__dict__, **overrides})
-
-
-# --------------------------------------------------------------------------------------------------
-# Rotary position encoding over (frame, row, column)
-# --------------------------------------------------------------------------------------------------
-def rope_axis_dims(head_dim: int) -> tuple[int, int, int]:
-    """Split of the head dimension over (frame, row, column): about 1/4, 3/8, 3/8, each even."""
-    if head_dim % 2:
-        raise ValueError(f"head_dim {head_dim} must be even for rotary encoding")
-    t = 2 * max(1, round(head_dim / 8))
-    h = 2 * ((head_dim - t) // 4)
-    return t, h, head_dim - t - h
-
-
-def rope_angles(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables for fractional 3D positions (L, 3) -> two (L, head_dim / 2) tensors."""
-    angles = []
-    for axis, dim in enumerate(rope_axis_dims(head_dim)):
-        inv_freq = theta ** (-torch.arange(0, dim, 2, device=positions.device, dtype=torch.float32) / dim)
-        angles.append(positions[:, axis, None].float() * inv_freq)  # (L, dim / 2)
-    angle = torch.cat(angles, dim=-1)  # (L, head_dim / 2)
-    return angle.cos(), angle.sin()
-
-
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate adjacent channel pairs of x (B, heads, L, head_dim) by the position angles."""
-    x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)  # (B, heads, L, head_dim / 2) each
-    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (B, heads, L, head_dim / 2, 2)
-    return out.flatten(-2).to(x.dtype)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -29,14 +29,9 @@ import pytest
 import torch
 
 from pfbench.benchmarks.memory.frontier import frontier_summary
-from pfbench.benchmarks.memory.sweep import (
-    fit_rows,
-    largest_layout_tokens,
-    measure_variant_cpu,
-    measure_variant_cuda,
-    per_frame_bytes,
-    points_to_rows,
-)
+from pfbench.benchmarks.memory.ladders import largest_layout_tokens
+from pfbench.benchmarks.memory.rows import fit_rows, per_frame_bytes, points_to_rows
+from pfbench.benchmarks.memory.sweep import measure_variant_cpu, measure_variant_cuda
 from pfbench.measure.hardware import device_name
 from pfbench.train.loop import model_for_preset
 from reference_model.variants import VARIANTS

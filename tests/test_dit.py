@@ -4,8 +4,9 @@ import dataclasses
 import pytest
 import torch
 
-from reference_model.dit import DIT_PRESETS, DiT, apply_rope, build_model, dit_config, rope_angles, rope_axis_dims
+from reference_model.dit import DIT_PRESETS, DiT, build_model, dit_config
 from reference_model.layout import SegmentSpec, SequenceLayout, clip_layout
+from reference_model.rope import apply_rope, rope_angles, rope_axis_dims
 from reference_model.temporal import ar_layout
 
 

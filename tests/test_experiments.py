@@ -29,7 +29,9 @@ def test_experiment_shapes_are_valid(name):
     preset = shape.preset(base)
     check_pyramid_size(preset.height, preset.width, preset.stages, preset.patch_size)
     assert preset.channels == 3 and preset.model == shape.model
-    assert list(shape.eval_steps) == sorted(shape.eval_steps) and shape.eval_steps[-1] == shape.steps
+    conv = shape.convergence
+    assert list(conv.eval_steps) == sorted(conv.eval_steps) and conv.eval_steps[-1] == conv.steps
+    assert (conv.model, conv.frames, conv.height, conv.width) == (shape.model, shape.frames, shape.height, shape.width)
 
 
 def test_shape_only_presets_are_refused():
@@ -94,7 +96,7 @@ def test_fid_evaluator_and_sample_scores():
     preset = shape.preset(base)
     real, _ = heldout_clips(preset, 8)
     other, _ = procedural_clips(preset, 8, 3)
-    ev = FidEvaluator(clips_to_frames(real), fid_config(shape))
+    ev = FidEvaluator(clips_to_frames(real), fid_config(shape.convergence))
     same_dist = ev(clips_to_frames(other))
     noise = ev(clips_to_frames(torch.rand(8, 3, preset.frames, 16, 16) * 2 - 1))
     assert same_dist.fid < noise.fid and same_dist.extractor == default_extractor()  # efficientnet-lite0 if installed

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from pfbench.core.config import Preset
-from pfbench.experiments.shapes import NUM_CLASSES, ExperimentShape
+from pfbench.experiments.shapes import NUM_CLASSES, ConvergenceScale
 from pfbench.metrics.fid.compute import FidConfig, FidResult, FrameDataset, extract_features, metrics_from_features
 from pfbench.metrics.fid.extractors import EXTRACTORS, default_extractor
 from pfbench.train.loop import TrainConfig, TrainResult, model_for_preset, train
@@ -140,9 +140,9 @@ class FidEvaluator:
         return metrics_from_features(self.real, fake, self.config, clip(len(self.real)), clip(len(fake)))
 
 
-def fid_config(shape: ExperimentShape, device: str = "cpu", seed: int = 0) -> FidConfig:
+def fid_config(scale: ConvergenceScale, device: str = "cpu", seed: int = 0) -> FidConfig:
     """EfficientNet-Lite0 features when installed (else the named random-feature fallback)."""
-    return FidConfig(extractor=default_extractor(), device=device, bootstrap=shape.fid_bootstrap, kid_subsets=50,
+    return FidConfig(extractor=default_extractor(), device=device, bootstrap=scale.fid_bootstrap, kid_subsets=50,
                      seed=seed)
 
 

@@ -1,17 +1,10 @@
 """The FID-convergence experiment's scales and its measured curves (training runs -> evaluated snapshots -> Curves).
 
-Scales (:func:`convergence_scale`; every variant of one seed shares data, tokens per batch, optimiser, LR schedule
-and initial weights; seeds change the initial weights and the sample stream):
-
-| preset | model | clips (T x H x W) | data | baseline batch | steps | evaluations (fraction of the run) | seeds | samples / held-out clips | budget |
-|---|---|---|---|---|---|---|---|---|---|
-| smoke | tiny | 3 x 16 x 16 | procedural | 4 | 8 | 0.5, 1 | 2 | 4 / 8 | 120 CPU-s |
-| cpu | tiny | 4 x 16 x 16 | real clips | 4 | 24 | 0.125, 0.25, 0.5, 0.75, 1 | 3 | 6 / 12 | 600 CPU-s |
-| gpu (and others) | small | 8 x 32 x 32 | real clips | 32 | 1500 | 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1 | 3 | 128 / 256 | 1200 s wall |
-
-tiny = 2 blocks of width 64, small = 4 blocks of width 256 (reference_model.dit.DIT_PRESETS). Every frame of every
-generated / held-out clip is scored (EfficientNet-Lite0 Fréchet distance when its weights are installed; the
-extractor's name is on every row).
+Scales (:func:`convergence_scale`): the ``convergence`` part of the one table of experiment scales,
+:func:`pfbench.experiments.shapes.experiment_shape` (its docstring lists every preset's numbers). Every variant of one
+seed shares data, tokens per batch, optimiser, LR schedule and initial weights; seeds change the initial weights and
+the sample stream. Every frame of every generated / held-out clip is scored (EfficientNet-Lite0 Fréchet distance when
+its weights are installed; the extractor's name is on every row).
 
 Time budget: training every run is required (no seed can be dropped); evaluation points are scored in priority order
 (:meth:`ConvergenceScale.eval_priority`: the end of the run, the middle, a quarter, then the others; the first three
@@ -29,55 +22,7 @@ import numpy as np
 
 from pfbench.benchmarks.fid.convergence import Curve, normal_se
 from pfbench.core.config import Preset
-from reference_model.variants import SamplingSchedule
-
-
-@dataclass(frozen=True)
-class ConvergenceScale:
-    name: str
-    model: str
-    frames: int
-    height: int
-    width: int
-    batch_size: int                   # full_sequence clips per step; pyramid variants: equal tokens per batch
-    steps: int
-    eval_fractions: tuple[float, ...]
-    seeds: int
-    dataset_size: int
-    heldout_clips: int
-    sample_clips: int
-    fid_bootstrap: int
-    schedule: SamplingSchedule
-    budget_s: float
-    budget_clock: str = "cpu"         # "cpu": process CPU seconds; "wall": wall seconds (CUDA)
-    lr: float = 1e-3
-    data: str = "real"
-    resamples: int = 2000             # bootstrap resamples of each ladder ratio
-
-    @property
-    def eval_steps(self) -> tuple[int, ...]:
-        return tuple(sorted({max(1, round(f * self.steps)) for f in self.eval_fractions}))
-
-    def eval_priority(self) -> list[int]:
-        """Evaluation steps, most needed first: the end, the middle, a quarter, three quarters, then the rest."""
-        rank = {1.0: 0, 0.5: 1, 0.4: 1, 0.25: 2, 0.2: 2, 0.75: 3, 0.6: 3, 0.8: 4}
-        by_fraction = sorted(self.eval_fractions, key=lambda f: (rank.get(round(f, 6), 5), -f))
-        out = []
-        for f in by_fraction:
-            s = max(1, round(f * self.steps))
-            if s not in out:
-                out.append(s)
-        return out
-
-    def preset(self, base: Preset) -> Preset:
-        """The run preset at this scale (RGB pixels as latents, class-conditional)."""
-        from pfbench.experiments.shapes import NUM_CLASSES
-        return base.replace(name=f"{base.name}/{self.name}", model=self.model, channels=3, frames=self.frames,
-                            height=self.height, width=self.width, batch_size=self.batch_size, num_classes=NUM_CLASSES)
-
-    def seed_list(self, base_seed: int) -> list[int]:
-        return [base_seed + 1000 * i for i in range(self.seeds)]
-
+from pfbench.experiments.shapes import ConvergenceScale, experiment_shape
 
 BUDGET_ENV = "PFBENCH_FID_BUDGET_S"
 
@@ -88,7 +33,7 @@ def convergence_scale(preset: Preset, environ=None) -> ConvergenceScale:
     import dataclasses
     import os
 
-    scale = _scale(preset)
+    scale = experiment_shape(preset).convergence
     raw = (os.environ if environ is None else environ).get(BUDGET_ENV, "").strip()
     if not raw:
         return scale
@@ -99,26 +44,6 @@ def convergence_scale(preset: Preset, environ=None) -> ConvergenceScale:
     if not budget > 0 or math.isinf(budget):
         raise ValueError(f"${BUDGET_ENV}={raw!r} is not a positive number of seconds: set e.g. 600, or unset it")
     return dataclasses.replace(scale, budget_s=budget)
-
-
-def _scale(preset: Preset) -> ConvergenceScale:
-    if not preset.trainable:
-        raise ValueError(f"preset {preset.name!r} is shape-only: run FID convergence with --pf-preset smoke, cpu or gpu")
-    if preset.name in ("smoke", "gpu-smoke"):
-        return ConvergenceScale("smoke-tiny-3x16x16", "tiny", 3, 16, 16, batch_size=4, steps=8,
-                                eval_fractions=(0.5, 1.0), seeds=2, dataset_size=32, heldout_clips=8,
-                                sample_clips=4, fid_bootstrap=10, schedule=SamplingSchedule(4, (2, 2, 2), (2, 2, 2)),
-                                budget_s=120.0, data="procedural", resamples=300)
-    if preset.name == "cpu":
-        return ConvergenceScale("cpu-tiny-4x16x16", "tiny", 4, 16, 16, batch_size=4, steps=24,
-                                eval_fractions=(0.125, 0.25, 0.5, 0.75, 1.0), seeds=3, dataset_size=256,
-                                heldout_clips=12, sample_clips=6, fid_bootstrap=20,
-                                schedule=SamplingSchedule(8, (3, 3, 3), (3, 3, 3)), budget_s=600.0)
-    return ConvergenceScale(f"{preset.name}-small-8x32x32", "small", 8, 32, 32, batch_size=32, steps=1500,
-                            eval_fractions=(0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), seeds=3, dataset_size=2048,
-                            heldout_clips=256, sample_clips=128, fid_bootstrap=50,
-                            schedule=SamplingSchedule(20, (8, 8, 8), (8, 8, 8)), budget_s=1200.0,
-                            budget_clock="wall")
 
 
 class Budget:

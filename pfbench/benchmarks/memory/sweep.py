@@ -42,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import math
 import os
 import tempfile
 import time
@@ -50,7 +49,8 @@ from collections.abc import Iterable
 
 import torch
 
-from pfbench.benchmarks.memory.frontier import frontier_summary, search_frontier
+from pfbench.benchmarks.memory.frontier import search_frontier
+from pfbench.benchmarks.memory.ladders import sweep_points
 from pfbench.core.config import Preset
 from pfbench.measure.child_rss import (
     MemoryResult,
@@ -62,70 +62,6 @@ from pfbench.measure.child_rss import (
 )
 from pfbench.measure.hardware import autocast
 from pfbench.measure.memory import run_catching_oom, track_memory
-
-__all__ = [
-    "RESOLUTION_MULTIPLIERS", "frame_ladder", "resolution_ladder", "largest_layout_tokens", "sweep_points",
-    "training_step", "sweep_variant_in_child", "measure_variant_cpu", "measure_variant_cuda",
-    "points_to_rows", "fit_rows", "per_frame_bytes",
-]
-
-RESOLUTION_MULTIPLIERS = (1.0, 1.5, 2.0, 3.0, 4.0)
-SWEEP_X = {"frames_sweep": "latent_frames", "resolution_sweep": "tokens_per_frame"}
-FIT_METRIC = {"frames_sweep": ("max_frames_fit", "frames"), "resolution_sweep": ("max_tokens_per_frame_fit", "tokens")}
-
-
-# --------------------------------------------------------------------------------------------------- ladders
-def frame_ladder(max_frames: int) -> list[int]:
-    """1, 2, 3, ... ``max_frames``: every clip length (the frontier search measures only a few of them)."""
-    if max_frames < 1:
-        raise ValueError(f"memory_max_frames must be >= 1, got {max_frames}")
-    return list(range(1, max_frames + 1))
-
-
-def resolution_ladder(height: int, width: int, align: int,
-                      multipliers: Iterable[float] = RESOLUTION_MULTIPLIERS) -> list[tuple[int, int]]:
-    """(H, W) scaled by each multiplier, rounded to a multiple of ``align`` (patch_size * 2**(stages - 1)),
-    ascending and without repeats."""
-    sizes: list[tuple[int, int]] = []
-    for m in multipliers:
-        h = max(align, int(round(height * m / align)) * align)
-        w = max(align, int(round(width * m / align)) * align)
-        if not sizes or (h * w > sizes[-1][0] * sizes[-1][1]):
-            sizes.append((h, w))
-    return sizes
-
-
-def largest_layout_tokens(variant: str, frames: int, height: int, width: int, patch_size: int,
-                          num_stages: int) -> int:
-    """Tokens in the variant's largest training layout (the one a step is measured at)."""
-    from reference_model.layout import clip_layout
-    from reference_model.temporal import ar_layout
-    from reference_model.variants import get_variant
-
-    v = get_variant(variant)
-    if not v.autoregressive:
-        return clip_layout(frames, height, width, patch_size).num_tokens
-    return ar_layout(frames - 1, 0, num_stages, height, width, patch_size, not v.compressed_history,
-                     v.causal).num_tokens
-
-
-def sweep_points(variant: str, preset: Preset, sweep: str) -> list[dict]:
-    """The ascending sizes of one sweep, as plain dicts (picklable for the child)."""
-    align = preset.patch_size * 2 ** (preset.stages - 1)
-    if sweep == "frames_sweep":
-        shapes = [(t, preset.height, preset.width) for t in frame_ladder(preset.memory_max_frames)]
-    elif sweep == "resolution_sweep":
-        shapes = [(preset.frames, h, w) for h, w in resolution_ladder(preset.height, preset.width, align)]
-    else:
-        raise ValueError(f"unknown sweep {sweep!r}: use one of {', '.join(SWEEP_X)}")
-    points = []
-    for t, h, w in shapes:
-        tpf = (h // preset.patch_size) * (w // preset.patch_size)
-        points.append(dict(sweep=sweep, x_name=SWEEP_X[sweep],
-                           x_value=float(t if sweep == "frames_sweep" else tpf), frames=t, height=h, width=w,
-                           tokens_per_frame=tpf,
-                           tokens=largest_layout_tokens(variant, t, h, w, preset.patch_size, preset.stages)))
-    return points
 
 
 # --------------------------------------------------------------------------------------------------- one step
@@ -322,85 +258,9 @@ def measure_variant_cuda(variant: str, model, preset: Preset, *, device: str, dt
     return dict(points=points, baseline_allocated_bytes=baseline)
 
 
-# --------------------------------------------------------------------------------------------------- rows
-def _gib(n: float | None) -> str:
-    return "?" if n is None else f"{n / 2**30:.3f} GiB"
 
 
-def points_to_rows(variant: str, points: list[dict], *, device_kind: str, budget_bytes: int) -> list[dict]:
-    """Tidy rows for the measured points of one variant (both sweeps).
-
-    CPU: ``peak_memory_bytes`` = absolute child peak RSS, ``peak_memory_increase_bytes`` = peak minus the
-    child's RSS after model creation (both backend ``child_peak_rss``). CUDA: ``peak_memory_bytes`` once per
-    backend (max allocated, max reserved, NVML device used) and the increase of max allocated over the model.
-    An out-of-memory is a row with value None and status "oom"; a time-capped size is status "skipped".
-    """
-    cuda = device_kind == "cuda"
-    primary = "cuda_max_allocated" if cuda else "child_peak_rss"
-    rows = []
-    for p in points:
-        base = dict(case=p["sweep"], variant=variant, unit="bytes", x_name=p["x_name"], x_value=p["x_value"])
-        shape = (f"T={p['frames']} H={p['height']} W={p['width']}, {p['tokens']} tokens in the largest layout")
-        if p["status"] != "ok":
-            why = (f"exceeded the {_gib(budget_bytes)} budget" if p["status"] == "oom" else p["status"])
-            rows.append(dict(base, metric="peak_memory_bytes", value=None, backend=primary, status=p["status"],
-                             note=f"{why} at {shape}: {p.get('message', '')}"))
-            continue
-        note = shape + (f"; step {p['step_s']:.2f} s" if p.get("step_s") is not None else "")
-        if cuda:
-            for backend, key in (("cuda_max_allocated", "max_allocated_bytes"),
-                                 ("cuda_max_reserved", "max_reserved_bytes"),
-                                 ("nvml_device_used", "nvml_device_used_bytes")):
-                if p.get(key) is not None:
-                    extra = "; whole device, all processes, CUDA context included" if key.startswith("nvml") else ""
-                    rows.append(dict(base, metric="peak_memory_bytes", value=int(p[key]), backend=backend,
-                                     status="ok", note=note + extra))
-            increase_note = "max allocated minus the bytes allocated after the model was on the device"
-        else:
-            running = "" if p.get("hwm_reset", True) else "; running maximum over this and smaller sizes"
-            rows.append(dict(base, metric="peak_memory_bytes", value=int(p["peak_rss_bytes"]), backend=primary,
-                             status="ok", note="absolute peak RSS of the child (interpreter, torch, model, step); "
-                                               + note + running))
-            increase_note = "peak RSS minus the child's RSS right after model creation"
-        if p.get("increase_bytes") is not None:
-            rows.append(dict(base, metric="peak_memory_increase_bytes", value=int(p["increase_bytes"]),
-                             backend=primary, status="ok", note=increase_note))
-    return rows
 
 
-def fit_rows(variant: str, points: list[dict], *, device_kind: str, budget_bytes: int) -> list[dict]:
-    """Per sweep: the largest size that fits (max_frames_fit / max_tokens_per_frame_fit), from the frontier search.
-
-    ``bound`` "" when the next size on the ladder ran out (the frontier itself), "lower" when the search ended
-    before that (time cap, the ladder's cap, an error): the true frontier is at least the value. Status "ok" unless
-    nothing fitted ("oom") or nothing was measured ("error").
-    """
-    backend = "cuda_max_allocated" if device_kind == "cuda" else "child_peak_rss"
-    rows = []
-    for sweep, (metric, unit) in FIT_METRIC.items():
-        ps = [p for p in points if p["sweep"] == sweep]
-        if not ps:
-            continue
-        found = frontier_summary(ps)
-        value = found["fit"]
-        status = "ok" if value is not None else ("oom" if found["oom"] is not None else "error")
-        note = found["why"] + (f" (budget {_gib(budget_bytes)})" if found["oom"] is not None else "")
-        rows.append(dict(case=sweep, variant=variant, metric=metric, value=value, unit=unit, backend=backend,
-                         bound=found["bound"] if value is not None else "", x_name=None, x_value=None,
-                         status=status, note=note))
-    return rows
 
 
-def per_frame_bytes(points: list[dict], key: str = "increase_bytes") -> float | None:
-    """Least-squares slope of ``key`` against latent frames over the ok points of the frame sweep (bytes/frame)."""
-    ok = [(p["frames"], p[key]) for p in points
-          if p["sweep"] == "frames_sweep" and p["status"] == "ok" and p.get(key) is not None]
-    if len(ok) < 2:
-        return None
-    n = len(ok)
-    mx = sum(x for x, _ in ok) / n
-    my = sum(y for _, y in ok) / n
-    sxx = sum((x - mx) ** 2 for x, _ in ok)
-    if sxx == 0 or math.isnan(sxx):
-        return None
-    return sum((x - mx) * (y - my) for x, y in ok) / sxx
