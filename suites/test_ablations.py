@@ -58,10 +58,10 @@ def lab(pf_preset, pf_device, pf_seed, pf_train_dir):
     scale = convergence_scale(pf_preset)
     preset = scale.preset(pf_preset)
     real, labels = experiment_clips(scale, preset, scale.heldout_clips, pf_seed, split="heldout")
+    evaluator = FidEvaluator(clips_to_frames(real), fid_config(scale, pf_device, pf_seed), frames_per_clip=preset.frames)
     return dict(scale=scale, preset=preset, data=experiment_clips(scale, preset, scale.dataset_size, pf_seed),
-                real=real, labels=labels, seeds=scale.seed_list(pf_seed), inits={}, models={},
-                evaluator=FidEvaluator(clips_to_frames(real), fid_config(scale, pf_device, pf_seed),
-                                       frames_per_clip=preset.frames), train_dir=pf_train_dir, samples={})
+                real=real, labels=labels, seeds=scale.seed_list(pf_seed), inits={}, models={}, evaluator=evaluator,
+                feature_dim=int(evaluator.real.shape[1]), train_dir=pf_train_dir, samples={})
 
 
 def _preset(lab, name):
@@ -111,6 +111,14 @@ def _samples(lab, name, seed, device, renoise=True, keep_variance=True):
     return lab["samples"][key]
 
 
+def _bias_note(lab) -> str:
+    """' (bias-dominated: ...)' when the Fréchet distance of these sizes is, '' otherwise (no verdict reads it then)."""
+    from pfbench.metrics.small_sample import bias_dominated
+
+    n, d = lab["scale"].sample_clips * lab["preset"].frames, lab["feature_dim"]
+    return f"; bias-dominated: {n} frames < 10 x D = {10 * d}, no verdict reads it" if bias_dominated(n, d) else ""
+
+
 def _note(lab, what) -> str:
     s = lab["scale"]
     return (f"{what}; {len(lab['seeds'])} seeds, paired (same initial weights, data, sample seeds); {s.steps} steps x "
@@ -143,19 +151,24 @@ def _summarise(case, metric, per_setting: dict, note: str, backend: str, gap: tu
 
 def test_corrective_noise(lab, pf_record, pf_device):
     settings = {"renoise_on": (True, True), "renoise_off": (False, True), "renoise_off_rescale_only": (False, False)}
-    bc, fid = {s: [] for s in settings}, {s: [] for s in settings}
+    bc, fid, kid, div = ({s: [] for s in settings} for _ in range(4))
     for seed in lab["seeds"]:
         for setting, (renoise, keep) in settings.items():
             clips, f, _ = _samples(lab, "sp", seed, pf_device, renoise, keep)
             bc[setting].append(block_correlation(clips)["value"])
             fid[setting].append(f.fid)
+            kid[setting].append(f.kid_blocked)
+            div[setting].append(f.diversity_ratio)
     note = _note(lab, "spatial_pyramid (1:2:1) sampled with the jump's corrective noise on / off (variance kept, "
                       "blocks correlated) / off rescale-only (variance 1/4 too)")
     backend = lab["evaluator"].config.extractor
     rows = (_summarise("corrective_noise", "block_correlation", {s: bc[s] for s in settings}, note,
                        "highpass-2x2-neighbour-corr", ("renoise_off", "renoise_on"))
-            + _summarise("corrective_noise", "fid", {s: fid[s] for s in settings}, note, backend,
-                         ("renoise_off", "renoise_on")))
+            + _summarise("corrective_noise", "fid", {s: fid[s] for s in settings}, note + _bias_note(lab), backend,
+                         ("renoise_off", "renoise_on"))
+            + _summarise("corrective_noise", "kid_blocked", {s: kid[s] for s in settings}, note, backend,
+                         ("renoise_off", "renoise_on"))
+            + _summarise("corrective_noise", "diversity_ratio", {s: div[s] for s in settings}, note, backend, None))
     jumps = _jump_block_correlation(lab["real"], lab["preset"].stages, lab["seeds"][0])
     rows += [dict(case="corrective_noise", variant=setting, metric="jump_block_correlation", value=value, unit="",
                   backend="highpass-2x2-neighbour-corr",
@@ -195,18 +208,25 @@ def _frame_similarity(feats: torch.Tensor, frames: int) -> float:
 def test_attention_and_temporal_pyramid(lab, pf_record, pf_device):
     preset, frames = lab["preset"], lab["preset"].frames
     backend = lab["evaluator"].config.extractor
-    sim, fid, train_s = ({n: [] for n in ("causal", "bidirectional", "full_history")} for _ in range(3))
+    sim, fid, kid, div, train_s = ({n: [] for n in ("causal", "bidirectional", "full_history")} for _ in range(5))
     for seed in lab["seeds"]:
         for name in sim:
             _, f, feats = _samples(lab, name, seed, pf_device)
             sim[name].append(_frame_similarity(feats, frames))
             fid[name].append(f.fid)
+            kid[name].append(f.kid_blocked)
+            div[name].append(f.diversity_ratio)
             train_s[name].append(_trained(lab, name, seed, pf_device)[2])
     note = _note(lab, "pyramid_ar vs pyramid_ar_bidirectional")
     rows = (_summarise("attention", "frame_similarity", {k: sim[k] for k in ("causal", "bidirectional")},
                        note + f"; cosine similarity of consecutive frames' {backend} features",
                        backend, ("causal", "bidirectional"), unit="fraction")
-            + _summarise("attention", "fid", {k: fid[k] for k in ("causal", "bidirectional")}, note, backend, None))
+            + _summarise("attention", "fid", {k: fid[k] for k in ("causal", "bidirectional")}, note + _bias_note(lab),
+                         backend, None)
+            + _summarise("attention", "kid_blocked", {k: kid[k] for k in ("causal", "bidirectional")}, note, backend,
+                         ("causal", "bidirectional"))
+            + _summarise("attention", "diversity_ratio", {k: div[k] for k in ("causal", "bidirectional")}, note,
+                         backend, None))
     rows.append(dict(case="attention", variant="causal", metric="fvd", value=None, unit="", backend="i3d",
                      status="skipped", note=f"not measured: clips have {frames} frames (FVD needs >= {FVD_MIN_FRAMES})")
                 if frames < FVD_MIN_FRAMES else
@@ -214,7 +234,12 @@ def test_attention_and_temporal_pyramid(lab, pf_record, pf_device):
                      status="skipped", note="not measured at this scale (FVD on 16-frame clips: pfbench fvd)"))
     tnote = _note(lab, "pyramid_ar (compressed history) vs ar_full_history (full-resolution history)")
     rows += _summarise("temporal_pyramid", "fid", {"pyramid_ar": fid["causal"], "ar_full_history": fid["full_history"]},
-                       tnote, backend, ("pyramid_ar", "ar_full_history"))
+                       tnote + _bias_note(lab), backend, ("pyramid_ar", "ar_full_history"))
+    rows += _summarise("temporal_pyramid", "kid_blocked",
+                       {"pyramid_ar": kid["causal"], "ar_full_history": kid["full_history"]}, tnote, backend,
+                       ("pyramid_ar", "ar_full_history"))
+    rows += _summarise("temporal_pyramid", "diversity_ratio",
+                       {"pyramid_ar": div["causal"], "ar_full_history": div["full_history"]}, tnote, backend, None)
     rows += _summarise("temporal_pyramid", "train_time_s",
                        {"pyramid_ar": train_s["causal"], "ar_full_history": train_s["full_history"]}, tnote,
                        "measured", None, unit="s")

@@ -35,6 +35,7 @@ from pfbench.benchmarks.fid.convergence_run import (
     Budget,
     common_points,
     convergence_scale,
+    ladder_statistic,
     point_from_fid,
     run_curve,
     seed_mean_rows,
@@ -162,50 +163,62 @@ def test_ladder(setup, runs, pf_record, pf_device):
     points: dict = {}
     clock0 = budget.usage()
     base_steps = _evaluate(setup, runs, [BASELINE], order, budget, 1 / 3, pf_device, points)
-    base_curves = [run_curve(p, scale.steps) for p in common_points(points)[BASELINE].values()]
+    base_points = common_points(points)[BASELINE]
+    statistic = ladder_statistic([p for pts in base_points.values() for p in pts])
+    base_curves = [run_curve(p, scale.steps, statistic=statistic) for p in base_points.values()]
     targets = ladder_targets(base_curves, LADDER_FRACTIONS)  # fixed now, before any pyramid run is scored
     others = [v for v in VARIANTS if v != BASELINE]
     other_steps = _evaluate(setup, runs, others, order, budget, 1.0, pf_device, points)
     usage = budget.usage()
     points = common_points(points)
-    backend = next(iter(points[BASELINE].values()))[0].extractor
+    first = next(iter(points[BASELINE].values()))[0]
+    extractor = first.extractor
+    backend = f"{statistic}[{extractor}]"  # the statistic the ladder (and its verdict) reads, and its features
+    why = (f"clip-blocked kernel distance: the Fréchet distance of {first.n_fake} generated frames in "
+           f"{first.feature_dim} dimensions is bias-dominated (N < 10 D)" if statistic == "kid_blocked" else
+           f"Fréchet distance ({first.n_fake} generated frames >= 10 x {first.feature_dim} dimensions)")
     rows = []
     for fraction, target in targets:
-        rows.append(dict(case="ladder", variant=BASELINE, metric="ladder_target_fid", value=target, unit="",
+        rows.append(dict(case="ladder", variant=BASELINE, metric="ladder_target", value=target, unit="",
                          backend=backend, x_name="target_fraction", x_value=fraction,
-                         note=f"{BASELINE}'s seed-mean FID at {fraction:.0%} of its run (interpolated between its "
-                              f"evaluated steps {sorted(base_steps)}), fixed before the other variants were scored"))
+                         note=f"{BASELINE}'s seed-mean {statistic} at {fraction:.0%} of its run (interpolated between "
+                              f"its evaluated steps {sorted(base_steps)}), fixed before the other variants were "
+                              f"scored; statistic: {why}"))
     for variant in VARIANTS:
         note = _note(setup, variant)
         rows += seed_mean_rows(variant, points[variant], note)
         for seed, pts in points[variant].items():
-            rows += [dict(case=f"seed{seed}", variant=variant, metric="fid_run", value=p.fid, unit="",
-                          backend=p.extractor, spread=1.96 * p.se, spread_kind="ci95_eval_samples",
-                          x_name="train_step", x_value=float(p.step), note=f"seed {seed}; " + note) for p in pts]
-        fall = still_falling([run_curve(p, scale.steps) for p in points[variant].values()])
+            rows += [dict(case=f"seed{seed}", variant=variant, metric=f"{m}_run", value=p.value(stat)[0], unit="",
+                          backend=p.extractor, spread=1.96 * p.value(stat)[1], spread_kind="ci95_eval_samples",
+                          x_name="train_step", x_value=float(p.step), note=f"seed {seed}; " + note)
+                     for p in pts for m, stat in (("fid", "fid"), ("kid_blocked", "kid_blocked"))]
+        fall = still_falling([run_curve(p, scale.steps, statistic=statistic) for p in points[variant].values()])
         rows.append(dict(case="compute_bound", variant=variant, metric="fid_drop_last20_z", value=fall.z, unit="",
-                         backend="seeds", note=f"FID drop from {fall.from_progress:.0%} of the run to its end "
+                         backend="seeds", note=f"{statistic} drop from {fall.from_progress:.0%} of the run to its end "
                                                f"{fall.drop:.4g} / its se {fall.se:.3g} over seeds (> 2: still "
                                                "falling, training is compute-bound)"))
     summary = []
     for variant in others:
         for x, metric in (("flops", "compute_ratio_vs_full_sequence"), ("wall_s", "wall_ratio_vs_full_sequence")):
-            b = [run_curve(p, scale.steps, x) for p in points[BASELINE].values()]
-            v = [run_curve(p, scale.steps, x) for p in points[variant].values()]
-            ratios = ladder_ratios(b, v, targets, resamples=scale.resamples, seed=0)
+            b = [run_curve(points[BASELINE][seed], scale.steps, x, statistic) for seed in setup["seeds"]]
+            v = [run_curve(points[variant][seed], scale.steps, x, statistic) for seed in setup["seeds"]]
+            ratios = ladder_ratios(b, v, targets, seed=0)  # paired by seed
             for r in ratios:
                 what = "training FLOPs" if x == "flops" else "training wall seconds"
                 common = dict(case="ladder", variant=variant, unit="x", backend=backend, x_name="target_fraction",
                               x_value=r.fraction)
                 rows += [{**common, "metric": metric, "value": r.ratio, "bound": r.bound,
                           "status": "ok" if r.ratio is not None else "skipped",
-                          "note": (f"{BASELINE} {what} / {variant} {what} to reach FID {r.target:.4g} ({BASELINE} "
-                                   f"at {r.fraction:.0%} of its run); {r.confidence:.0%} CI {r.low:.3g}-{r.high:.3g} "
-                                   f"over {r.over}, {r.seeds[0]}+{r.seeds[1]} runs, {r.resamples} resamples"
-                                   + ("" if r.ratio is not None else f"; {variant} never reached it"))},
-                         {**common, "metric": metric + "_ci_low", "value": r.low, "note": "2.5% bootstrap quantile"},
+                          "note": (f"{BASELINE} {what} / {variant} {what} to reach {statistic} {r.target:.4g} "
+                                   f"({BASELINE} at {r.fraction:.0%} of its run); {r.confidence:.0%} CI "
+                                   f"{r.low:.3g}-{r.high:.3g} over {r.over}, {r.seeds[0]} paired seeds; per seed "
+                                   f"{[round(x, 3) for x in r.per_seed]}"
+                                   + ("" if r.ratio is not None else f"; {variant} never reached it")
+                                   + (f"; {r.cause}" if r.cause else ""))},
+                         {**common, "metric": metric + "_ci_low", "value": r.low,
+                          "note": "2.5% end: Student-t over paired seeds on log ratios" + (f"; {r.cause}" if r.cause else "")},
                          {**common, "metric": metric + "_ci_high", "value": r.high,
-                          "note": "97.5% bootstrap quantile"}]
+                          "note": "97.5% end: Student-t over paired seeds on log ratios" + (f"; {r.cause}" if r.cause else "")}]
             if x == "flops":
                 summary.append(f"{variant}: " + ", ".join(
                     f"{r.fraction:.0%} {r.ratio if r.ratio is None else round(r.ratio, 2)}x [{r.low:.2g}, {r.high:.2g}]"

@@ -86,3 +86,53 @@ def test_sample_errors_name_the_fix(tmp_path, capsys):
     assert main(["sample", "--out", str(tmp_path / "x.avi2")]) == 2
     assert main(["sample", "--preset", "nope", "--out", str(tmp_path / "x.mp4")]) == 2
     assert "unknown preset" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def image_folders(tmp_path_factory):
+    """12 real and 12 fake smooth random images (PNG), one clip each."""
+    import cv2
+
+    root = tmp_path_factory.mktemp("fid-images")
+    rng = np.random.default_rng(0)
+    for name, shift in (("real", 0), ("fake", 60)):
+        (root / name).mkdir()
+        for i in range(12):
+            img = cv2.resize(rng.integers(0, 196, (7, 7, 3), dtype=np.uint8), (48, 48), interpolation=cv2.INTER_CUBIC)
+            cv2.imwrite(str(root / name / f"{i:02d}.png"), img + shift)
+    return root / "real", root / "fake"
+
+
+FID_ARGS = ["--extractor", "pfbench-randconv-s0", "--resamples", "8", "--kid-subsets", "2"]
+
+
+def test_fid_json_carries_the_small_sample_statistics(image_folders, capsys):
+    real, fake = map(str, image_folders)
+    out = _json(capsys, ["fid", real, fake, *FID_ARGS, "--json"])
+    assert {"fid", "kid_mean", "n_real", "n_fake", "feature_dim", "bias_dominated", "kid_blocked", "kid_blocked_low",
+            "kid_blocked_high", "kid_blocked_se", "diversity_ratio", "precision", "recall"} <= set(out)
+    assert out["n_real"] == out["n_fake"] == 12 and out["feature_dim"] == 256 and out["bias_dominated"] is True
+    assert out["kid_blocked_low"] < out["kid_blocked"] < out["kid_blocked_high"] and out["kid_blocked"] > 0
+    assert 0 < out["diversity_ratio"] and 0 <= out["precision"] <= 1 and 0 <= out["recall"] <= 1
+    assert out["projected_dim"] is None and out["fid_projected"] is None
+    projected = _json(capsys, ["fid", real, fake, *FID_ARGS, "--json", "--features-dim", "3"])
+    assert projected["projected_dim"] == 3 and projected["fid_projected"] > 0
+    assert projected["fid"] == out["fid"]  # the plain FID does not change
+    assert main(["fid", real, fake, *FID_ARGS]) == 0
+    text = capsys.readouterr().out
+    caveat = "caveat: N = 12 < 10 x D = 2560: the Fréchet distance is bias-dominated; read kid_blocked / diversity"
+    assert caveat in text
+    assert "diversity ratio" in text and "KID clip-blocked" in text
+
+
+def test_fid_features_dim_refuses_what_the_reference_cannot_support(image_folders, capsys):
+    real, fake = map(str, image_folders)
+    assert main(["fid", real, fake, *FID_ARGS, "--features-dim", "13"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--features-dim 13: must be between 1 and min(N, D) = 12 (N = 12 reference frames, D = 256" in err
+    assert "\n" not in err
+    for bad in ("0", "-3", "two"):
+        assert main(["fid", real, fake, *FID_ARGS, "--features-dim", bad]) == 2
+        assert "argument --features-dim: expected a projection dimension" in capsys.readouterr().err
+    assert main(["fid", "--help"]) == 0
+    assert "fitted on the reference (REAL) set only" in " ".join(capsys.readouterr().out.split())

@@ -119,7 +119,21 @@ def test_fvd_command_json(tmp_path, monkeypatch, capsys):
     assert rc == 3 and len(out["errors"]) == 1 and "short.mp4" in out["errors"][0]
     assert {"fvd", "kvd", "n_real", "n_fake", "extractor"} <= set(out)
     assert out["n_real"] == 2 and out["n_fake"] == 2 and out["fvd"] > 0 and out["extractor"] == "i3d-kinetics-400"
+    assert out["feature_dim"] == 400 and out["bias_dominated"] is True  # 2 windows < 10 x 400
+    assert out["kvd_blocked"] is not None and out["kvd_blocked_low"] is None  # < 4 videos: no interval
+    assert 0 < out["diversity_ratio"] and 0 <= out["precision"] <= 1 and 0 <= out["recall"] <= 1
+    assert out["projected_dim"] is None and out["fvd_projected"] is None
     assert main(["fvd", str(real), str(fake), "--frames", "4"]) == 2  # the I3D needs >= 9 frames: a named error
+    capsys.readouterr()
+    assert main(["fvd", str(real), str(fake), "--resamples", "0", "--features-dim", "2"]) == 3
+    text = capsys.readouterr().out
+    assert "FVD in 2 dims (PCA fitted on the real set)" in text
+    assert "N = 2 < 10 x D = 4000: the Fréchet distance is bias-dominated; read kvd_blocked / diversity" in text
+    assert main(["fvd", str(real), str(fake), "--resamples", "0", "--features-dim", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--features-dim 3: must be between 1 and min(N, D) = 2" in err and "\n" not in err
+    assert main(["fvd", str(real), str(fake), "--features-dim", "0"]) == 2
+    assert "argument --features-dim: expected a projection dimension >= 1" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -166,3 +180,65 @@ def test_fvd_rows_of_sample_sets_against_real_clips(tmp_path, monkeypatch):
     assert rows["same", "kvd"]["value"] < rows["noised", "kvd"]["value"]
     assert "N = 3 vs 3" in rows["noised", "fvd"]["note"] and "biased" in rows["noised", "fvd"]["note"]
     assert rows["noised", "fvd_videos"]["value"] == 3 and rows["noised", "fvd_videos"]["unit"] == "videos"
+
+
+def test_fvd_results_carry_the_small_sample_statistics():
+    """Synthetic I3D-sized features, 8 videos of 2 windows each: the windows of one video form one group."""
+    from pfbench.metrics import small_sample
+
+    rng = np.random.default_rng(0)
+    real, fake = rng.standard_normal((16, 400)), 0.5 + rng.standard_normal((16, 400))
+    g = np.repeat(np.arange(8), 2)
+    r = fvd_from_features(real, fake, g, g, FvdConfig(resamples=20, features_dim=3))
+    assert r.feature_dim == 400 and r.bias_dominated and (r.n_real, r.n_real_windows) == (8, 16)
+    assert r.kvd_blocked == pytest.approx(small_sample.blocked_mmd(real, fake, g, g))
+    assert r.kvd_blocked != pytest.approx(small_sample.blocked_mmd(real, fake))  # the groups were used
+    assert r.kvd_blocked_low < r.kvd_blocked < r.kvd_blocked_high and r.kvd_blocked_se > 0
+    assert (r.precision, r.recall) == small_sample.precision_recall(real, fake, g, g)
+    assert r.diversity_ratio == pytest.approx(small_sample.diversity_ratio(fake, real))
+    assert r.projected_dim == 3 and r.fvd_projected is not None
+    assert r.fvd_half_width == pytest.approx(r.fvd_ci_high - r.fvd_debiased) and r.fvd_ci_low >= 0
+    plain = fvd_from_features(real, fake, cfg=FvdConfig(resamples=0))
+    assert plain.fvd_half_width is None and plain.kvd_blocked_se is None and plain.fvd_projected is None
+
+
+class _PixelFeatures:
+    """A stand-in for the I3D: the first 400 pixel values of each window, as float64 (N, 400)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def __call__(self, windows):
+        return torch.stack([w.reshape(-1)[:400].double() for w in windows])
+
+
+def test_fvd_rows_carry_the_interval_centre_and_the_small_sample_context(monkeypatch):
+    """The rows of each variant: fvd's spread is the half-width of the interval around fvd_debiased (its own row),
+    kvd_blocked's the 95% half-width over videos; the flag, D, diversity and precision / recall rows; every
+    metric declared by the vbench benchmark with the unit it is written in."""
+    import pfbench.metrics.fvd.compute as fc
+    from pfbench.benchmarks import metric_spec
+
+    monkeypatch.setattr(fc, "I3DFeatures", _PixelFeatures)
+    rng = np.random.default_rng(1)
+    videos = lambda n, hi: [rng.integers(0, hi, (16, 8, 8, 3), dtype=np.uint8) for _ in range(n)]
+    sets, reference = {"same": videos(8, 256), "dim": videos(8, 128)}, videos(8, 256)
+    rows = fc.fvd_rows(sets, reference, "variant_fvd", FvdConfig(resamples=20))
+    got = {(r["variant"], r["metric"]): r for r in rows}
+    metrics = {"fvd", "fvd_debiased", "kvd", "kvd_blocked", "fvd_videos", "bias_dominated", "feature_dim",
+               "diversity_ratio", "precision", "recall"}
+    assert {m for _, m in got} == metrics
+    for (v, m), row in got.items():
+        spec = metric_spec("vbench", m)
+        assert spec is not None and row["unit"] in ("", spec.unit) and row["status"] == "ok", (m, row["unit"])
+    fvd, centre, blocked = got["dim", "fvd"], got["dim", "fvd_debiased"], got["dim", "kvd_blocked"]
+    assert fvd["spread"] == centre["spread"] > 0 and centre["value"] != fvd["value"]
+    assert blocked["spread_kind"] == "ci95_half_width_clips" and blocked["spread"] > 0
+    assert got["dim", "bias_dominated"]["value"] == 1.0 and got["dim", "feature_dim"]["value"] == 400.0
+    assert got["dim", "diversity_ratio"]["value"] == pytest.approx(0.25, rel=0.2)  # pixel range halved
+    assert got["dim", "precision"]["unit"] == "fraction" and 0 <= got["dim", "recall"]["value"] <= 1
+    pixels = lambda vs: _PixelFeatures(None)([torch.from_numpy(v) for v in vs])
+    r = fvd_from_features(pixels(reference), pixels(sets["dim"]), cfg=FvdConfig(resamples=20))
+    assert fvd["value"] == r.fvd and centre["value"] == r.fvd_debiased and r.fvd_ci_low > 0
+    assert fvd["spread"] == pytest.approx((r.fvd_ci_high - r.fvd_ci_low) / 2)  # untruncated: the centre's ±
+    assert blocked["value"] == r.kvd_blocked and blocked["spread"] == pytest.approx(1.959964 * r.kvd_blocked_se)

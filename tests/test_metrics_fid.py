@@ -107,3 +107,52 @@ def test_inception_from_a_local_weights_file(tmp_path, monkeypatch):
     r = compute_fid(_images(4), _images(4, seed=5), FidConfig(extractor="inception-v3-compat", bootstrap=0,
                                                                kid_subsets=2))
     assert np.isfinite(r.fid) and r.extractor == "inception-v3-compat" and r.comparable
+
+
+def test_results_carry_the_small_sample_statistics(real_features):
+    """24 frames in 6 clips of 4: the FID is bias-dominated (24 < 10 D); the clip-blocked KID, its interval,
+    the diversity ratio and precision / recall are those of pfbench.metrics.small_sample on the same clips."""
+    from pfbench.metrics import small_sample
+
+    other = extract_features(FrameDataset(_shift(_images(seed=1), 40), 128))
+    groups = np.repeat(np.arange(6), 4)
+    cfg = FidConfig(extractor=OFFLINE_EXTRACTOR, bootstrap=10, kid_subsets=5)
+    r = metrics_from_features(real_features, other, cfg, groups, groups)
+    d = real_features.shape[1]
+    assert r.feature_dim == d and r.bias_dominated and 24 < 10 * d
+    assert r.kid_blocked == pytest.approx(small_sample.blocked_mmd(real_features, other, groups, groups))
+    assert r.kid_blocked_low < r.kid_blocked < r.kid_blocked_high and r.kid_blocked_se > 0
+    assert r.diversity_ratio == pytest.approx(small_sample.diversity_ratio(other, real_features))
+    assert (r.precision, r.recall) == small_sample.precision_recall(real_features, other, groups, groups)
+    assert r.projected_dim is None and r.fid_projected is None
+    keys = r.to_dict()
+    assert {"feature_dim", "bias_dominated", "kid_blocked", "kid_blocked_low", "kid_blocked_high", "kid_blocked_se",
+            "diversity_ratio", "precision", "recall", "projected_dim", "fid_projected", "fid", "kid_mean"} <= set(keys)
+
+
+def test_projected_fid_is_fitted_on_the_real_features_only(real_features):
+    from pfbench.metrics import small_sample, stats
+
+    other = extract_features(FrameDataset(_images(seed=4), 128))
+    r = metrics_from_features(real_features, other, FidConfig(extractor=OFFLINE_EXTRACTOR, bootstrap=0,
+                                                              kid_subsets=2, features_dim=2))
+    p = small_sample.fit_projection(real_features, 2)
+    assert r.projected_dim == 2 and r.fid_projected == pytest.approx(stats.frechet_distance(p(real_features),
+                                                                                            p(other)))
+    assert r.fid == fid_from_features(real_features, other)  # the plain FID is unchanged
+    with pytest.raises(small_sample.ProjectionDimError, match="min\\(N, D\\) = 24"):
+        metrics_from_features(real_features, other, FidConfig(extractor=OFFLINE_EXTRACTOR, bootstrap=0,
+                                                              kid_subsets=2, features_dim=25))
+
+
+def test_the_bias_flag_follows_n_against_d():
+    """Synthetic features: 200 samples in 8 dims support a Fréchet distance (200 >= 80), 40 in 8 do not; a
+    set scaled by 0.5 shows a diversity ratio ~0.25 and lower recall than precision."""
+    rng = np.random.default_rng(0)
+    real = torch.from_numpy(rng.standard_normal((200, 8)))
+    fake = torch.from_numpy(0.5 * rng.standard_normal((200, 8)))
+    cfg = FidConfig(extractor=OFFLINE_EXTRACTOR, bootstrap=10, kid_subsets=5)
+    big = metrics_from_features(real, fake, cfg)
+    assert not big.bias_dominated and big.feature_dim == 8 and big.diversity_ratio == pytest.approx(0.25, rel=0.2)
+    assert big.precision > big.recall and big.kid_blocked_low > 0  # one row per clip: KID's own estimator
+    assert metrics_from_features(real[:40], fake[:40], cfg).bias_dominated

@@ -64,6 +64,23 @@ def test_first_screen_puts_each_variant_fvd_with_its_n_next_to_fid(tmp_path):
     rows += [_row("variant_fvd", v, "fvd_videos", 8.0, note="N: 8 videos scored against 8 reference videos")
              for v in ("pyramid_ar", "full_sequence")]
     cols = dict(_quality_columns(_ctx(rows, tmp_path).df))
-    pick = cols["FVD [i3d-kinetics-400] (95% CI, N)"]
-    assert pick("pyramid_ar") == "120.5 ± 10 (N=8)" and pick("full_sequence") == "300 (N=8)"
+    pick = cols["FVD [i3d-kinetics-400] (debiased ± 95% CI, N)"]
+    assert pick("pyramid_ar") == "120.5 ± 10 (N=8)" and pick("full_sequence") == "300 (N=8)"  # no fvd_debiased rows
     assert pick("spatial_pyramid") == "—"
+
+
+def test_first_screen_centres_the_fvd_interval_where_it_was_computed_and_flags_bias(tmp_path):
+    """The ± is the half-width of the interval around the debiased FVD: the cell shows that centre (not the plain
+    FVD), then N, then the flag when the variant's FVD is bias-dominated (its bias_dominated row is 1)."""
+    from pfbench.report.first_screen import _quality_columns
+
+    rows = []
+    for variant, plain, centre, flag in (("pyramid_ar", 120.5, 95.25, 1.0), ("full_sequence", 300.0, 280.0, 0.0)):
+        rows += [_row("variant_fvd", variant, "fvd", plain, spread=12.0),
+                 _row("variant_fvd", variant, "fvd_debiased", centre, spread=12.0),
+                 _row("variant_fvd", variant, "fvd_videos", 8.0),
+                 _row("variant_fvd", variant, "bias_dominated", flag)]
+    cols = dict(_quality_columns(_ctx(rows, tmp_path).df))
+    pick = cols["FVD [i3d-kinetics-400] (debiased ± 95% CI, N)"]
+    assert pick("pyramid_ar") == "95.25 ± 12 (N=8) (bias-dominated: N < 10 D)"
+    assert pick("full_sequence") == "280 ± 12 (N=8)"

@@ -33,23 +33,24 @@ def test_tokens_all_four_statuses():
     assert missing.status == "not measured here" and "failed" in missing.why
 
 
-def speed_rows(value, iqr, rounds):
-    note = f"median of {rounds} interleaved rounds"
+def speed_rows(value, low, high, pairs):
+    common = dict(suite="throughput", case="train_step_interleaved", variant="pyramid_ar", unit="x")
     return tidy_frame([
-        dict(suite="throughput", case="train_step_interleaved", variant="pyramid_ar",
-             metric="speedup_vs_full_sequence", value=value, spread=iqr, spread_kind="iqr", note=note),
-        dict(suite="throughput", case="train_step_interleaved", variant="pyramid_ar", metric="predicted_speedup",
-             value=5.0, backend="analytic")])
+        dict(common, metric="speedup_vs_full_sequence", value=value, note=f"{pairs} alternating pairs"),
+        dict(common, metric="speedup_vs_full_sequence_ci_low", value=low),
+        dict(common, metric="speedup_vs_full_sequence_ci_high", value=high),
+        dict(common, metric="speedup_pairs", value=pairs, unit="count"),
+        dict(common, metric="predicted_speedup", value=5.0, backend="analytic")])
 
 
-@pytest.mark.parametrize("value, iqr, rounds, status", [
-    (3.0, 0.5, 5, "reproduced"),          # 2.75 .. 3.25 > 1
-    (1.2, 0.6, 5, "inconclusive"),        # 0.9 .. 1.5 contains 1
-    (0.7, 0.2, 5, "not reproduced"),      # 0.6 .. 0.8 < 1
-    (3.0, 0.0, 1, "inconclusive"),        # one round: no interval
+@pytest.mark.parametrize("value, low, high, pairs, status", [
+    (3.0, 2.75, 3.25, 12, "reproduced"),     # the interval lies above 1
+    (1.2, 0.9, 1.5, 12, "inconclusive"),     # it contains 1
+    (0.7, 0.6, 0.8, 12, "not reproduced"),   # it lies below 1
+    (3.0, 2.75, 3.25, 6, "inconclusive"),    # fewer than 10 alternating pairs
 ])
-def test_training_speed_rule(value, iqr, rounds, status):
-    v = training_speed_verdict(speed_rows(value, iqr, rounds))
+def test_training_speed_rule(value, low, high, pairs, status):
+    v = training_speed_verdict(speed_rows(value, low, high, pairs))
     assert v.status == status and f"{value:.2f}x" in v.value and "FLOP-predicted 5.00x" in v.value
 
 
@@ -62,7 +63,7 @@ def plan_rows(mfu):
                             backend="projection")])
 
 
-@pytest.mark.parametrize("mfu, status", [(0.35, "reproduced"), (1.7, "not reproduced"), (0.01, "inconclusive"),
+@pytest.mark.parametrize("mfu, status", [(0.35, "plausible"), (1.7, "implausible"), (0.01, "inconclusive"),
                                          (0.8, "inconclusive")])
 def test_gpu_hours_rule(mfu, status):
     assert gpu_hours_verdict(plan_rows(mfu)).status == status

@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 Better = Literal["higher", "lower", "setting"]
-VerdictStatus = Literal["reproduced", "not reproduced", "inconclusive", "not measured here"]
-VERDICT_STATUSES: tuple[str, ...] = ("reproduced", "not reproduced", "inconclusive", "not measured here")
+VerdictStatus = Literal["reproduced", "partly reproduced", "not reproduced", "inconclusive", "plausible",
+                        "implausible", "not measured here"]
+# what each status means for which kind of claim: pfbench.benchmarks.vocabulary
+VERDICT_STATUSES: tuple[str, ...] = ("reproduced", "partly reproduced", "not reproduced", "inconclusive", "plausible",
+                                     "implausible", "not measured here")
 
 
 @dataclass(frozen=True)

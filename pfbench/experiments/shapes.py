@@ -44,7 +44,6 @@ class ConvergenceScale:
     budget_clock: str = "cpu"         # "cpu": process CPU seconds; "wall": wall seconds (CUDA)
     lr: float = 1e-3
     data: str = "real"
-    resamples: int = 2000             # bootstrap resamples of each ladder ratio
 
     @property
     def eval_steps(self) -> tuple[int, ...]:
@@ -138,7 +137,7 @@ def experiment_shape(preset: Preset) -> ExperimentShape:
                                    **geometry, batch_size=4, steps=8, eval_fractions=(0.5, 1.0), seeds=2,
                                    dataset_size=32, heldout_clips=8, sample_clips=4, fid_bootstrap=10,
                                    schedule=SamplingSchedule(4, (2, 2, 2), (2, 2, 2)), budget_s=120.0,
-                                   data="procedural", resamples=300))
+                                   data="procedural"))
     if preset.name == "cpu":
         geometry = dict(name="cpu-tiny-4x16x16", model="tiny", frames=4, height=16, width=16)
         return ExperimentShape(**geometry, batch_size=8, dataset_size=256,

@@ -17,7 +17,9 @@ finite-sample factor m / (N - m) = 1 for halves, estimates Var(FD_N). The interv
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from statistics import NormalDist
 
 import numpy as np
@@ -157,3 +159,22 @@ def frechet_interval(f1, f2, groups1=None, groups2=None, resamples: int = 50, co
     # the population distance is >= 0: truncating the interval there only adds coverage
     return FrechetInterval(fd, debiased, max(debiased - z * se, 0.0), max(debiased + z * se, 0.0), confidence,
                            "clips (half-samples without replacement)", resamples, (len(g1), len(g2)))
+
+
+# ----------------------------------------------------------------------------------------------- paired seeds
+
+@lru_cache(maxsize=256)
+def t_quantile(q: float, df: int) -> float:
+    """Student-t quantile (cached: verdicts and simulations ask for the same few again and again)."""
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(q, df))
+
+
+def t_interval(diffs, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of paired differences (one per seed) and its Student-t interval; NaN ends with fewer than 2 pairs."""
+    d = np.asarray(diffs, float)
+    if len(d) < 2:
+        return (float(d.mean()) if len(d) else math.nan), math.nan, math.nan
+    half = t_quantile(0.5 + confidence / 2, len(d) - 1) * float(d.std(ddof=1)) / math.sqrt(len(d))
+    return float(d.mean()), float(d.mean()) - half, float(d.mean()) + half

@@ -85,8 +85,8 @@ def _markdown(b: Block, run_dir: Path) -> str:
 
 
 _NUMERIC = re.compile(r"^(>= |<= )?[-+]?[\d.,]+(e-?\d+)?(%|x| GiB| s)?( ± [\d.,e-]+)?$|^—$")
-_REGRESSION = {"regression", "changed", "missing", "not reproduced"}
-_GOOD = {"better", "reproduced"}
+_REGRESSION = {"regression", "changed", "missing", "not reproduced", "implausible"}
+_GOOD = {"better", "reproduced", "plausible"}
 
 
 def inline(text_: str) -> Markup:
@@ -104,7 +104,7 @@ def cell_class(value) -> str:
         classes.append("bad")
     elif text_ in _GOOD:
         classes.append("good")
-    elif text_ in ("inconclusive", "worse"):
+    elif text_ in ("inconclusive", "worse", "partly reproduced"):
         classes.append("warn")
     return " ".join(classes)
 

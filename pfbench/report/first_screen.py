@@ -125,31 +125,51 @@ def section_summary(ctx: ReportContext) -> list[Block]:
 def _quality_columns(df: pd.DataFrame) -> list[tuple[str, callable]]:
     """One column per (quality measure, extractor): distances of different extractors never share a column."""
     cols = []
-    fid = df[(df["suite"] == "fid") & (df["metric"] == "fid") & (df["x_name"] == "train_flops") & df["value"].notna()]
-    for extractor in dict.fromkeys(fid["backend"]):
-        d = fid[fid["backend"] == extractor]
+    conv = df[(df["suite"] == "fid") & (df["case"] == "convergence")]
+    sizes = conv[conv["metric"].isin(["fake_frames", "feature_dim", "bias_dominated"])]
 
-        def final(v, d=d):
-            dv = d[d["variant"] == v].sort_values("x_value")
-            if dv.empty:
-                return "—"
-            last = dv.iloc[-1]
-            half = "" if pd.isna(last["spread"]) else f" ± {fmt(last['spread'])}"
-            return f"{fmt(last['value'])}{half}"
-        cols.append((f"final FID [{extractor or '?'}] (95% CI)", final))
+    def n_and_flag(v: str, with_flag: bool) -> str:
+        """' (N=24, D=1280, bias-dominated)' from the variant's size rows; '' when the run has none."""
+        got = {m: sizes[(sizes["variant"] == v) & (sizes["metric"] == m)]["value"] for m in
+               ("fake_frames", "feature_dim", "bias_dominated")}
+        if got["fake_frames"].empty:
+            return ""
+        flag = ", bias-dominated" if with_flag and not got["bias_dominated"].empty and \
+            got["bias_dominated"].iloc[0] == 1 else ""
+        dim = f", D={got['feature_dim'].iloc[0]:.0f}" if not got["feature_dim"].empty else ""
+        return f" (N={got['fake_frames'].iloc[0]:.0f}{dim}{flag})"
+
+    for metric, label in (("fid", "final FID"), ("kid_blocked", "final kernel distance")):
+        rows = conv[(conv["metric"] == metric) & (conv["x_name"] == "train_flops") & conv["value"].notna()]
+        for extractor in dict.fromkeys(rows["backend"]):
+            d = rows[rows["backend"] == extractor]
+
+            def final(v, d=d, metric=metric):
+                dv = d[d["variant"] == v].sort_values("x_value")
+                if dv.empty:
+                    return "—"
+                last = dv.iloc[-1]
+                half = "" if pd.isna(last["spread"]) else f" ± {fmt(last['spread'])}"
+                return f"{fmt(last['value'])}{half}{n_and_flag(v, metric == 'fid')}"
+            cols.append((f"{label} [{extractor or '?'}] (95% CI over seeds, N per set)", final))
     ok_fvd = df[(df["suite"] == "vbench") & (df["case"] == "variant_fvd") & (df["status"] == "ok")]
-    fvd, n_videos = ok_fvd[ok_fvd["metric"] == "fvd"], ok_fvd[ok_fvd["metric"] == "fvd_videos"]
+    fvd = ok_fvd[ok_fvd["metric"] == "fvd"]
     for extractor in dict.fromkeys(fvd["backend"]):
-        d = fvd[fvd["backend"] == extractor]
+        d = ok_fvd[ok_fvd["backend"] == extractor]
 
         def final_fvd(v, d=d):
-            dv, nv = d[d["variant"] == v], n_videos[n_videos["variant"] == v]
-            if dv.empty:
+            """The interval's centre (fvd_debiased, where the half-sample interval is computed) ± its half-width,
+            N, and a flag when the FVD is bias-dominated; runs without fvd_debiased rows show fvd ± spread."""
+            dv = d[d["variant"] == v]
+            row = lambda m: dv[dv["metric"] == m].iloc[0] if (dv["metric"] == m).any() else None
+            r, centre, nv, flag = row("fvd"), row("fvd_debiased"), row("fvd_videos"), row("bias_dominated")
+            if r is None:
                 return "—"
-            r = dv.iloc[0]
-            half = "" if pd.isna(r.get("spread")) else f" ± {fmt(r['spread'])}"
-            return f"{fmt(r['value'])}{half}" + (f" (N={int(nv['value'].iloc[0])})" if not nv.empty else "")
-        cols.append((f"FVD [{extractor}] (95% CI, N)", final_fvd))
+            shown = r if centre is None else centre
+            half = "" if pd.isna(shown.get("spread")) else f" ± {fmt(shown['spread'])}"
+            out = f"{fmt(shown['value'])}{half}" + (f" (N={int(nv['value'])})" if nv is not None else "")
+            return out + (" (bias-dominated: N < 10 D)" if flag is not None and flag["value"] == 1 else "")
+        cols.append((f"FVD [{extractor}] (debiased ± 95% CI, N)", final_fvd))
     q = df[(df["suite"] == "vbench") & (df["metric"] == "vbench_quality_score") & (df["case"] == "variant_samples")]
     dims = df[(df["suite"] == "vbench") & (df["case"] == "variant_samples") & (df["status"] == "ok")]
     if not q.empty:

@@ -6,6 +6,8 @@ from pfbench.benchmarks.vbench import quality_metrics
 
 METRICS = quality_metrics() + (
     Metric("fid", "", "lower", doc="Fréchet distance; its extractor is the row's backend"),
+    Metric("kid_blocked", "", "lower", doc="clip-blocked kernel distance (MMD^2, unbiased at any N)"),
+    Metric("diversity_ratio", "", "setting", doc="fake / real covariance-trace ratio of the features (1: as diverse)"),
     Metric("block_correlation", "", "setting", doc="neighbour correlation of high-passed samples (mechanism)"),
     Metric("jump_block_correlation", "", "setting", doc="block correlation of the renoising jump (mechanism)"),
     Metric("loss", "", "lower"),
@@ -21,7 +23,8 @@ METRICS = quality_metrics() + (
     Metric("fvd", "", "lower", doc="not measured on clips shorter than 16 frames"),
     Metric("mean_tokens_per_sample", "tokens", "lower", True),
     *(Metric(f"{m}{suffix}", unit, "setting", doc="paired difference over seeds" + (f" ({suffix[1:]})" if suffix else ""))
-      for m, unit in (("block_correlation_gap", ""), ("fid_gap", ""), ("frame_similarity_gap", "fraction"),
+      for m, unit in (("block_correlation_gap", ""), ("fid_gap", ""), ("kid_blocked_gap", ""),
+                      ("frame_similarity_gap", "fraction"),
                       *((f"heldout_loss_stage{k}_gap", "") for k in range(6)))
       for suffix in ("", "_ci_low", "_ci_high")),
 )

@@ -9,12 +9,17 @@ Fréchet distance y (lower is better) and its standard error from the evaluation
 2. Cost to reach a target (:func:`cost_to_reach`): the first evaluation point at or below it, interpolated linearly
    in log cost from the point before (the report's rule). Reached at the first point: the cost is *at most* that
    point's (bound "upper"); never reached: *more than* the run's cost (bound "lower", reported as None).
-3. Ratio = baseline cost / variant cost on the seed-mean curves. Interval (:func:`ladder_ratios`): bootstrap over
-   seeds (each variant's runs resampled with replacement, independently) and over evaluation samples (each point's
-   value redrawn as y + se * N(0, 1), se from the Fréchet interval of pfbench.metrics.stats); percentile interval of
-   the ratio, quantiles taken without interpolation so a run that never reaches a target counts as ratio 0.
-4. Verdict (:func:`verdict_text`): "reproduced at this scale" when the interval lies above 1, "not reproduced" when
-   it lies at or below 1, "inconclusive" when it spans 1 — always with the ratio and its interval.
+3. Ratio = baseline cost / variant cost on the seed-mean curves. Interval (:func:`ladder_ratios`): the wider of two,
+   so that it holds whichever noise dominates. (i) The runs are paired by seed (same initial weights and data
+   stream): each seed gives its own ratio, and the Student-t interval of the mean log ratio over seeds (n - 1
+   degrees of freedom, wide with 3 seeds, as it should be) covers seed-to-seed variation. (ii) The percentile
+   bootstrap over seeds (resampled with replacement) and evaluation samples (each point redrawn as y + se * N(0, 1),
+   se from the statistic's interval over clips) covers evaluation noise, which 3 seeds cannot estimate. A seed or a
+   draw whose variant never reaches the target counts as ratio 0 (low end 0); one whose baseline never reaches its
+   own target, or whose variant reaches it at its first point (a ratio that is only a lower bound), sets the high end
+   to infinity; draws where neither reaches it have no ratio, and when they exceed the interval's tail the interval
+   is [0, inf]. Each unbounded end names its cause.
+4. Verdict: pfbench.benchmarks.vocabulary.ratio_claim words the interval against the paper's "almost 3x".
 """
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
+
+from pfbench.metrics.stats import t_interval, t_quantile
 
 LADDER_FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -55,7 +62,7 @@ class Reach:
 
 @dataclass(frozen=True)
 class LadderRatio:
-    """The ratio baseline cost / variant cost at one target, with its bootstrap interval."""
+    """The ratio baseline cost / variant cost at one target, with its interval over paired seeds."""
 
     fraction: float              # where on the baseline's run the target was taken
     target: float
@@ -67,9 +74,11 @@ class LadderRatio:
     variant_cost: float | None
     bound: str                   # "" / "lower" (ratio at least: the variant reached it at its first point) /
     #                              "upper" (ratio at most: the variant never reached it; ratio < base / its run)
-    resamples: int
     seeds: tuple[int, int]       # (baseline runs, variant runs)
-    over: str = "seeds (runs resampled with replacement) and evaluation samples (y + se * N(0, 1))"
+    per_seed: tuple[float, ...] = ()   # each seed's ratio (NaN: undefined)
+    cause: str = ""              # why an end of the interval is unbounded, or why there is none
+    over: str = ("the wider of: Student-t over paired seeds (log ratios); bootstrap over seeds and evaluation "
+                 "samples")
 
 
 def cost_to_reach(x: Sequence[float], y: Sequence[float], target: float) -> Reach:
@@ -109,43 +118,118 @@ def ladder_targets(baseline: Sequence[Curve], fractions: Sequence[float] = LADDE
     return out
 
 
-def _resampled_mean(curves: Sequence[Curve], rng: np.random.Generator) -> Curve:
-    picks = [curves[i] for i in rng.integers(0, len(curves), len(curves))]
-    noisy = [Curve(c.x, tuple(np.asarray(c.y) + (np.asarray(c.se) * rng.standard_normal(len(c.y)) if c.se else 0)),
-                   (), c.progress) for c in picks]
-    return mean_curve(noisy)
+def _seed_ratio(base: Curve, var: Curve, target: float) -> tuple[float, str]:
+    """One seed's ratio and its censoring: "" exact, "lower" (at least), "upper" (at most), "undefined"."""
+    rb, rv = cost_to_reach(base.x, base.y, target), cost_to_reach(var.x, var.y, target)
+    if rb.cost is None and rv.cost is None:
+        return math.nan, "undefined"
+    if rv.cost is None:
+        return float(rb.cost) / float(var.x[-1]), "upper"   # the variant needs more than its whole run
+    if rb.cost is None:
+        return float(base.x[-1]) / float(rv.cost), "lower"  # the baseline needs more than its whole run
+    if rv.bound == "upper":
+        return float(rb.cost) / float(rv.cost), "lower"     # the variant may have reached it even earlier
+    if rb.bound == "upper":
+        return float(rb.cost) / float(rv.cost), "upper"
+    return float(rb.cost) / float(rv.cost), ""
 
 
-def _ratio(base: Reach, var: Reach) -> float:
-    if base.cost is None:
-        return math.inf
-    if var.cost is None:
-        return 0.0
-    return base.cost / var.cost
+def _reach_many(x: np.ndarray, y: np.ndarray, target: float) -> np.ndarray:
+    """:func:`cost_to_reach` for R curves at once: x, y (R, P) with x increasing along P; NaN where never reached."""
+    hit = y <= target  # (R, P)
+    i = hit.argmax(axis=1)  # (R,) first point at or below the target
+    r = np.arange(len(y))
+    xi, yi = x[r, i], y[r, i]
+    x0, y0 = x[r, np.maximum(i - 1, 0)], y[r, np.maximum(i - 1, 0)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(y0 != yi, (y0 - target) / (y0 - yi), 1.0)
+        cost = np.exp(np.log(x0) + frac * (np.log(xi) - np.log(x0)))
+    cost = np.where(i == 0, xi, cost)
+    return np.where(hit.any(axis=1), cost, np.nan)
+
+
+def _bootstrap(baseline: Sequence[Curve], variant: Sequence[Curve], targets, resamples: int, seed: int) -> np.ndarray:
+    """Ratios of resampled seed-mean curves (R, targets): seeds with replacement, each point redrawn y + se N(0, 1);
+    0 where the variant never reaches a target, inf where only the baseline never does, NaN where neither does."""
+    rng = np.random.default_rng(seed)
+
+    def draws(curves):
+        x = np.array([c.x for c in curves])  # (S, P)
+        y = np.array([c.y for c in curves])
+        se = np.array([c.se if c.se else (0.0,) * len(c.y) for c in curves])
+        picks = rng.integers(0, len(curves), (resamples, len(curves)))  # (R, S)
+        noisy = y[picks] + se[picks] * rng.standard_normal((resamples, len(curves), y.shape[1]))  # (R, S, P)
+        return x[picks].mean(axis=1), noisy.mean(axis=1)  # (R, P) each
+
+    (xb, yb), (xv, yv) = draws(baseline), draws(variant)
+    out = np.empty((resamples, len(targets)))
+    for j, (_, target) in enumerate(targets):
+        cb, cv = _reach_many(xb, yb, target), _reach_many(xv, yv, target)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = cb / cv
+        ratio = np.where(np.isnan(cv) & ~np.isnan(cb), 0.0, ratio)
+        ratio = np.where(np.isnan(cb) & ~np.isnan(cv), np.inf, ratio)
+        out[:, j] = ratio  # NaN: neither reached
+    return out
+
+
+def _t_interval(per: list[tuple[float, str]], confidence: float) -> tuple[float, float, list[str]]:
+    """Student-t interval of the mean log ratio over paired seeds, with censored seeds widening it."""
+    if len(per) < 2:
+        return math.nan, math.nan, ["one seed: no interval over seeds"]
+    logs = np.log([max(r, 1e-12) if r == r else 1.0 for r, _ in per])
+    half = t_quantile(0.5 + confidence / 2, len(logs) - 1) * float(logs.std(ddof=1)) / math.sqrt(len(logs))
+    low, high, causes = float(math.exp(logs.mean() - half)), float(math.exp(logs.mean() + half)), []
+    for i, (_, kind) in enumerate(per):
+        if kind in ("upper", "undefined"):
+            low = 0.0
+        if kind in ("lower", "undefined"):
+            high = math.inf
+        if kind == "upper":
+            causes.append(f"seed {i}: the variant never reached the target (low end 0)")
+        elif kind == "undefined":
+            causes.append(f"seed {i}: neither run reached the target (no ratio)")
+    return low, high, causes
 
 
 def ladder_ratios(baseline: Sequence[Curve], variant: Sequence[Curve], targets: Sequence[tuple[float, float]],
                   resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> list[LadderRatio]:
-    """Per target: baseline cost / variant cost on the seed-mean curves, and its bootstrap percentile interval
-    (module docstring). ``targets`` come from :func:`ladder_targets` on the baseline alone."""
-    if not baseline or not variant:
-        raise ValueError("ladder_ratios needs at least one baseline run and one variant run")
+    """Per target: baseline cost / variant cost on the seed-mean curves, and the wider of the paired-seed t
+    interval and the bootstrap interval (module docstring). ``baseline`` and ``variant`` are paired by position:
+    one run per seed, in the same seed order. ``targets`` come from :func:`ladder_targets` on the baseline alone."""
+    if not baseline or len(baseline) != len(variant):
+        raise ValueError(f"ladder_ratios needs one variant run per baseline run (paired by seed), got "
+                         f"{len(baseline)} and {len(variant)}")
     mb, mv = mean_curve(baseline), mean_curve(variant)
-    rng = np.random.default_rng(seed)
-    draws = np.empty((resamples, len(targets)))
-    for r in range(resamples):
-        b, v = _resampled_mean(baseline, rng), _resampled_mean(variant, rng)
-        for j, (_, target) in enumerate(targets):
-            draws[r, j] = _ratio(cost_to_reach(b.x, b.y, target), cost_to_reach(v.x, v.y, target))
+    boot = _bootstrap(baseline, variant, targets, resamples, seed)
     alpha = (1.0 - confidence) / 2.0
     out = []
     for j, (fraction, target) in enumerate(targets):
         rb, rv = cost_to_reach(mb.x, mb.y, target), cost_to_reach(mv.x, mv.y, target)
-        ratio = _ratio(rb, rv)
-        lo, hi = (float(np.quantile(draws[:, j], q, method="inverted_cdf")) for q in (alpha, 1.0 - alpha))
+        ratio = None if rv.cost is None or rb.cost is None else rb.cost / rv.cost
+        per = [_seed_ratio(b, v, target) for b, v in zip(baseline, variant)]
+        t_low, t_high, causes = _t_interval(per, confidence)
+        draws = boot[:, j]
+        undefined = float(np.isnan(draws).mean())
+        if undefined > alpha:
+            b_low, b_high = 0.0, math.inf
+            causes.append(f"{undefined:.0%} of bootstrap draws: neither curve reached the target")
+        else:
+            finite = np.sort(draws[~np.isnan(draws)])
+            b_low, b_high = (float(np.quantile(finite, q, method="inverted_cdf")) for q in (alpha, 1.0 - alpha))
+        low, high = (b_low, b_high) if t_low != t_low else (min(t_low, b_low), max(t_high, b_high))
+        if math.isinf(high):
+            for i, (_, kind) in enumerate(per):
+                if kind == "lower":
+                    causes.append(f"seed {i}: " + ("full_sequence never reached its own target" if cost_to_reach(
+                        baseline[i].x, baseline[i].y, target).cost is None else "the variant reached it at its "
+                        "first evaluation (the ratio is only a lower bound)") + " (high end unbounded)")
+            if np.isinf(draws).any() and not any("high end" in c for c in causes):
+                causes.append(f"{np.isinf(draws).mean():.0%} of bootstrap draws: full_sequence never reached its "
+                              "own target (high end unbounded)")
         bound = "upper" if rv.cost is None else ("lower" if rv.bound == "upper" else "")
-        out.append(LadderRatio(fraction, target, None if rv.cost is None or rb.cost is None else ratio, lo, hi,
-                               confidence, rb.cost, rv.cost, bound, resamples, (len(baseline), len(variant))))
+        out.append(LadderRatio(fraction, target, ratio, low, high, confidence, rb.cost, rv.cost, bound,
+                               (len(baseline), len(variant)), tuple(r for r, _ in per), "; ".join(causes)))
     return out
 
 
@@ -153,38 +237,6 @@ def geometric_mean_ratio(ratios: Sequence[LadderRatio]) -> float | None:
     """Geometric mean of the ladder's finite ratios (one summary number; each level keeps its own interval)."""
     vals = [r.ratio for r in ratios if r.ratio and math.isfinite(r.ratio)]
     return float(math.exp(np.mean(np.log(vals)))) if vals else None
-
-
-def verdict_status(low: float, high: float) -> str:
-    """'reproduced' (interval above 1), 'not reproduced' (at or below 1), 'inconclusive' (spans 1)."""
-    if low > 1.0:
-        return "reproduced"
-    if high <= 1.0:
-        return "not reproduced"
-    return "inconclusive"
-
-
-def fmt_ratio(v: float | None) -> str:
-    """A ratio or interval end for a verdict line: 2 significant digits, 'inf' for an unbounded end."""
-    if v is None or math.isnan(v):
-        return "n/a"
-    if math.isinf(v):
-        return "inf"
-    return f"{v:.2g}" if v < 1 else f"{v:.2f}".rstrip("0").rstrip(".") if v < 10 else f"{v:.0f}"
-
-
-def verdict_text(status: str, ratio: float | None, low: float, high: float, confidence: float = 0.95,
-                 what: str = "x") -> str:
-    """One line a reader can act on, never a ratio without its interval."""
-    pct = f"{confidence:.0%}"
-    iv = f"{pct} CI {fmt_ratio(low)}-{fmt_ratio(high)}"
-    missing = ratio is None or (isinstance(ratio, float) and math.isnan(ratio))
-    r = "never reached" if missing else f"{fmt_ratio(ratio)}{what}"
-    if status == "reproduced":
-        return f"reproduced at this scale ({r}, {iv})"
-    if status == "not reproduced":
-        return f"not reproduced ({r}, {iv})"
-    return f"inconclusive (the interval spans 1x: {r}, {iv})"
 
 
 def normal_se(high: float | None, centre: float | None, confidence: float = 0.95) -> float:
@@ -228,10 +280,4 @@ def still_falling(curves: Sequence[Curve], from_progress: float = 0.8) -> StillF
 def paired_difference(a, b, confidence: float = 0.95) -> tuple[float, float, float]:
     """Mean of a - b over paired runs (one pair per seed: same initial weights, data and noise) and its Student-t
     interval over seeds: (mean, low, high); NaN bounds with fewer than 2 pairs."""
-    from scipy.stats import t as student_t
-
-    d = np.asarray(a, float) - np.asarray(b, float)
-    if len(d) < 2:
-        return (float(d.mean()) if len(d) else math.nan), math.nan, math.nan
-    half = float(student_t.ppf(0.5 + confidence / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
-    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
+    return t_interval(np.asarray(a, float) - np.asarray(b, float), confidence)

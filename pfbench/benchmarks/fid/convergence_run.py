@@ -69,6 +69,8 @@ class Budget:
 
 @dataclass
 class Point:
+    """One run scored at one evaluation step: the Fréchet distance and the clip-blocked kernel distance (with their
+    standard errors from the evaluation samples), diversity, and the sizes that decide which one a verdict reads."""
     step: int
     flops: float
     wall_s: float
@@ -76,24 +78,49 @@ class Point:
     se: float
     fid_high: float | None
     extractor: str
+    kid: float = math.nan          # clip-blocked MMD^2 (unbiased at any N)
+    kid_se: float = 0.0
+    diversity: float = math.nan    # fake / real covariance-trace ratio
+    feature_dim: int = 0
+    n_fake: int = 0                # generated frames scored
+    bias_dominated: bool = False   # the Fréchet distance of these sizes is bias-dominated (no verdict reads it)
+
+    def value(self, statistic: str) -> tuple[float, float]:
+        """(value, se) of ``statistic``: 'fid' or 'kid_blocked'."""
+        return (self.fid, self.se) if statistic == "fid" else (self.kid, self.kid_se)
 
 
-def run_curve(points: list[Point], steps: int, x: str = "flops") -> Curve | None:
-    """A Curve (cost ``x``: 'flops' or 'wall_s') from a run's evaluated points, or None without points."""
+LADDER_STATISTICS = ("fid", "kid_blocked")
+
+
+def ladder_statistic(points) -> str:
+    """The statistic the ladder and its verdict read: the Fréchet distance when no point of these runs is
+    bias-dominated, else the clip-blocked kernel distance."""
+    return "kid_blocked" if any(p.bias_dominated for p in points) else "fid"
+
+
+def run_curve(points: list[Point], steps: int, x: str = "flops", statistic: str = "fid") -> Curve | None:
+    """A Curve (cost ``x``: 'flops' or 'wall_s'; quality ``statistic``: 'fid' or 'kid_blocked') from a run's
+    evaluated points, or None without points."""
     pts = sorted(points, key=lambda p: p.step)
     if not pts:
         return None
     xs = [getattr(p, x) for p in pts]
     if any(b <= a for a, b in zip(xs, xs[1:])) or xs[0] <= 0:  # wall clocks of resumed runs may tie: nudge
         xs = list(np.maximum.accumulate(np.maximum(xs, 1e-9)) + np.arange(len(xs)) * 1e-9)
-    return Curve(tuple(xs), tuple(p.fid for p in pts), tuple(p.se for p in pts),
+    values = [p.value(statistic) for p in pts]
+    return Curve(tuple(xs), tuple(v for v, _ in values), tuple(se for _, se in values),
                  tuple(p.step / steps for p in pts))
 
 
 def point_from_fid(step: int, flops: float, wall_s: float, result) -> Point:
-    """A Point from a pfbench.metrics.fid.compute.FidResult: plain FID, se behind its clip-level interval."""
+    """A Point from a pfbench.metrics.fid.compute.FidResult: plain FID with the se behind its clip-level interval,
+    the clip-blocked kernel distance with its se, diversity and the bias flag."""
     se = normal_se(result.fid_ci_high, result.fid_debiased, result.confidence)
-    return Point(step, float(flops), float(wall_s), float(result.fid), se, result.fid_ci_high, result.extractor)
+    number = lambda v, missing=math.nan: missing if v is None else float(v)  # noqa: E731  (None: too few clips)
+    return Point(step, float(flops), float(wall_s), float(result.fid), se, result.fid_ci_high, result.extractor,
+                 number(result.kid_blocked), number(result.kid_blocked_se, 0.0), number(result.diversity_ratio),
+                 int(result.feature_dim), int(result.n_fake), bool(result.bias_dominated))
 
 
 def common_points(runs: dict) -> dict:
@@ -106,20 +133,30 @@ def common_points(runs: dict) -> dict:
 
 
 def seed_mean_rows(variant: str, by_seed: dict, note: str) -> list[dict]:
-    """Seed-mean FID per evaluation point, spread = 95% t half-width over seeds (one row per x axis)."""
-    from scipy.stats import t as student_t
+    """Seed-mean FID and clip-blocked KID per evaluation point, spread = 95% t half-width over seeds (one row per
+    x axis), and at the last point the diversity ratio and the sizes (feature dimension, frames, bias flag)."""
+    from pfbench.metrics.stats import t_interval
 
     steps = sorted({p.step for pts in by_seed.values() for p in pts})
     rows = []
     for step in steps:
         pts = [p for pts in by_seed.values() for p in pts if p.step == step]
-        vals = np.array([p.fid for p in pts])
-        half = (float(student_t.ppf(0.975, len(vals) - 1) * vals.std(ddof=1) / math.sqrt(len(vals)))
-                if len(vals) > 1 else None)
-        common = dict(case="convergence", variant=variant, metric="fid", value=float(vals.mean()), unit="",
-                      backend=pts[0].extractor, spread=half, spread_kind="ci95_seeds",
-                      note=f"mean of {len(vals)} seeds; " + note)
-        rows += [{**common, "x_name": "train_flops", "x_value": float(np.mean([p.flops for p in pts]))},
-                 {**common, "x_name": "train_step", "x_value": float(step)},
-                 {**common, "x_name": "train_wall_s", "x_value": float(np.mean([p.wall_s for p in pts]))}]
+        for metric, statistic in (("fid", "fid"), ("kid_blocked", "kid_blocked")):
+            vals = np.array([p.value(statistic)[0] for p in pts])
+            mean, low, high = t_interval(vals)
+            flag = " (bias-dominated: N < 10 D, no verdict reads it)" if metric == "fid" and pts[0].bias_dominated else ""
+            common = dict(case="convergence", variant=variant, metric=metric, value=mean, unit="",
+                          backend=pts[0].extractor, spread=None if high != high else (high - low) / 2,
+                          spread_kind="ci95_seeds", note=f"mean of {len(vals)} seeds{flag}; " + note)
+            rows += [{**common, "x_name": "train_flops", "x_value": float(np.mean([p.flops for p in pts]))},
+                     {**common, "x_name": "train_step", "x_value": float(step)},
+                     {**common, "x_name": "train_wall_s", "x_value": float(np.mean([p.wall_s for p in pts]))}]
+    last = [pts[-1] for pts in by_seed.values() if pts]
+    if last:
+        common = dict(case="convergence", variant=variant, unit="", backend=last[0].extractor, x_name="train_step",
+                      x_value=float(last[0].step), note=f"at the last evaluated step, mean of {len(last)} seeds")
+        rows += [{**common, "metric": "diversity_ratio", "value": float(np.mean([p.diversity for p in last]))},
+                 {**common, "metric": "feature_dim", "value": float(last[0].feature_dim)},
+                 {**common, "metric": "fake_frames", "value": float(last[0].n_fake), "unit": "frames"},
+                 {**common, "metric": "bias_dominated", "value": float(last[0].bias_dominated)}]
     return rows

@@ -8,7 +8,7 @@ import math
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from pfbench.benchmarks.fid.convergence import fmt_ratio
+from pfbench.benchmarks.vocabulary import fmt_x
 from pfbench.render.blocks import Block, image, table, text
 from pfbench.render.context import ReportContext
 from pfbench.render.format import fmt
@@ -37,11 +37,21 @@ def _ladder(ctx: ReportContext, metric: str) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
+def _end(v: float) -> str:
+    return fmt_x(v).rstrip("x")
+
+
 def _ratio_cell(r) -> str:
     if r["ratio"] is None or (isinstance(r["ratio"], float) and math.isnan(r["ratio"])):
-        return f"never reached (CI {fmt_ratio(r['low'])}-{fmt_ratio(r['high'])})"
-    mark = {"lower": ">= ", "upper": "<= "}.get(r["bound"], "")
-    return f"{mark}{r['ratio']:.2f}x [{fmt_ratio(r['low'])}, {fmt_ratio(r['high'])}]"
+        return f"never reached (CI {_end(r['low'])}-{_end(r['high'])})"
+    return f"{fmt_x(r['ratio'], r['bound'])} [{_end(r['low'])}, {_end(r['high'])}]"
+
+
+def ladder_statistic(ctx: ReportContext) -> tuple[str, str]:
+    """(metric, backend) of the statistic the ladder read: 'kid_blocked' or 'fid' with its extractor."""
+    t = ctx.rows("fid", case="ladder", metric="ladder_target")
+    backend = next((b for b in dict.fromkeys(t["backend"]) if b), "fid[?]")
+    return backend.split("[", 1)[0], backend
 
 
 def section(ctx: ReportContext) -> list[Block]:
@@ -50,13 +60,16 @@ def section(ctx: ReportContext) -> list[Block]:
     if fid.empty:
         return [text("No FID-convergence rows in this run (suite `fid`).")]
     ctx.mark(ctx.rows("fid"))
-    backend = ", ".join(f"`{b}`" for b in dict.fromkeys(fid["backend"]) if b)
-    blocks = [text(f"Compute to quality over a ladder of targets (Fréchet distance, extractor {backend}). Targets are "
-                   f"{BASELINE}'s seed-mean FID at 20/40/60/80% of its run and at its end, fixed before the other "
-                   "variants were scored; each cell is full_sequence's cost / the variant's cost to reach it, with a "
-                   "bootstrap 95% interval over seeds and evaluation samples. `>=`: reached at its first evaluation "
-                   "point; never reached: the variant needs more than its whole run. Paper: " + PAPER_FID + ".")]
-    targets = ctx.rows("fid", case="ladder", metric="ladder_target_fid").sort_values("x_value")
+    metric, backend = ladder_statistic(ctx)
+    curve = ctx.rows("fid", case="convergence", metric=metric)
+    blocks = [text(f"Compute to quality over a ladder of targets, read on `{backend}` (the Fréchet distance only where "
+                   "it has at least 10 x D frames per set; else the clip-blocked kernel distance, unbiased at any N). "
+                   f"Targets are {BASELINE}'s seed-mean value at 20/40/60/80% of its run and at its end, fixed before "
+                   "the other variants were scored; each cell is full_sequence's cost / the variant's cost to reach "
+                   "it, with a Student-t 95% interval over paired seeds (log ratios). `>=`: reached at its first "
+                   "evaluation point (a lower bound); never reached: the variant needs more than its whole run. "
+                   "Paper: " + PAPER_FID + ".")]
+    targets = ctx.rows("fid", case="ladder", metric="ladder_target").sort_values("x_value")
     flops, wall = _ladder(ctx, RATIO), _ladder(ctx, WALL)
     if not flops.empty:
         rows = []
@@ -65,14 +78,15 @@ def section(ctx: ReportContext) -> list[Block]:
                 w = wall[(wall["variant"] == v) & (wall["fraction"] == r["fraction"])]
                 t = targets[targets["x_value"] == r["fraction"]]["value"]
                 rows.append({"variant": v, "target (baseline at % of run)": f"{r['fraction']:.0%}",
-                             "target FID": fmt(t.iloc[0]) if len(t) else "—",
+                             f"target {metric}": fmt(t.iloc[0]) if len(t) else "—",
                              "FLOPs ratio [95% CI]": _ratio_cell(r),
                              "wall-time ratio [95% CI]": _ratio_cell(w.iloc[0]) if len(w) else "—"})
         blocks.append(table(pd.DataFrame(rows), "compute to reach each target, full_sequence / variant"))
-    blocks.append(image(_plot(ctx, fid), "seed-mean FID vs training FLOPs (95% CI over seeds), log x"))
+    blocks.append(image(_plot(ctx, curve if not curve.empty else fid, metric),
+                        f"seed-mean {metric} vs training FLOPs (95% CI over seeds), log x"))
     fall = ctx.rows("fid", case="compute_bound", metric="fid_drop_last20_z")
     if not fall.empty:
-        blocks.append(table(pd.DataFrame([{"variant": r["variant"], "FID drop over the last 20% (in se)": fmt(r["value"]),
+        blocks.append(table(pd.DataFrame([{"variant": r["variant"], "drop over the last 20% (in se)": fmt(r["value"]),
                                            "still falling (> 2 se)": "yes" if r["value"] > 2 else "no"}
                                           for _, r in fall.iterrows()]),
                             "compute-bound check: curves still falling at the last target"))
@@ -83,19 +97,19 @@ def section(ctx: ReportContext) -> list[Block]:
     return blocks
 
 
-def _plot(ctx: ReportContext, fid: pd.DataFrame):
+def _plot(ctx: ReportContext, fid: pd.DataFrame, metric: str = "fid"):
     fig, ax = plt.subplots(figsize=(8.5, 4.8))
     curve = fid[fid["x_name"] == "train_flops"]
     for i, v in enumerate(order_variants(curve["variant"])):
         dv = curve[curve["variant"] == v].sort_values("x_value")
         ax.errorbar(dv["x_value"], dv["value"], yerr=dv["spread"].fillna(0).to_numpy(), capsize=3, label=v,
                     **line_style(v, i))
-    for _, t in ctx.rows("fid", case="ladder", metric="ladder_target_fid").iterrows():
+    for _, t in ctx.rows("fid", case="ladder", metric="ladder_target").iterrows():
         ax.axhline(t["value"], color="grey", lw=0.6, ls=":")
     ax.set_xscale("log")
     ax.set_xlabel("training FLOPs (analytic)")
     extractor = ", ".join(b for b in dict.fromkeys(curve["backend"].dropna()) if b) or "extractor not recorded"
-    ax.set_ylabel(f"FID [{extractor}] (lower is better)")
+    ax.set_ylabel(f"{metric} [{extractor}] (lower is better)")
     ax.legend()
-    ax.set_title("FID vs training compute; dotted: full_sequence's ladder targets")
+    ax.set_title(f"{metric} vs training compute; dotted: full_sequence's ladder targets")
     return ctx.save(fig, "fid_convergence_ladder")

@@ -4,7 +4,21 @@ from pfbench.benchmarks._lazy import lazy
 from pfbench.benchmarks.base import Benchmark, Claim, Metric
 
 METRICS = (
-    Metric("speedup_vs_full_sequence", "x", "higher", doc="full_sequence time / this variant's time"),
+    Metric("speedup_vs_full_sequence", "x", "higher", doc="full_sequence time / this variant's time (wall; "
+           "train_step_interleaved: median of the alternating pairs' ratios)"),
+    Metric("speedup_vs_full_sequence_ci_low", "x", "higher",
+           doc="lower end of the 95% order-statistic interval of the median pair ratio (wall time)"),
+    Metric("speedup_vs_full_sequence_ci_high", "x", "higher",
+           doc="upper end of the 95% order-statistic interval of the median pair ratio (wall time)"),
+    Metric("speedup_cpu_vs_full_sequence", "x", "higher",
+           doc="median of the alternating pairs' ratios of process CPU time (host CPU time on CUDA)"),
+    Metric("speedup_cpu_vs_full_sequence_ci_low", "x", "higher",
+           doc="lower end of the 95% order-statistic interval of the median CPU-time pair ratio"),
+    Metric("speedup_cpu_vs_full_sequence_ci_high", "x", "higher",
+           doc="upper end of the 95% order-statistic interval of the median CPU-time pair ratio"),
+    Metric("speedup_pairs", "count", "setting", doc="alternating (full_sequence, variant) pairs the speedup is over"),
+    Metric("torch_threads", "count", "setting", doc="torch's intra-op thread count, fixed while the pairs ran"),
+    Metric("load_average", "", "setting", doc="highest 1-minute load average seen while the pairs ran"),
     Metric("predicted_speedup", "x", "higher", True, "full_sequence FLOPs / this variant's FLOPs"),
     Metric("speedup_ratio", "x", "higher", doc="measured / FLOP-predicted speedup"),
     Metric("achieved_flops_per_s", "FLOP/s", "higher"),

@@ -1,56 +1,129 @@
 """The training-speed verdict: pyramid_ar's measured training-step speedup over full_sequence, with its interval.
-A pure function of the run's tidy rows (tests/test_verdicts.py)."""
+
+The suite times many short alternating pairs (one full_sequence step, one variant step, order alternating) and
+records the median of the per-pair ratios with a distribution-free interval for that median
+(``median_ratio_interval``). The verdict is a pure function of the run's tidy rows; tests/test_speed_verdict.py
+shows its error rates on simulated pairs with a known truth.
+"""
 from __future__ import annotations
 
 import math
-import re
 
+import numpy as np
 import pandas as pd
 
 from pfbench.benchmarks.base import Verdict
 
 SPEED_CLAIM = "Training speed: pyramid_ar trains faster than full_sequence"
-MIN_ROUNDS = 3  # fewer interleaved rounds give no interval worth the name
+CONFIDENCE = 0.95
+MIN_PAIRS = 10  # fewer alternating pairs: too few for a verdict (at 95% an interval exists from 6 pairs on)
+CASE = "train_step_interleaved"
+LOW, HIGH = "speedup_vs_full_sequence_ci_low", "speedup_vs_full_sequence_ci_high"
+
+
+def order_statistic_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int] | None:
+    """1-based ranks (k, n - k + 1) of the order statistics that bound the median with at least ``confidence``:
+    the largest k with P(Binom(n, 1/2) < k) <= alpha / 2. None when no such k >= 1 exists (n < 6 at 95%)."""
+    half_alpha = (1.0 - confidence) / 2
+    k, below = 0, 0.0  # below = P(Binom(n, 1/2) <= k - 1)
+    while k < n and below + math.comb(n, k) / 2 ** n <= half_alpha + 1e-12:
+        below += math.comb(n, k) / 2 ** n
+        k += 1
+    return (k, n - k + 1) if k >= 1 else None
+
+
+def median_ratio_interval(ratios, confidence: float = CONFIDENCE):
+    """(median, low, high) of per-pair ratios: the sample median and the exact order-statistic interval for the
+    population median (sign-test inversion; distribution-free, needs only independent pairs). Ratios are (..., n)
+    with the pairs on the last axis; leading axes give arrays of results (a simulation's repetitions), a 1-D input
+    gives floats. The ends are NaN when n is too small to have an interval at this confidence."""
+    r = np.asarray(ratios, dtype=np.float64)
+    if r.ndim == 0 or r.shape[-1] == 0:
+        raise ValueError(f"median_ratio_interval needs at least one ratio, got shape {r.shape}")
+    if not np.isfinite(r).all():
+        raise ValueError("median_ratio_interval: ratios must be finite (a timing of 0 s or a NaN upstream?)")
+    n = r.shape[-1]
+    median = np.median(r, axis=-1)
+    ranks = order_statistic_ranks(n, confidence)
+    if ranks is None:
+        low = high = np.full(r.shape[:-1], np.nan)
+    else:
+        ordered = np.sort(r, axis=-1)  # (..., n)
+        low, high = ordered[..., ranks[0] - 1], ordered[..., ranks[1] - 1]
+    if r.ndim == 1:
+        return float(median), float(low), float(high)
+    return median, low, high
+
+
+def speed_status(low, high, pairs):
+    """The rule: "reproduced" (faster) when the interval lies above 1x, "not reproduced" when it lies below 1x,
+    else "inconclusive"; always "inconclusive" with fewer than MIN_PAIRS pairs or without an interval (NaN ends).
+    Scalars give a str; arrays (a simulation) give an array of str."""
+    low, high, pairs = np.broadcast_arrays(np.asarray(low, float), np.asarray(high, float), np.asarray(pairs))
+    status = np.where(pairs < MIN_PAIRS, "inconclusive",
+                      np.where(low > 1, "reproduced", np.where(high < 1, "not reproduced", "inconclusive")))
+    return str(status) if status.ndim == 0 else status
 
 
 def training_speed_verdict(df: pd.DataFrame, why_missing: str = "the throughput suite was not run",
                            variant: str = "pyramid_ar") -> Verdict:
-    """Reproduced when the interval of the measured speedup (median of interleaved rounds +- half its IQR) lies
-    above 1 with at least MIN_ROUNDS rounds; not reproduced when it lies below 1; inconclusive otherwise."""
+    """The verdict on the interleaved pairs' rows (``speedup_vs_full_sequence`` with ``_ci_low``/``_ci_high``
+    and ``speedup_pairs``); rows without an interval (older runs, the separate-medians ``train_step`` case) read
+    as inconclusive, with the reason."""
     paper = "fewer tokens and FLOPs per step (Sec. 3); FLOP-predicted speedup beside it"
     t = df[(df["suite"] == "throughput") & (df["variant"] == variant)]
     s = t[(t["metric"] == "speedup_vs_full_sequence") & t["value"].notna()]
-    s = s[s["case"] == "train_step_interleaved"] if (s["case"] == "train_step_interleaved").any() else \
-        s[s["case"] == "train_step"]
+    s = s[s["case"] == CASE] if (s["case"] == CASE).any() else s[s["case"] == "train_step"]
     if s.empty:
         return Verdict(SPEED_CLAIM, "not measured here", "", paper, f"no training-step speedup ({why_missing})")
     row = s.iloc[0]
-    value, half = float(row["value"]), float(row["spread"]) / 2 if not pd.isna(row["spread"]) else math.nan
-    pred = t[(t["metric"] == "predicted_speedup") & (t["case"] == row["case"])]["value"]
-    rounds = _rounds(row["note"]) or _rounds_metric(t, row["case"])
-    lo, hi = value - half, value + half
-    shown = (f"{value:.2f}x (IQR {lo:.2f}-{hi:.2f}, {rounds or '?'} rounds)" if half == half else f"{value:.2f}x")
-    if len(pred):
-        shown += f"; FLOP-predicted {float(pred.iloc[0]):.2f}x"
-    where = f"`{row['case']}`"
-    if half != half or not rounds or rounds < MIN_ROUNDS:
+    case, where = row["case"], f"`{row['case']}`"
+    value = float(row["value"])
+    low, high = _value(t, case, LOW), _value(t, case, HIGH)
+    pairs = _value(t, case, "speedup_pairs")
+    shown = f"{value:.2f}x"
+    if not (math.isnan(low) or math.isnan(high)):
+        shown += f" ({CONFIDENCE:.0%} CI {low:.2f}-{high:.2f} over {_count(pairs)} alternating pairs, wall time)"
+    pred = _value(t, case, "predicted_speedup")
+    if not math.isnan(pred):
+        shown += f"; FLOP-predicted {pred:.2f}x"
+    if not {LOW, HIGH} & set(t[t["case"] == case]["metric"]):
         return Verdict(SPEED_CLAIM, "inconclusive", shown, paper,
-                       f"{where}: fewer than {MIN_ROUNDS} timed rounds, no interval (run a larger preset)")
-    if lo > 1:
-        return Verdict(SPEED_CLAIM, "reproduced", shown, paper, f"{where}: the whole interval lies above 1x")
-    if hi < 1:
-        return Verdict(SPEED_CLAIM, "not reproduced", shown, paper, f"{where}: the whole interval lies below 1x")
-    return Verdict(SPEED_CLAIM, "inconclusive", shown, paper, f"{where}: the interval contains 1x")
+                       f"{where}: no interval of the speedup in these rows (a run without the alternating-pair "
+                       f"intervals); rerun the throughput suite")
+    if math.isnan(pairs) or pairs < MIN_PAIRS:
+        return Verdict(SPEED_CLAIM, "inconclusive", shown, paper,
+                       f"{where}: fewer than {MIN_PAIRS} alternating pairs ({_count(pairs)}); run a larger preset")
+    status = speed_status(low, high, pairs)
+    cpu = _cpu_text(t, case)
+    if status == "reproduced":
+        why = f"{where}: the whole {CONFIDENCE:.0%} interval of the median pair ratio lies above 1x"
+    elif status == "not reproduced":
+        why = f"{where}: the whole {CONFIDENCE:.0%} interval of the median pair ratio lies below 1x"
+    else:
+        load = _value(t, case, "load_average")
+        why = f"{where}: the {CONFIDENCE:.0%} interval contains 1x" + (
+            f" (1-min load average {load:.2f} while timing)" if not math.isnan(load) else "")
+    return Verdict(SPEED_CLAIM, status, shown, paper, why + cpu)
 
 
-def _rounds(note: str) -> int | None:
-    m = re.search(r"median of (\d+)", str(note or ""))
-    return int(m.group(1)) if m else None
+def _value(t: pd.DataFrame, case: str, metric: str) -> float:
+    v = t[(t["metric"] == metric) & (t["case"] == case)]["value"].dropna()
+    return float(v.iloc[0]) if len(v) else math.nan
 
 
-def _rounds_metric(t: pd.DataFrame, case: str) -> int | None:
-    r = t[(t["metric"] == "rounds") & (t["case"] == case)]["value"].dropna()
-    return int(r.iloc[0]) if len(r) else None
+def _count(pairs: float) -> str:
+    return "?" if math.isnan(pairs) else str(int(pairs))
+
+
+def _cpu_text(t: pd.DataFrame, case: str) -> str:
+    value = _value(t, case, "speedup_cpu_vs_full_sequence")
+    low, high = (_value(t, case, "speedup_cpu_vs_full_sequence_ci_low"),
+                 _value(t, case, "speedup_cpu_vs_full_sequence_ci_high"))
+    if math.isnan(value):
+        return ""
+    ci = "" if math.isnan(low) or math.isnan(high) else f" ({CONFIDENCE:.0%} CI {low:.2f}-{high:.2f})"
+    return f"; process CPU time gives {value:.2f}x{ci}"
 
 
 def verdicts(ctx) -> list[Verdict]:

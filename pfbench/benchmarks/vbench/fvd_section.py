@@ -37,7 +37,18 @@ def fvd_table(rows: pd.DataFrame) -> pd.DataFrame:
                 line[metric] = r["status"]
             else:
                 spread = r.get("spread")
-                line[metric] = fmt(r["value"]) + ("" if pd.isna(spread) else f" ± {fmt(spread)}")
+                line[metric] = fmt(r["value"])
+                if metric == "fvd" and (d["metric"] == "fvd_debiased").any():  # the interval's centre, then +-
+                    centre = d[d["metric"] == "fvd_debiased"]["value"].iloc[0]
+                    line["fvd (debiased ± 95% CI)"] = fmt(centre) + ("" if pd.isna(spread) else f" ± {fmt(spread)}")
+                elif not pd.isna(spread):
+                    line[metric] += f" ± {fmt(spread)}"
+        for metric in ("kvd_blocked", "diversity_ratio", "bias_dominated"):
+            m = d[(d["metric"] == metric) & d["value"].notna()]
+            if not m.empty:
+                r = m.iloc[0]
+                line[metric] = ("yes" if r["value"] == 1 else "no") if metric == "bias_dominated" else (
+                    fmt(r["value"]) + ("" if pd.isna(r.get("spread")) else f" ± {fmt(r['spread'])}"))
         line["N and protocol"] = str(d["note"].iloc[0]).split(";")[0] if len(d) else ""
         out.append(line)
     return pd.DataFrame(out)
@@ -53,7 +64,8 @@ def by_n(rows: pd.DataFrame) -> pd.DataFrame:
 def section_fvd(ctx: ReportContext) -> list[Block]:
     """Blocks for the FVD part of the vbench section; [] when the run has no FVD rows."""
     vb = ctx.rows("vbench")
-    rows = vb[vb["metric"].isin(["fvd", "kvd"])] if not vb.empty else vb
+    rows = vb[vb["metric"].isin(["fvd", "kvd", "fvd_debiased", "kvd_blocked", "diversity_ratio", "bias_dominated"])] \
+        if not vb.empty else vb
     if rows.empty:
         return []
     ctx.mark(rows)

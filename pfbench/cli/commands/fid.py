@@ -6,10 +6,35 @@ import io
 import json
 import sys
 
-from pfbench.cli.args import device, existing_path_str, non_negative_int, positive_float, positive_int, seed
+from pfbench.cli.args import (
+    device,
+    existing_path_str,
+    int_range,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    seed,
+)
 from pfbench.core.errors import EXIT_OK, EXIT_PARTIAL
 from pfbench.metrics.fid.compute import FidConfig, compute_fid, frames_from_path
 from pfbench.metrics.fid.extractors import EXTRACTORS, OFFLINE_EXTRACTOR, TRAINED_EXTRACTOR, default_extractor
+from pfbench.metrics.small_sample import BIAS_RULE, ProjectionDimError, supported_dim
+
+FEATURES_DIM_HELP = ("also compute the Fréchet distance on features projected to K dimensions (1 <= K <= min(N, D)); "
+                     "the projection (PCA) is fitted on the reference (REAL) set only. At small N pick K <= N / "
+                     f"{BIAS_RULE}, the dimension the N supports")
+
+
+def features_dim_error(err: ProjectionDimError, what: str) -> ValueError:
+    """The one-line refusal of --features-dim K > min(N, D), naming the option and the allowed range."""
+    return ValueError(f"--features-dim {err.dim}: must be between 1 and min(N, D) = {err.limit} (N = {err.n} "
+                      f"reference {what}, D = {err.d} features); at this N pick K <= {supported_dim(err.n)}")
+
+
+def bias_caveat(n: int, d: int, what: str, kernel: str) -> str:
+    """The caveat line printed when a Fréchet distance of ``n`` samples in ``d`` dimensions is bias-dominated."""
+    return (f"caveat: N = {n} < {BIAS_RULE} x D = {BIAS_RULE * d}: the Fréchet distance is bias-dominated; "
+            f"read {kernel}_blocked / diversity (N: {what} of the smaller set; or --features-dim {supported_dim(n)})")
 
 
 def register(subparsers) -> None:
@@ -32,6 +57,8 @@ def register(subparsers) -> None:
     p.add_argument("--resamples", "--bootstrap", dest="bootstrap", type=non_negative_int, default=100,
                    help="half-samples of the videos for the FID interval (0: off)")
     p.add_argument("--kid-subsets", type=positive_int, default=100)
+    p.add_argument("--features-dim", type=int_range(1, None, "a projection dimension"), default=None, metavar="K",
+                   help=FEATURES_DIM_HELP)
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -55,11 +82,15 @@ def _run(args) -> int:
         raise ValueError(f"unknown extractor {args.extractor!r}: choose one of {', '.join(EXTRACTORS)}")
     weights = args.inception_weights if args.extractor == "inception-v3-compat" else args.extractor_weights
     config = FidConfig(extractor=args.extractor, weights_path=weights, batch_size=args.batch_size,
-                       device=args.device, kid_subsets=args.kid_subsets, bootstrap=args.bootstrap, seed=args.seed)
+                       device=args.device, kid_subsets=args.kid_subsets, bootstrap=args.bootstrap, seed=args.seed,
+                       features_dim=args.features_dim)
     size = EXTRACTORS[args.extractor].input_size
     real, err_real = frames_from_path(args.real, size, args.fps, args.max_frames_per_video)
     fake, err_fake = frames_from_path(args.fake, size, args.fps, args.max_frames_per_video)
-    result = compute_fid(real, fake, config).to_dict()
+    try:
+        result = compute_fid(real, fake, config).to_dict()
+    except ProjectionDimError as err:
+        raise features_dim_error(err, "frames") from None
     result["errors"] = err_real + err_fake
     if args.json:
         print(json.dumps(result, indent=2))
@@ -71,6 +102,19 @@ def _run(args) -> int:
         print(f"FID {result['fid']:.4f}{ci}")
         if result["kid_mean"] is not None:
             print(f"KID {result['kid_mean']:.6f} +- {result['kid_std']:.6f} (subset size {result['kid_subset_size']})")
+        if result["kid_blocked"] is not None:
+            ci = "" if result["kid_blocked_se"] is None else \
+                f" [{result['kid_blocked_low']:.6f}, {result['kid_blocked_high']:.6f}] ({result['confidence']:.0%}, " \
+                f"over clips)"
+            print(f"KID clip-blocked {result['kid_blocked']:.6f}{ci}")
+        pr = "" if result["precision"] is None else \
+            f"; precision {result['precision']:.3f}, recall {result['recall']:.3f}"
+        div = "n/a" if result["diversity_ratio"] is None else f"{result['diversity_ratio']:.3f}"
+        print(f"diversity ratio {div} (tr Cov fake / tr Cov real){pr}")
+        if result["fid_projected"] is not None:
+            print(f"FID in {result['projected_dim']} dims (PCA fitted on the real set) {result['fid_projected']:.4f}")
+        if result["bias_dominated"]:
+            print(bias_caveat(min(result["n_real"], result["n_fake"]), result["feature_dim"], "frames", "kid"))
         kind = "trained" if result["trained_extractor"] else "LAST FALLBACK, random features"
         print(f"extractor {result['extractor']} ({kind}; {'comparable' if result['comparable'] else 'not comparable'} "
               f"with published numbers); n_real {result['n_real']}, n_fake {result['n_fake']}; {result['resize']}")

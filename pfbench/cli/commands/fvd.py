@@ -10,8 +10,10 @@ import math
 import sys
 
 from pfbench.cli.args import device, existing_path_str, int_range, non_negative_int, positive_float, positive_int, seed
+from pfbench.cli.commands.fid import FEATURES_DIM_HELP, bias_caveat, features_dim_error
 from pfbench.core.errors import EXIT_OK, EXIT_PARTIAL
 from pfbench.metrics.fvd.compute import FvdConfig, compute_fvd
+from pfbench.metrics.small_sample import ProjectionDimError
 
 
 def register(subparsers) -> None:
@@ -28,6 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=positive_int, default=4)
     p.add_argument("--device", default="cpu", type=device)
     p.add_argument("--resamples", type=non_negative_int, default=50, help="half-samples for the FVD interval (0: off)")
+    p.add_argument("--features-dim", type=int_range(1, None, "a projection dimension"), default=None, metavar="K",
+                   help=FEATURES_DIM_HELP)
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -54,9 +58,12 @@ def run(args) -> int:
             raise ValueError(f"--device {args.device} asked for but CUDA is not available; use --device cpu")
     cfg = FvdConfig(frames=args.frames, stride=args.stride, windows_per_video=args.windows_per_video, fps=args.fps,
                     weights_path=args.i3d_weights, batch_size=args.batch_size, device=args.device,
-                    resamples=args.resamples, seed=args.seed)
-    result, errors = compute_fvd(args.real, args.fake, cfg)
-    out = result.to_dict() | {"errors": errors}
+                    resamples=args.resamples, seed=args.seed, features_dim=args.features_dim)
+    try:
+        result, errors = compute_fvd(args.real, args.fake, cfg)
+    except ProjectionDimError as err:
+        raise features_dim_error(err, "windows") from None
+    out = result.to_dict() | {"fvd_ci_half_width": result.fvd_half_width, "errors": errors}
     if args.json:
         print(json.dumps(_clean(out), indent=2))
     else:
@@ -65,6 +72,17 @@ def run(args) -> int:
             f"({result.confidence:.0%}, over {result.interval_over})"
         print(f"FVD {result.fvd:.2f} (N = {result.n_real} real, {result.n_fake} fake videos){ci}")
         print(f"KVD {result.kvd:.4f} +- {result.kvd_std:.4f} (subset size {result.kvd_subset_size})")
+        if result.kvd_blocked is not None:
+            ci = "" if result.kvd_blocked_se is None else \
+                f" [{result.kvd_blocked_low:.4f}, {result.kvd_blocked_high:.4f}] ({result.confidence:.0%}, over videos)"
+            print(f"KVD video-blocked {result.kvd_blocked:.4f}{ci}")
+        pr = "" if result.precision is None else f"; precision {result.precision:.3f}, recall {result.recall:.3f}"
+        div = "n/a" if result.diversity_ratio is None else f"{result.diversity_ratio:.3f}"
+        print(f"diversity ratio {div} (tr Cov fake / tr Cov real){pr}")
+        if result.fvd_projected is not None:
+            print(f"FVD in {result.projected_dim} dims (PCA fitted on the real set) {result.fvd_projected:.2f}")
+        if result.bias_dominated:
+            print(bias_caveat(min(result.n_real_windows, result.n_fake_windows), result.feature_dim, "windows", "kvd"))
         print(f"extractor {result.extractor}: {result.provenance}; {result.protocol}")
         if result.small_n_warning:
             print(f"note: {result.small_n_warning}")

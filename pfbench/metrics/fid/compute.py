@@ -13,6 +13,11 @@ Extractors: ``efficientnet-lite0`` (ImageNet-trained, 1280-d pooled features, we
 file, ``pfbench-hf-vision`` (a transformers CLIP / DINOv2 / ViT folder), and, only as the last fallback,
 ``pfbench-randconv-s0``: a fixed-seed randomly initialised conv net whose values rank runs of one experiment but
 are not comparable with anything else (docs/METRICS.md). Every result records its extractor.
+
+With fewer than 10 x D frames per set the FID is bias-dominated (a less diverse set scores better), so every
+result also carries its feature dimension, the flag, and what stays valid at that N: the clip-blocked KID with an
+interval over clips, the diversity ratio, precision / recall (pfbench.metrics.small_sample), and on request a FID
+in a lower dimension after a projection fitted on the real features only (``FidConfig.features_dim``).
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pfbench.metrics import stats
+from pfbench.metrics import small_sample, stats
 from pfbench.metrics.fid.extractors import (
     EXTRACTORS,
     OFFLINE_EXTRACTOR,
@@ -134,6 +139,7 @@ class FidConfig:
     bootstrap: int = 100                  # half-samples of clips for the FID interval (name kept); 0 disables
     confidence: float = 0.95
     seed: int = 0
+    features_dim: int | None = None       # also a Fréchet distance in this many dims, PCA fitted on the real set
 
 
 def extract_features(dataset: Dataset, extractor: str = OFFLINE_EXTRACTOR, weights_path: str | None = None,
@@ -205,6 +211,17 @@ class FidResult:
     n_real_clips: int = 0
     n_fake_clips: int = 0
     trained_extractor: bool = True
+    feature_dim: int = 0          # D of the features the FID is computed on
+    bias_dominated: bool = False  # fewer than 10 x D frames in the smaller set: read kid_blocked / diversity
+    kid_blocked: float | None = None       # KID's MMD^2 with same-clip pairs left out (unbiased for clips)
+    kid_blocked_low: float | None = None   # its half-sample interval over clips
+    kid_blocked_high: float | None = None
+    kid_blocked_se: float | None = None
+    diversity_ratio: float | None = None   # tr Cov(fake) / tr Cov(real)
+    precision: float | None = None         # improved precision / recall (k = 3, neighbours from other clips)
+    recall: float | None = None
+    projected_dim: int | None = None       # FidConfig.features_dim: PCA of the real features only
+    fid_projected: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -227,7 +244,9 @@ def compute_fid(real, fake, config: FidConfig = None) -> FidResult:
 def metrics_from_features(f1: torch.Tensor, f2: torch.Tensor, config: FidConfig = None, groups1=None,
                           groups2=None) -> FidResult:
     """The metric half of ``compute_fid``: FID, its interval over clips (``groups*``: each row's clip id; None:
-    one clip per row), KID from (N, D) features."""
+    one clip per row), KID, and what stays readable at small N (pfbench.metrics.small_sample: the bias flag, the
+    clip-blocked KID with its interval, diversity, precision / recall, an optional projection fitted on ``f1``,
+    the real features) from (N, D) features."""
     config = config or FidConfig()
     if len(f1) < 2 or len(f2) < 2:
         raise ValueError(f"FID needs at least 2 samples per set, got {len(f1)} and {len(f2)}")
@@ -235,10 +254,12 @@ def metrics_from_features(f1: torch.Tensor, f2: torch.Tensor, config: FidConfig 
     iv = stats.frechet_interval(f1, f2, groups1, groups2, max(config.bootstrap, 0), config.confidence, config.seed)
     lo, hi = (None, None) if not np.isfinite(iv.low) else (iv.low, iv.high)
     kid_mean, kid_std, kid_size = kid_from_features(f1, f2, config.kid_subset_size, config.kid_subsets, config.seed)
+    small = small_sample.summary(f1, f2, groups1, groups2, max(config.bootstrap, 0), config.confidence, config.seed,
+                                 config.features_dim, kernel="kid", distance="fid")
     return FidResult(iv.fd, lo, hi, kid_mean, kid_std, kid_size, config.extractor, spec.comparable, len(f1), len(f2),
                      f"torchvision bicubic antialias to {spec.input_size}x{spec.input_size}", config.confidence,
                      iv.fd_debiased if lo is not None else None, iv.over if lo is not None else "none",
-                     iv.n_groups[0], iv.n_groups[1], spec.trained)
+                     iv.n_groups[0], iv.n_groups[1], spec.trained, **small)
 
 
 def calculate_metrics_reference(real: Dataset, fake: Dataset, config: FidConfig = None) -> dict:

@@ -5,7 +5,9 @@ The protocol, in one place (``fvd_preprocess``), as the original FVD (Unterthine
 (bilinear, antialiased) and centre-cropped to 224x224 (an identity for 224x224 input), values in [-1, 1]; the
 features are the 400-d logits averaged over time, as the TF-Hub model returns them. Distances come from
 ``pfbench.metrics.stats`` (the same code as FID), with the half-sample interval over videos and N next to every FVD:
-FVD is biased at small N (the field asks for >= 256 videos), so ``fvd_by_n`` gives FVD against N when N is small.
+FVD is biased at small N (the field asks for >= 256 videos), so ``fvd_by_n`` gives FVD against N when N is small,
+and every result carries what stays valid there (pfbench.metrics.small_sample): the flag (N < 10 x 400 windows),
+the video-blocked KVD with an interval over videos, the diversity ratio and precision / recall.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pfbench.metrics import stats
+from pfbench.metrics import small_sample, stats
 from pfbench.metrics.fvd.i3d import PROVENANCE
 
 EXTRACTOR = "i3d-kinetics-400"
@@ -38,6 +40,7 @@ class FvdConfig:
     confidence: float = 0.95
     kid_subsets: int = 100
     seed: int = 0
+    features_dim: int | None = None     # also an FVD in this many dims, PCA fitted on the real set only
 
 
 def fvd_preprocess(frames: torch.Tensor) -> torch.Tensor:
@@ -141,6 +144,23 @@ class FvdResult:
     protocol: str = PROTOCOL
     fvd_by_n: list[dict] = field(default_factory=list)
     small_n_warning: str | None = None
+    feature_dim: int = 0                    # 400 (I3D logits)
+    bias_dominated: bool = False            # fewer than 10 x D windows in the smaller set: read kvd_blocked
+    kvd_blocked: float | None = None        # KVD's MMD^2 with same-video window pairs left out
+    kvd_blocked_low: float | None = None    # its half-sample interval over videos
+    kvd_blocked_high: float | None = None
+    kvd_blocked_se: float | None = None
+    diversity_ratio: float | None = None    # tr Cov(fake) / tr Cov(real)
+    precision: float | None = None          # improved precision / recall (k = 3, neighbours from other videos)
+    recall: float | None = None
+    projected_dim: int | None = None        # FvdConfig.features_dim: PCA of the real features only
+    fvd_projected: float | None = None
+
+    @property
+    def fvd_half_width(self) -> float | None:
+        """Half-width z x se of the interval around its centre ``fvd_debiased`` (read from the upper end: the
+        interval is truncated at 0 below); None without an interval."""
+        return float(self.fvd_ci_high - self.fvd_debiased) if np.isfinite(self.fvd_ci_low) else None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -161,7 +181,9 @@ def fvd_by_n(f1: np.ndarray, f2: np.ndarray, draws: int = 5, seed: int = 0, star
 
 
 def fvd_from_features(f_real, f_fake, groups_real=None, groups_fake=None, cfg: FvdConfig = FvdConfig()) -> FvdResult:
-    """FVD (+ interval over videos) and KVD from (N, 400) I3D features; groups give each row's video."""
+    """FVD (+ interval over videos), KVD and the small-N statistics (pfbench.metrics.small_sample: bias flag,
+    video-blocked KVD with its interval, diversity, precision / recall, optional projection fitted on the real
+    features) from (N, 400) I3D features; groups give each row's video (None: one video per row)."""
     x1, x2 = np.asarray(f_real, np.float64), np.asarray(f_fake, np.float64)
     g1 = groups_real if groups_real is not None else list(range(len(x1)))
     g2 = groups_fake if groups_fake is not None else list(range(len(x2)))
@@ -169,12 +191,14 @@ def fvd_from_features(f_real, f_fake, groups_real=None, groups_fake=None, cfg: F
     kid = stats.kernel_distance(x1, x2, cfg.kid_subsets, seed=cfg.seed)
     n1, n2 = len(set(g1)), len(set(g2))
     small = min(n1, n2) < SMALL_N
+    extra = small_sample.summary(x1, x2, g1, g2, cfg.resamples, cfg.confidence, cfg.seed, cfg.features_dim,
+                                 kernel="kvd", distance="fvd")
     return FvdResult(
         iv.fd, iv.fd_debiased, iv.low, iv.high, iv.confidence, iv.over, kid.mean, kid.std, kid.subset_size,
         n1, n2, len(x1), len(x2),
         fvd_by_n=fvd_by_n(x1, x2, seed=cfg.seed) if small else [],
         small_n_warning=(f"FVD is biased upward at small N ({min(n1, n2)} videos < {SMALL_N}); compare FVDs only "
-                         f"at equal N, or read fvd_debiased" if small else None))
+                         f"at equal N, or read fvd_debiased" if small else None), **extra)
 
 
 def compute_fvd(real: str | Path, fake: str | Path, cfg: FvdConfig = FvdConfig()) -> tuple[FvdResult, list[str]]:
@@ -188,11 +212,36 @@ def compute_fvd(real: str | Path, fake: str | Path, cfg: FvdConfig = FvdConfig()
 MIN_FRAMES = 9  # the I3D's temporal receptive field needs this many frames; 16 is the protocol
 
 
+def _result_rows(r: FvdResult, case: str, variant: str, note: str) -> list[dict]:
+    """The rows of one FvdResult: fvd (spread: the interval's half-width, centred on fvd_debiased, its own row),
+    kvd, the video-blocked kvd with its interval, and the small-N context (bias flag, feature dimension,
+    diversity ratio, precision / recall)."""
+    base = {"case": case, "variant": variant, "backend": EXTRACTOR, "status": "ok", "note": note}
+    ci = f"{r.confidence:.0%} interval half-width over {r.interval_over}"
+    rows = [{"metric": "fvd", "value": r.fvd, "unit": "", "spread": r.fvd_half_width, "spread_kind": ci},
+            {"metric": "kvd", "value": r.kvd, "unit": "", "spread": r.kvd_std,
+             "spread_kind": f"std over KVD subsets of {r.kvd_subset_size}"}]
+    if r.fvd_half_width is not None:
+        rows.append({"metric": "fvd_debiased", "value": r.fvd_debiased, "unit": "", "spread": r.fvd_half_width,
+                     "spread_kind": ci})
+    if r.kvd_blocked is not None:
+        half = None if r.kvd_blocked_se is None else (r.kvd_blocked_high - r.kvd_blocked_low) / 2
+        rows.append({"metric": "kvd_blocked", "value": r.kvd_blocked, "unit": "", "spread": half,
+                     "spread_kind": f"ci{round(r.confidence * 100)}_half_width_clips"})
+    rows += [{"metric": "bias_dominated", "value": float(r.bias_dominated), "unit": ""},
+             {"metric": "feature_dim", "value": float(r.feature_dim), "unit": ""},
+             {"metric": "diversity_ratio", "value": r.diversity_ratio, "unit": ""}]
+    rows += [{"metric": m, "value": getattr(r, m), "unit": "fraction"} for m in ("precision", "recall")
+             if getattr(r, m) is not None]
+    return [base | row for row in rows]
+
+
 def fvd_rows(sets: dict[str, list[np.ndarray]], reference: list[np.ndarray], case: str,
              cfg: FvdConfig = FvdConfig()) -> list[dict]:
-    """Tidy rows (metrics ``fvd``, ``kvd`` and their N, ``fvd_videos``) of each set of uint8 (T, H, W, 3) videos against ``reference``, for
-    the quality suites. One window per video: the protocol's 16 frames, or all T when 9 <= T < 16 (said in the
-    note); shorter clips, or no installed I3D weights, give "skipped" rows that say why and what to run instead."""
+    """Tidy rows (metrics ``fvd``, ``kvd``, their N ``fvd_videos``, and ``_result_rows``' small-N context) of each
+    set of uint8 (T, H, W, 3) videos against ``reference``, for the quality suites. One window per video: the
+    protocol's 16 frames, or all T when 9 <= T < 16 (said in the note); shorter clips, or no installed I3D
+    weights, give "skipped" rows that say why and what to run instead."""
     frames = min(len(v) for v in [*reference, *(v for s in sets.values() for v in s)])
     skip = None
     if frames < MIN_FRAMES:
@@ -217,13 +266,7 @@ def fvd_rows(sets: dict[str, list[np.ndarray]], reference: list[np.ndarray], cas
                                                              " (the protocol's are 16: not comparable to papers)"))
         note = (f"N = {r.n_fake} vs {r.n_real} reference videos, {window}; "
                 f"{r.small_n_warning or 'N >= ' + str(SMALL_N)}")
-        rows.append({"case": case, "variant": name, "metric": "fvd", "value": r.fvd, "unit": "", "backend": EXTRACTOR,
-                     "status": "ok", "spread": (r.fvd_ci_high - r.fvd_ci_low) / 2 if np.isfinite(r.fvd_ci_low) else None,
-                     "spread_kind": f"{r.confidence:.0%} interval half-width over {r.interval_over}",
-                     "note": note})
-        rows.append({"case": case, "variant": name, "metric": "kvd", "value": r.kvd, "unit": "", "backend": EXTRACTOR,
-                     "status": "ok", "spread": r.kvd_std, "spread_kind": f"std over KVD subsets of {r.kvd_subset_size}",
-                     "note": note})
+        rows += _result_rows(r, case, name, note)
         rows.append({"case": case, "variant": name, "metric": "fvd_videos", "value": float(r.n_fake), "unit": "videos",
                      "backend": EXTRACTOR, "status": "ok",
                      "note": f"N: {r.n_fake} videos scored against {r.n_real} reference videos"})
