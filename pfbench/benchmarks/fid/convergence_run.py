@@ -84,6 +84,8 @@ class Point:
     feature_dim: int = 0
     n_fake: int = 0                # generated frames scored
     bias_dominated: bool = False   # the Fréchet distance of these sizes is bias-dominated (no verdict reads it)
+    precision: float = math.nan    # improved precision / recall of the generated frames against the held-out ones
+    recall: float = math.nan
 
     def value(self, statistic: str) -> tuple[float, float]:
         """(value, se) of ``statistic``: 'fid' or 'kid_blocked'."""
@@ -120,7 +122,8 @@ def point_from_fid(step: int, flops: float, wall_s: float, result) -> Point:
     number = lambda v, missing=math.nan: missing if v is None else float(v)  # noqa: E731  (None: too few clips)
     return Point(step, float(flops), float(wall_s), float(result.fid), se, result.fid_ci_high, result.extractor,
                  number(result.kid_blocked), number(result.kid_blocked_se, 0.0), number(result.diversity_ratio),
-                 int(result.feature_dim), int(result.n_fake), bool(result.bias_dominated))
+                 int(result.feature_dim), int(result.n_fake), bool(result.bias_dominated),
+                 number(result.precision), number(result.recall))
 
 
 def common_points(runs: dict) -> dict:
@@ -156,6 +159,9 @@ def seed_mean_rows(variant: str, by_seed: dict, note: str) -> list[dict]:
         common = dict(case="convergence", variant=variant, unit="", backend=last[0].extractor, x_name="train_step",
                       x_value=float(last[0].step), note=f"at the last evaluated step, mean of {len(last)} seeds")
         rows += [{**common, "metric": "diversity_ratio", "value": float(np.mean([p.diversity for p in last]))},
+                 {**common, "metric": "precision", "value": float(np.mean([p.precision for p in last])),
+                  "unit": "fraction"},
+                 {**common, "metric": "recall", "value": float(np.mean([p.recall for p in last])), "unit": "fraction"},
                  {**common, "metric": "feature_dim", "value": float(last[0].feature_dim)},
                  {**common, "metric": "fake_frames", "value": float(last[0].n_fake), "unit": "frames"},
                  {**common, "metric": "bias_dominated", "value": float(last[0].bias_dominated)}]
