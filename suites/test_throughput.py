@@ -26,12 +26,13 @@ from pfbench.accounting.flops import forward_flops, step_train_flops
 from pfbench.accounting.gpus import peak_flops
 from pfbench.accounting.plan import a100_equivalent
 from pfbench.accounting.shapes import ModelShape, VideoShape, sampling_cases
-from pfbench.benchmarks.throughput.verdicts import CONFIDENCE, MIN_PAIRS, median_ratio_interval
+from pfbench.benchmarks.throughput.verdicts import CONFIDENCE, MIN_PAIRS
 from pfbench.measure.energy import EnergyMeter, nvml_index
 from pfbench.measure.flops import achieved_flops_per_s, count_flops, mfu
 from pfbench.measure.hardware import autocast, device_name, fp32_matmul_mode
 from pfbench.measure.profiling import profile_steps
 from pfbench.measure.timing import synchronized
+from pfbench.metrics.stats import median_ratio_interval
 from pfbench.train.loop import dataset_for_preset, model_for_preset
 from reference_model.attention import resolve_backend
 from reference_model.layout import length_buckets

@@ -7,13 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from pfbench.benchmarks.throughput.verdicts import (
-    MIN_PAIRS,
-    median_ratio_interval,
-    order_statistic_ranks,
-    speed_status,
-    training_speed_verdict,
-)
+from pfbench.benchmarks.throughput.verdicts import MIN_PAIRS, speed_status, training_speed_verdict
+from pfbench.metrics.stats import median_ratio_interval, order_statistic_ranks
 from pfbench.results.schema import tidy_frame
 
 # ------------------------------------------------------------------------------------------- the interval

@@ -178,3 +178,39 @@ def t_interval(diffs, confidence: float = 0.95) -> tuple[float, float, float]:
         return (float(d.mean()) if len(d) else math.nan), math.nan, math.nan
     half = t_quantile(0.5 + confidence / 2, len(d) - 1) * float(d.std(ddof=1)) / math.sqrt(len(d))
     return float(d.mean()), float(d.mean()) - half, float(d.mean()) + half
+
+
+# ----------------------------------------------------------------------------------------------- medians of pairs
+
+def order_statistic_ranks(n: int, confidence: float = 0.95) -> tuple[int, int] | None:
+    """1-based ranks (k, n - k + 1) of the order statistics that bound the median with at least ``confidence``:
+    the largest k with P(Binom(n, 1/2) < k) <= alpha / 2. None when no such k >= 1 exists (n < 6 at 95%)."""
+    half_alpha = (1.0 - confidence) / 2
+    k, below = 0, 0.0  # below = P(Binom(n, 1/2) <= k - 1)
+    while k < n and below + math.comb(n, k) / 2 ** n <= half_alpha + 1e-12:
+        below += math.comb(n, k) / 2 ** n
+        k += 1
+    return (k, n - k + 1) if k >= 1 else None
+
+
+def median_ratio_interval(ratios, confidence: float = 0.95):
+    """(median, low, high) of per-pair ratios: the sample median and the exact order-statistic interval for the
+    population median (sign-test inversion; distribution-free, needs only independent pairs). Ratios are (..., n)
+    with the pairs on the last axis; leading axes give arrays of results (a simulation's repetitions), a 1-D input
+    gives floats. The ends are NaN when n is too small to have an interval at this confidence."""
+    r = np.asarray(ratios, dtype=np.float64)
+    if r.ndim == 0 or r.shape[-1] == 0:
+        raise ValueError(f"median_ratio_interval needs at least one ratio, got shape {r.shape}")
+    if not np.isfinite(r).all():
+        raise ValueError("median_ratio_interval: ratios must be finite (a timing of 0 s or a NaN upstream?)")
+    n = r.shape[-1]
+    median = np.median(r, axis=-1)
+    ranks = order_statistic_ranks(n, confidence)
+    if ranks is None:
+        low = high = np.full(r.shape[:-1], np.nan)
+    else:
+        ordered = np.sort(r, axis=-1)  # (..., n)
+        low, high = ordered[..., ranks[0] - 1], ordered[..., ranks[1] - 1]
+    if r.ndim == 1:
+        return float(median), float(low), float(high)
+    return median, low, high

@@ -1,9 +1,9 @@
 """The training-speed verdict: pyramid_ar's measured training-step speedup over full_sequence, with its interval.
 
-The suite times many short alternating pairs (one full_sequence step, one variant step, order alternating) and
-records the median of the per-pair ratios with a distribution-free interval for that median
-(``median_ratio_interval``). The verdict is a pure function of the run's tidy rows; tests/test_speed_verdict.py
-shows its error rates on simulated pairs with a known truth.
+The suite times at least 10 alternating rounds (one full_sequence step and one step of every variant, the order
+reversed every other round) and records the median of the per-round ratios with a distribution-free interval for
+that median (``pfbench.metrics.stats.median_ratio_interval``). The verdict is a pure function of the run's tidy
+rows; tests/test_speed_verdict.py shows its error rates on simulated pairs with a known truth.
 """
 from __future__ import annotations
 
@@ -19,40 +19,6 @@ CONFIDENCE = 0.95
 MIN_PAIRS = 10  # fewer alternating pairs: too few for a verdict (at 95% an interval exists from 6 pairs on)
 CASE = "train_step_interleaved"
 LOW, HIGH = "speedup_vs_full_sequence_ci_low", "speedup_vs_full_sequence_ci_high"
-
-
-def order_statistic_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int] | None:
-    """1-based ranks (k, n - k + 1) of the order statistics that bound the median with at least ``confidence``:
-    the largest k with P(Binom(n, 1/2) < k) <= alpha / 2. None when no such k >= 1 exists (n < 6 at 95%)."""
-    half_alpha = (1.0 - confidence) / 2
-    k, below = 0, 0.0  # below = P(Binom(n, 1/2) <= k - 1)
-    while k < n and below + math.comb(n, k) / 2 ** n <= half_alpha + 1e-12:
-        below += math.comb(n, k) / 2 ** n
-        k += 1
-    return (k, n - k + 1) if k >= 1 else None
-
-
-def median_ratio_interval(ratios, confidence: float = CONFIDENCE):
-    """(median, low, high) of per-pair ratios: the sample median and the exact order-statistic interval for the
-    population median (sign-test inversion; distribution-free, needs only independent pairs). Ratios are (..., n)
-    with the pairs on the last axis; leading axes give arrays of results (a simulation's repetitions), a 1-D input
-    gives floats. The ends are NaN when n is too small to have an interval at this confidence."""
-    r = np.asarray(ratios, dtype=np.float64)
-    if r.ndim == 0 or r.shape[-1] == 0:
-        raise ValueError(f"median_ratio_interval needs at least one ratio, got shape {r.shape}")
-    if not np.isfinite(r).all():
-        raise ValueError("median_ratio_interval: ratios must be finite (a timing of 0 s or a NaN upstream?)")
-    n = r.shape[-1]
-    median = np.median(r, axis=-1)
-    ranks = order_statistic_ranks(n, confidence)
-    if ranks is None:
-        low = high = np.full(r.shape[:-1], np.nan)
-    else:
-        ordered = np.sort(r, axis=-1)  # (..., n)
-        low, high = ordered[..., ranks[0] - 1], ordered[..., ranks[1] - 1]
-    if r.ndim == 1:
-        return float(median), float(low), float(high)
-    return median, low, high
 
 
 def speed_status(low, high, pairs):
