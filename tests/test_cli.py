@@ -136,3 +136,14 @@ def test_fid_features_dim_refuses_what_the_reference_cannot_support(image_folder
         assert "argument --features-dim: expected a projection dimension" in capsys.readouterr().err
     assert main(["fid", "--help"]) == 0
     assert "fitted on the reference (REAL) set only" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`pfbench ... | head`: a reader that stops early (here: one that never reads, so the pipe is closed before
+    the first write) ends the command quietly, without a Broken pipe error."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(f"{sys.executable} -m pfbench.cli tokens --preset smoke --json | true", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert "Broken pipe" not in proc.stderr and "rror" not in proc.stderr, proc.stderr

@@ -14,7 +14,7 @@ import importlib
 import os
 import sys
 
-from pfbench.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from pfbench.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 COMMANDS = ["run", "sample", "train", "tokens", "flops", "eval-videos", "fid", "fvd", "report", "compare", "env"]
 USER_ERRORS = (ValueError, OSError)  # refused input, unreadable/unwritable file: exit 2
@@ -52,6 +52,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not print a Broken pipe error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def _describe(err: BaseException) -> str:
     if isinstance(err, OSError) and err.filename and err.strerror:
         return f"{err.filename}: {err.strerror}"
@@ -77,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     debug = args.debug or os.environ.get("PFBENCH_DEBUG", "") not in ("", "0")
     name = f"pfbench {args.command}"
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe (`pfbench ... | head`) shows here, inside the handler below
+        return code
+    except BrokenPipeError:  # the reader stopped reading: end quietly, as `head` expects
+        _silence_stdout()
+        return EXIT_OK
     except KeyboardInterrupt:
         if debug:
             raise
