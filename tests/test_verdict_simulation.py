@@ -23,10 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from pfbench.benchmarks.ablations.verdicts import EQUIVALENCE_MARGIN
 from pfbench.benchmarks.fid.convergence import Curve, ladder_ratios, ladder_targets
 from pfbench.benchmarks.fid.verdicts import ladder_call
-from pfbench.benchmarks.vocabulary import diversity_guard, equivalence, non_inferiority, superiority
+from pfbench.benchmarks.vocabulary import EQUIVALENCE_MARGIN, diversity_guard, equivalence, non_inferiority, superiority
 from pfbench.core.config import get_preset
 from pfbench.experiments.shapes import experiment_shape
 from pfbench.metrics.stats import t_interval

@@ -118,20 +118,23 @@ def ladder_targets(baseline: Sequence[Curve], fractions: Sequence[float] = LADDE
     return out
 
 
-def _seed_ratio(base: Curve, var: Curve, target: float) -> tuple[float, str]:
-    """One seed's ratio and its censoring: "" exact, "lower" (at least), "upper" (at most), "undefined"."""
+def _seed_ratio(base: Curve, var: Curve, target: float) -> tuple[float, str, str]:
+    """One seed's ratio, its censoring ("" exact, "lower": at least, "upper": at most, "undefined") and why."""
     rb, rv = cost_to_reach(base.x, base.y, target), cost_to_reach(var.x, var.y, target)
     if rb.cost is None and rv.cost is None:
-        return math.nan, "undefined"
+        return math.nan, "undefined", "neither run reached the target (no ratio)"
     if rv.cost is None:
-        return float(rb.cost) / float(var.x[-1]), "upper"   # the variant needs more than its whole run
+        return float(rb.cost) / float(var.x[-1]), "upper", "the variant never reached the target (low end 0)"
     if rb.cost is None:
-        return float(base.x[-1]) / float(rv.cost), "lower"  # the baseline needs more than its whole run
+        return (float(base.x[-1]) / float(rv.cost), "lower",
+                "full_sequence never reached its own target (high end unbounded)")
     if rv.bound == "upper":
-        return float(rb.cost) / float(rv.cost), "lower"     # the variant may have reached it even earlier
+        return (float(rb.cost) / float(rv.cost), "lower", "the variant reached it at its first evaluation (the "
+                "ratio is only a lower bound; high end unbounded)")
     if rb.bound == "upper":
-        return float(rb.cost) / float(rv.cost), "upper"
-    return float(rb.cost) / float(rv.cost), ""
+        return (float(rb.cost) / float(rv.cost), "upper", "full_sequence reached it at its first evaluation (the "
+                "ratio is only an upper bound; low end 0)")
+    return float(rb.cost) / float(rv.cost), "", ""
 
 
 def _reach_many(x: np.ndarray, y: np.ndarray, target: float) -> np.ndarray:
@@ -173,23 +176,17 @@ def _bootstrap(baseline: Sequence[Curve], variant: Sequence[Curve], targets, res
     return out
 
 
-def _t_interval(per: list[tuple[float, str]], confidence: float) -> tuple[float, float, list[str]]:
-    """Student-t interval of the mean log ratio over paired seeds, with censored seeds widening it."""
+def _t_interval(per: list[tuple[float, str, str]], confidence: float) -> tuple[float, float, list[str]]:
+    """Student-t interval of the mean log ratio over paired seeds, with censored seeds widening it (and named)."""
     if len(per) < 2:
         return math.nan, math.nan, ["one seed: no interval over seeds"]
-    logs = np.log([max(r, 1e-12) if r == r else 1.0 for r, _ in per])
+    logs = np.log([max(r, 1e-12) if r == r else 1.0 for r, _, _ in per])
     half = t_quantile(0.5 + confidence / 2, len(logs) - 1) * float(logs.std(ddof=1)) / math.sqrt(len(logs))
-    low, high, causes = float(math.exp(logs.mean() - half)), float(math.exp(logs.mean() + half)), []
-    for i, (_, kind) in enumerate(per):
-        if kind in ("upper", "undefined"):
-            low = 0.0
-        if kind in ("lower", "undefined"):
-            high = math.inf
-        if kind == "upper":
-            causes.append(f"seed {i}: the variant never reached the target (low end 0)")
-        elif kind == "undefined":
-            causes.append(f"seed {i}: neither run reached the target (no ratio)")
-    return low, high, causes
+    low, high = float(math.exp(logs.mean() - half)), float(math.exp(logs.mean() + half))
+    for _, kind, _ in per:
+        low = 0.0 if kind in ("upper", "undefined") else low
+        high = math.inf if kind in ("lower", "undefined") else high
+    return low, high, [f"seed {i}: {why}" for i, (_, kind, why) in enumerate(per) if kind]
 
 
 def ladder_ratios(baseline: Sequence[Curve], variant: Sequence[Curve], targets: Sequence[tuple[float, float]],
@@ -215,21 +212,15 @@ def ladder_ratios(baseline: Sequence[Curve], variant: Sequence[Curve], targets: 
             b_low, b_high = 0.0, math.inf
             causes.append(f"{undefined:.0%} of bootstrap draws: neither curve reached the target")
         else:
-            finite = np.sort(draws[~np.isnan(draws)])
+            finite = draws[~np.isnan(draws)]
             b_low, b_high = (float(np.quantile(finite, q, method="inverted_cdf")) for q in (alpha, 1.0 - alpha))
         low, high = (b_low, b_high) if t_low != t_low else (min(t_low, b_low), max(t_high, b_high))
-        if math.isinf(high):
-            for i, (_, kind) in enumerate(per):
-                if kind == "lower":
-                    causes.append(f"seed {i}: " + ("full_sequence never reached its own target" if cost_to_reach(
-                        baseline[i].x, baseline[i].y, target).cost is None else "the variant reached it at its "
-                        "first evaluation (the ratio is only a lower bound)") + " (high end unbounded)")
-            if np.isinf(draws).any() and not any("high end" in c for c in causes):
-                causes.append(f"{np.isinf(draws).mean():.0%} of bootstrap draws: full_sequence never reached its "
-                              "own target (high end unbounded)")
+        if math.isinf(high) and not any("high end" in c for c in causes):
+            causes.append(f"{np.isinf(draws).mean():.0%} of bootstrap draws: full_sequence never reached its own "
+                          "target (high end unbounded)")
         bound = "upper" if rv.cost is None else ("lower" if rv.bound == "upper" else "")
         out.append(LadderRatio(fraction, target, ratio, low, high, confidence, rb.cost, rv.cost, bound,
-                               (len(baseline), len(variant)), tuple(r for r, _ in per), "; ".join(causes)))
+                               (len(baseline), len(variant)), tuple(r for r, _, _ in per), "; ".join(causes)))
     return out
 
 

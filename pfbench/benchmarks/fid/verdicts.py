@@ -12,7 +12,7 @@ import math
 import pandas as pd
 
 from pfbench.benchmarks.base import Verdict
-from pfbench.benchmarks.fid.section import PAPER_FID, RATIO, _ladder, _ratio_cell
+from pfbench.benchmarks.fid.section import PAPER_FID, RATIO, _end, _ladder, _ratio_cell
 from pfbench.benchmarks.vocabulary import diversity_guard, fmt_x, ratio_claim
 from pfbench.render.context import ReportContext
 from pfbench.render.style import BASELINE, order_variants
@@ -61,8 +61,7 @@ def verdicts(ctx: ReportContext) -> list[Verdict]:
                                     statistic.startswith("fid[") and _final_value(ctx, BASELINE, "bias_dominated") == 1.0)
         ratio = None if final["ratio"] is None or pd.isna(final["ratio"]) else float(final["ratio"])
         shown = "never reached" if ratio is None else fmt_x(ratio, final["bound"])
-        high = "inf" if math.isinf(final["high"]) else fmt_x(final["high"]).rstrip("x")
-        value = (f"{words}: {shown} (95% CI {fmt_x(final['low']).rstrip('x')}-{high}, paired seeds)")
+        value = f"{words}: {shown} (95% CI {_end(final['low'])}-{_end(final['high'])}, paired seeds)"
         cause = _cause(ctx, v)
         levels = "; ".join(f"{r['fraction']:.0%}: {_ratio_cell(r)}" for _, r in d.iterrows())
         why = (f"reads {statistic}; {_sizes(ctx)}; training FLOPs ratio at every ladder target: {levels}"
