@@ -39,7 +39,7 @@ def suite_command(spec: RunSpec, suite: str, suite_file: Path) -> list[str]:
             "--pf-device", spec.device, "--pf-run-dir", str(run_dir),
             "--benchmark-json", str(run_dir / "benchmarks" / f"{suite}.json"),
             f"--benchmark-storage=file://{run_dir / BENCHMARK_STORAGE}", f"--benchmark-save={suite}",
-            "--benchmark-columns=median,iqr,rounds"]
+            "--benchmark-columns=median,iqr,rounds", "--durations=15"]
 
 
 BENCHMARK_STORAGE = "benchmark_storage"  # the run's pytest-benchmark storage folder
