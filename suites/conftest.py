@@ -17,6 +17,7 @@ import torch
 
 from pfbench.core.config import preset_from_dict, suite_config
 from pfbench.measure.hardware import machine_info as pf_machine_info
+from pfbench.measure.machine_load import MachineProbe
 from pfbench.results.rows import append_rows
 
 SUITE_OF_MODULE = {"test_tokens": "tokens", "test_throughput": "throughput", "test_memory": "memory",
@@ -53,6 +54,21 @@ def _run_config(config) -> dict:
 def pytest_benchmark_update_machine_info(config, machine_info: dict):  # noqa: F811 - pytest-benchmark hook
     preset = preset_from_dict(_run_config(config)["preset"])
     machine_info["pfbench"] = {**pf_machine_info(config.getoption("--pf-device"), preset.dtype), "preset": preset.name}
+
+
+@pytest.fixture(autouse=True)
+def pf_machine_window(request):
+    """Every pytest-benchmark test records what else ran meanwhile (load average, the CPU share other processes
+    took, steal time) in its extra_info, so each of its timing rows has the machine's state beside it."""
+    if "benchmark" not in request.fixturenames:
+        yield
+        return
+    bench = request.getfixturevalue("benchmark")  # its extra_info dict is the one the JSON is written from
+    with MachineProbe() as probe:
+        yield
+    machine = probe.window
+    bench.extra_info.update(machine_load_average=machine.load_average, machine_cores=machine.cores,
+                            machine_others_cpu_share=machine.others_share, machine_steal_share=machine.steal_share)
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,13 +26,15 @@ from pfbench.accounting.flops import forward_flops, step_train_flops
 from pfbench.accounting.gpus import peak_flops
 from pfbench.accounting.plan import a100_equivalent
 from pfbench.accounting.shapes import ModelShape, VideoShape, sampling_cases
+from pfbench.benchmarks.throughput.rows import interleaved_rows
 from pfbench.benchmarks.throughput.verdicts import CONFIDENCE, MIN_PAIRS
 from pfbench.measure.energy import EnergyMeter, nvml_index
 from pfbench.measure.flops import achieved_flops_per_s, count_flops, mfu
 from pfbench.measure.hardware import autocast, device_name, fp32_matmul_mode
+from pfbench.measure.interleave import alternating_rounds
+from pfbench.measure.machine_load import BUSY_RULE
 from pfbench.measure.profiling import profile_steps
 from pfbench.measure.timing import synchronized
-from pfbench.metrics.stats import median_ratio_interval
 from pfbench.train.loop import dataset_for_preset, model_for_preset
 from reference_model.attention import resolve_backend
 from reference_model.layout import length_buckets
@@ -189,62 +191,18 @@ def test_train_step(benchmark, pytestconfig, pf_preset, pf_device, pf_dtype, pf_
     assert measured_forward == pytest.approx(analytic / 3, rel=0.02)
 
 
-def _timed(step) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds) of one step; ``step`` synchronizes the device before returning."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    step()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
-def _alternating_pairs(steps: dict, variants: list[str], budget_s: float) -> dict[str, list[tuple]]:
-    """{variant: [((full wall, full cpu), (variant wall, variant cpu)), ...]} of alternating pairs.
-
-    Round r times full_sequence once and every variant once, back to back: full_sequence first in even rounds and
-    last in odd ones (the variants in reverse), so order effects cancel and a burst of outside load lands inside one
-    round; each variant's pair is (this round's full_sequence, this round's variant). One full_sequence step serves
-    every variant's pair of a round (it is the slowest step: on the cpu preset 10 rounds cost ~1 minute, not 3).
-    At least MIN_PAIRS rounds; more, in whole even/odd couples, while the projected time stays within ``budget_s``,
-    up to MAX_PAIRS."""
-    pairs = {v: [] for v in variants}
-    start, rounds = time.perf_counter(), 0
-    while rounds < MAX_PAIRS:
-        if rounds >= MIN_PAIRS and rounds % 2 == 0:
-            elapsed = time.perf_counter() - start
-            if elapsed + 2 * elapsed / rounds > budget_s:
-                break
-        order = ["full_sequence", *variants] if rounds % 2 == 0 else [*reversed(variants), "full_sequence"]
-        seconds = {name: _timed(steps[name]) for name in order}  # timed in `order`
-        for v in variants:
-            pairs[v].append((seconds["full_sequence"], seconds[v]))
-        rounds += 1
-    return pairs
-
-
-def _load() -> float:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-
-
-def _ratio_rows(v: str, metric: str, ratios: list[float], backend: str, note: str) -> tuple[list[dict], float]:
-    """The median pair ratio (its spread: the interval's half-width) and the interval's ends as rows."""
-    median, low, high = median_ratio_interval(ratios, CONFIDENCE)
-    base = dict(case="train_step_interleaved", variant=v, unit="x", backend=backend, note=note)
-    return [dict(base, metric=metric, value=median, spread=(high - low) / 2,
-                 spread_kind=f"half-width of the {CONFIDENCE:.0%} interval over {len(ratios)} alternating pairs"),
-            dict(base, metric=f"{metric}_ci_low", value=low),
-            dict(base, metric=f"{metric}_ci_high", value=high)], median
-
-
 def test_train_step_speedup_interleaved(pf_preset, pf_device, pf_dtype, pf_seed, pf_record):
     """Paired measurement of the training-step speedup over full_sequence, with an interval that is one.
 
-    Many short alternating pairs (``_alternating_pairs``) on one shared backbone and optimizer (the variants
-    differ only in their objective), after one untimed warm-up step per variant (the preset's warm-up rounds
-    where it asks for more). Per pair: full_sequence time / variant time, by wall clock and by the process's CPU
-    time at a fixed torch thread count (less sensitive to other processes on a shared CPU; on CUDA it is host time
-    only). Recorded per variant: the median pair ratio and its exact order-statistic interval
-    (pfbench.benchmarks.throughput.verdicts.median_ratio_interval), which the training-speed verdict reads.
-    Nothing about the speed is asserted: a busy machine widens the interval (an inconclusive verdict), it is not
-    a wrong result. Asserted: every step time is finite and positive.
+    Many short alternating rounds (``pfbench.measure.interleave.alternating_rounds``) on one shared backbone and
+    optimizer (the variants differ only in their objective), after one untimed warm-up step per variant (the
+    preset's warm-up rounds where it asks for more). Per pair: full_sequence time / variant time, by wall clock and
+    by the process's CPU time at a fixed torch thread count (less sensitive to other processes on a shared CPU; on
+    CUDA it is host time only), and per round what else ran on the machine. Recorded per variant
+    (``pfbench.benchmarks.throughput.rows``): the median pair ratios with their exact order-statistic intervals
+    and the machine's state, which the training-speed verdict reads. Nothing about the speed is asserted: a busy
+    machine makes the verdict inconclusive, it is not a wrong result. Asserted: every step time is finite and
+    positive.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(threads)  # one thread count for every timed step; recorded beside the CPU-time ratios
@@ -255,40 +213,26 @@ def test_train_step_speedup_interleaved(pf_preset, pf_device, pf_dtype, pf_seed,
         steps[variant] = synchronized(step, pf_device)
         for _ in range(max(1, pf_preset.warmup_rounds)):
             steps[variant]()
-    variants = [v for v in VARIANTS if v != "full_sequence"]
-    load_before, started = _load(), time.perf_counter()
     # a preset that asks for a single benchmark round (smoke) gets MIN_PAIRS only
-    pairs = _alternating_pairs(steps, variants, PAIR_BUDGET_S if pf_preset.benchmark_rounds > 1 else 0.0)
-    load_after, pairs_s = _load(), time.perf_counter() - started
-    load = max(load_before, load_after)
+    timing = alternating_rounds(steps, "full_sequence", min_rounds=MIN_PAIRS, max_rounds=MAX_PAIRS,
+                                budget_s=PAIR_BUDGET_S if pf_preset.benchmark_rounds > 1 else 0.0)
     rows = []
-    for v, timed in pairs.items():
+    for v, timed in timing.pairs.items():
         seconds = [s for pair in timed for side in pair for s in side]
         assert all(math.isfinite(s) and s > 0 for s in seconds), f"{v}: a step time is not finite and positive"
-        n = len(timed)
-        over = f"{n} alternating pairs, exact order-statistic {CONFIDENCE:.0%} interval of the median pair ratio"
-        wall_rows, measured = _ratio_rows(v, "speedup_vs_full_sequence", [f[0] / x[0] for f, x in timed],
-                                          "measured-interleaved", over + " (wall time)")
-        cpu_rows, cpu = _ratio_rows(v, "speedup_cpu_vs_full_sequence", [f[1] / x[1] for f, x in timed],
-                                    "measured-interleaved-cpu",
-                                    over + f" (process CPU time, {threads} torch threads)")
         predicted = flops["full_sequence"] / flops[v]
+        measured = float(np.median(timing.ratios(v)))
         target = (f"; target >= {MIN_SPEEDUP_EFFICIENCY:g} on the cpu preset: "
                   f"{'met' if measured / predicted >= MIN_SPEEDUP_EFFICIENCY else 'not met'}"
                   if pf_preset.name == "cpu" and v == "pyramid_ar" else "")
-        setting = dict(case="train_step_interleaved", variant=v, backend="measured-interleaved")
-        rows += wall_rows + cpu_rows + [
-            dict(setting, metric="speedup_pairs", value=n, unit="count", note=f"alternating pairs after warm-up; all variants' pairs took {pairs_s:.0f} s"),
-            dict(setting, metric="torch_threads", value=threads, unit="count"),
-            dict(setting, metric="load_average", value=load, unit="",
-                 note=f"1-min load average before / after the pairs: {load_before:.2f} / {load_after:.2f}"),
-            dict(case="train_step_interleaved", variant=v, metric="predicted_speedup", value=predicted,
-                 unit="x", backend="analytic"),
-            dict(case="train_step_interleaved", variant=v, metric="speedup_ratio", value=measured / predicted,
-                 unit="x", backend="measured/analytic", note=f"median pair ratio over {n} pairs" + target)]
-        low, high = wall_rows[1]["value"], wall_rows[2]["value"]
+        variant_rows = interleaved_rows(timing, v, threads, predicted, target)
+        rows += variant_rows
+        low, high = variant_rows[1]["value"], variant_rows[2]["value"]
         print(f"interleaved {v:26s} measured {measured:6.2f}x ({CONFIDENCE:.0%} CI {low:.2f}-{high:.2f}, "
-              f"{n} pairs)  cpu {cpu:6.2f}x  predicted by FLOPs {predicted:6.2f}x  ratio {measured / predicted:.2f}")
+              f"{len(timed)} pairs)  cpu {variant_rows[3]['value']:6.2f}x  predicted by FLOPs {predicted:6.2f}x  "
+              f"ratio {measured / predicted:.2f}")
+    print(f"machine while timing: {timing.whole.describe()}; busy rounds {timing.busy_rounds(BUSY_RULE)} of "
+          f"{len(timing.windows)}")
     pf_record(rows)
 
 

@@ -107,12 +107,13 @@ def test_rule_needs_the_minimum_number_of_pairs():
 # ------------------------------------------------------------------------------------------- the verdict on rows
 
 
-def speed_rows(value, low=None, high=None, pairs=None, load=None, cpu=None):
+def speed_rows(value, low=None, high=None, pairs=None, load=None, cpu=None, others=None, cores=None):
     base = dict(suite="throughput", case="train_step_interleaved", variant="pyramid_ar")
     rows = [dict(base, metric="speedup_vs_full_sequence", value=value, backend="measured-interleaved"),
             dict(base, metric="predicted_speedup", value=5.0, backend="analytic")]
     for metric, v in (("speedup_vs_full_sequence_ci_low", low), ("speedup_vs_full_sequence_ci_high", high),
-                      ("speedup_pairs", pairs), ("load_average", load)):
+                      ("speedup_pairs", pairs), ("load_average", load), ("machine_others_cpu_share", others),
+                      ("machine_cores", cores)):
         if v is not None:
             rows.append(dict(base, metric=metric, value=v))
     if cpu is not None:
@@ -124,7 +125,7 @@ def speed_rows(value, low=None, high=None, pairs=None, load=None, cpu=None):
 @pytest.mark.parametrize("value, low, high, pairs, status, why", [
     (3.0, 2.5, 3.4, 12, "reproduced", "lies above 1x"),
     (0.7, 0.6, 0.8, 12, "not reproduced", "lies below 1x"),
-    (1.2, 0.9, 1.5, 12, "inconclusive", "contains 1x"),
+    (1.05, 0.9, 1.2, 12, "inconclusive", "contains 1x"),
     (1.3, 1.0, 1.5, 20, "inconclusive", "contains 1x"),          # an end exactly at 1x is not beyond it
     (0.9, 0.8, 1.0, 20, "inconclusive", "contains 1x"),
     (3.0, 2.5, 3.4, 8, "inconclusive", "fewer than 10 alternating pairs"),
@@ -136,10 +137,33 @@ def test_verdict_on_rows(value, low, high, pairs, status, why):
                        "FLOP-predicted 5.00x")
 
 
-def test_inconclusive_verdict_names_the_load_and_cpu_time():
-    v = training_speed_verdict(speed_rows(1.2, 0.9, 1.5, 12, load=3.5, cpu=(2.0, 1.8, 2.2)))
-    assert v.status == "inconclusive" and "load average 3.50" in v.why
-    assert "process CPU time gives 2.00x (95% CI 1.80-2.20)" in v.why
+def test_inconclusive_verdict_on_a_quiet_machine_names_the_load_and_cpu_time():
+    v = training_speed_verdict(speed_rows(1.05, 0.9, 1.2, 12, load=1.9, cpu=(1.1, 0.95, 1.25), others=0.02, cores=2))
+    assert v.status == "inconclusive" and "machine quiet: load 1.9 on 2 cores, others took 2% of CPU" in v.why
+    assert "process CPU time gives 1.10x (95% CI 0.95-1.25)" in v.why and "wall time" in v.value
+
+
+def test_a_busy_machine_reads_process_cpu_time_and_says_so():
+    # wall-time pairs ruined by outside load (0.9-1.5 contains 1x); CPU time is tight and above 1x
+    v = training_speed_verdict(speed_rows(1.2, 0.9, 1.5, 12, load=4.1, cpu=(2.0, 1.8, 2.2), others=0.48, cores=2))
+    assert v.status == "reproduced", v
+    assert "process CPU time: machine busy (load 4.1 on 2 cores, others took 48% of CPU)" in v.value
+    assert v.value.startswith("2.00x (95% CI 1.80-2.20 over 12 alternating pairs")
+    assert "(process CPU time) lies above 1x" in v.why
+
+
+def test_a_busy_machine_with_disagreeing_cpu_rounds_is_inconclusive_machine_busy():
+    v = training_speed_verdict(speed_rows(1.2, 0.9, 1.5, 12, load=4.1, cpu=(2.0, 1.1, 3.0), others=0.48, cores=2))
+    assert v.status == "inconclusive"
+    assert v.why.startswith("inconclusive: machine busy (load 4.1 on 2 cores, others took 48% of CPU)"), v.why
+    # without CPU-time rows a busy machine is inconclusive too, never read from wall time
+    v = training_speed_verdict(speed_rows(3.0, 2.5, 3.4, 12, load=4.1, others=0.48, cores=2))
+    assert v.status == "inconclusive" and "machine busy" in v.why
+
+
+def test_quiet_machine_with_disagreeing_wall_rounds_falls_back_to_cpu_time():
+    v = training_speed_verdict(speed_rows(3.0, 1.2, 6.0, 12, load=1.0, cpu=(3.0, 2.7, 3.3), others=0.01, cores=2))
+    assert v.status == "reproduced" and "rounds disagree (wall-time interval 1.20-6.00" in v.value
 
 
 def test_old_rows_without_an_interval_are_inconclusive():

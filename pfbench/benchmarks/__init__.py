@@ -18,7 +18,16 @@ TIMING_METRICS: tuple[Metric, ...] = (
     Metric("time_min_s", "s", "lower", doc="fastest round"),
     Metric("rounds", "count", "setting", doc="timed rounds"),
 )
-_TIMING = {m.name: m for m in TIMING_METRICS}
+# What else ran while a suite timed something (pfbench.measure.machine_load): every pytest-benchmark entry records
+# them, and a suite's own rows may too.
+MACHINE_METRICS: tuple[Metric, ...] = (
+    Metric("machine_load_average", "", "setting", doc="highest 1-minute load average at the window's ends"),
+    Metric("machine_cores", "count", "setting", doc="the machine's logical CPUs"),
+    Metric("machine_others_cpu_share", "fraction", "setting",
+           doc="share of the machine's CPU capacity that processes other than the benchmark took (/proc/stat)"),
+    Metric("machine_steal_share", "fraction", "setting", doc="share of the capacity the hypervisor stole"),
+)
+_TIMING = {m.name: m for m in TIMING_METRICS + MACHINE_METRICS}
 
 
 def all_benchmarks() -> tuple[Benchmark, ...]:

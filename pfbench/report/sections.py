@@ -29,7 +29,33 @@ def run_header(ctx: ReportContext) -> list[Block]:
               f"{e.get('torch_version', '?')}")
     where = (f"run `{c.get('run_id', ctx.run_dir.name)}`, started {c.get('started', '?')}, commit "
              f"`{c.get('commit') or '?'}`; {len(ctx.df)} rows in `results.parquet`")
-    return [bullets([net, data, device, where])]
+    lines = [net, data, device, where]
+    load = machine_line(ctx.statuses)
+    return [bullets(lines + ([load] if load else []))]
+
+
+def machine_line(statuses) -> str:
+    """How busy the machine was while the suites ran (their status files' machine windows), '' when unknown."""
+    import math
+
+    from pfbench.measure.machine_load import BUSY_RULE
+
+    if statuses.empty or "others_cpu_share" not in statuses:
+        return ""
+    st = statuses.dropna(subset=["others_cpu_share"])
+    if st.empty or not (st["duration_s"] > 0).any():
+        return ""
+    share = float((st["others_cpu_share"] * st["duration_s"]).sum() / st["duration_s"].sum())
+    worst = st.loc[st["others_cpu_share"].idxmax()]
+    load = float(st["load_average"].max())
+    cores = int(st["cores"].max()) if "cores" in st and not math.isnan(st["cores"].max()) else 0
+    steal = float(st["steal_share"].max()) if "steal_share" in st else 0.0
+    busy = BUSY_RULE.busy(share, steal) or BUSY_RULE.busy(float(worst["others_cpu_share"]), 0.0)
+    return (f"machine while the suites ran: **{'busy' if busy else 'quiet'}**; other processes took {share:.0%} of "
+            f"the CPU over the run (most {float(worst['others_cpu_share']):.0%}, during {worst['suite']}), 1-minute "
+            f"load average up to {load:.1f} on {cores or '?'} cores" + (f", steal up to {steal:.0%}" if steal else "")
+            + (" (a busy window's speed verdicts read process CPU time, or say `inconclusive: machine busy`)"
+               if busy else ""))
 
 
 def section_suites(ctx: ReportContext) -> list[Block]:
@@ -40,7 +66,12 @@ def section_suites(ctx: ReportContext) -> list[Block]:
     st["duration_s"] = st["duration_s"].map(lambda v: fmt(v))
     counts = ctx.df.groupby("suite").size()
     st["rows"] = st["suite"].map(lambda s: int(counts.get(s, 0)))
-    return [table(st[["suite", "status", "duration_s", "rows", "note", "log"]])]
+    columns = ["suite", "status", "duration_s", "rows"]
+    if "others_cpu_share" in st:  # status files written with the machine's window
+        st["others_cpu"] = st["others_cpu_share"].map(lambda v: "—" if v != v else f"{v:.0%}")
+        st["load"] = st["load_average"].map(lambda v: "—" if v != v else f"{v:.1f}")
+        columns += ["others_cpu", "load"]
+    return [table(st[columns + ["note", "log"]])]
 
 
 def section_skipped(ctx: ReportContext) -> list[Block]:

@@ -106,6 +106,10 @@ def load_results(run_dir: str | Path, *, refresh: bool = True) -> pd.DataFrame:
 
 def read_statuses(run_dir: str | Path) -> pd.DataFrame:
     """status/<suite>.json files as a table (suite, status, exit_code, duration_s, note, log, ...)."""
-    cols = ["suite", "status", "exit_code", "duration_s", "started", "finished", "log", "note"]
+    cols = ["suite", "status", "exit_code", "duration_s", "started", "finished", "log", "note", "load_average",
+            "others_cpu_share", "steal_share", "cores"]
     records = [read_json(p) for p in sorted((Path(run_dir) / "status").glob("*.json"))]
-    return pd.DataFrame.from_records(records, columns=cols) if records else pd.DataFrame(columns=cols)
+    df = pd.DataFrame.from_records(records, columns=cols) if records else pd.DataFrame(columns=cols)
+    for col in ("duration_s", "load_average", "others_cpu_share", "steal_share", "cores"):  # older files: NaN
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df

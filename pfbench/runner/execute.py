@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 import pfbench
+from pfbench.measure.machine_load import MachineProbe
 from pfbench.results.schema import utc_now_iso
 from pfbench.runner.catalog import SUITE_FILES
 from pfbench.runner.folder import RunSpec, SuiteStatus, set_aside_attempt
@@ -73,9 +74,15 @@ def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
     log_rel = f"logs/{suite}.log"
     started, t0 = utc_now_iso(), time.monotonic()
 
+    probe = MachineProbe().__enter__()  # the suite's process is waited for: its CPU time counts as the run's
+
     def finish(status: str, code: int | None, note: str) -> SuiteStatus:
+        probe.__exit__(None, None, None)
+        machine = probe.window
         result = SuiteStatus(suite, status, code, round(time.monotonic() - t0, 3), started, utc_now_iso(),
-                             log_rel, note)
+                             log_rel, note, load_average=machine.load_average,
+                             others_cpu_share=machine.others_share, steal_share=machine.steal_share,
+                             cores=machine.cores)
         result.write(run_dir)
         return result
 

@@ -87,6 +87,10 @@ class SuiteStatus:
     finished: str
     log: str
     note: str = ""
+    load_average: float | None = None      # highest 1-minute load average at the suite's start and end
+    others_cpu_share: float | None = None  # machine CPU capacity processes outside the run took meanwhile
+    steal_share: float | None = None       # capacity the hypervisor stole meanwhile
+    cores: int | None = None
 
     def write(self, run_dir: Path) -> Path:
         path = run_dir / "status" / f"{self.suite}.json"

@@ -19,6 +19,9 @@ METRICS = (
     Metric("speedup_pairs", "count", "setting", doc="alternating (full_sequence, variant) pairs the speedup is over"),
     Metric("torch_threads", "count", "setting", doc="torch's intra-op thread count, fixed while the pairs ran"),
     Metric("load_average", "", "setting", doc="highest 1-minute load average seen while the pairs ran"),
+    Metric("busy_rounds", "count", "setting",
+           doc="alternating rounds in which other processes took more CPU than pfbench.measure.machine_load's "
+               "busy rule allows"),
     Metric("predicted_speedup", "x", "higher", True, "full_sequence FLOPs / this variant's FLOPs"),
     Metric("speedup_ratio", "x", "higher", doc="measured / FLOP-predicted speedup"),
     Metric("achieved_flops_per_s", "FLOP/s", "higher"),

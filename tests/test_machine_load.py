@@ -1,0 +1,74 @@
+"""What else ran: the machine window's shares against hand-computed /proc/stat deltas, and the busy rule."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pfbench.measure.machine_load import (BUSY_RULE, BusyRule, CpuSnapshot, MachineProbe, _proc_stat, snapshot,
+                                          window)
+
+
+def snap(wall, busy, total, steal, own, load=1.0):
+    return CpuSnapshot(wall_s=wall, busy_s=busy, total_s=total, steal_s=steal, own_s=own, load1=load)
+
+
+def test_shares_are_the_hand_computed_fractions_of_capacity():
+    # 10 s on 2 cores = 20 CPU-s of capacity; the machine was busy 13 CPU-s, of which this process 4: others 9
+    w = window(snap(0, 100, 1000, 5, 50, load=1.5), snap(10, 113, 1020, 6, 54, load=3.2), cores=2)
+    assert w.seconds == 10 and w.cores == 2 and w.load_average == 3.2
+    assert w.others_share == pytest.approx(9 / 20) and w.own_share == pytest.approx(4 / 20)
+    assert w.steal_share == pytest.approx(1 / 20)
+    assert w.describe() == "load 3.2 on 2 cores, others took 45% of CPU, steal 5%"
+    rows = {r["metric"]: r["value"] for r in w.rows(case="c", variant="v")}
+    assert rows["machine_others_cpu_share"] == pytest.approx(0.45) and rows["machine_cores"] == 2
+
+
+def test_own_time_above_the_machines_busy_time_clamps_at_zero_others():
+    w = window(snap(0, 100, 1000, 0, 0), snap(1, 101, 1002, 0, 1.5), cores=2)  # tick rounding
+    assert w.others_share == 0.0
+
+
+def test_without_proc_stat_only_the_load_is_known(tmp_path):
+    assert _proc_stat(tmp_path / "missing") is None
+    (tmp_path / "stat").write_text("intr 1 2 3\n")
+    assert _proc_stat(tmp_path / "stat") is None
+    w = window(snapshot(tmp_path / "missing"), snapshot(tmp_path / "missing"))
+    assert w.others_share is None and w.steal_share is None and "load average only" in w.source
+    assert "load average only" in w.describe()
+    rows = {r["metric"]: r for r in w.rows()}
+    assert rows["machine_others_cpu_share"]["status"] == "skipped"
+
+
+def test_proc_stat_is_parsed_in_clock_ticks(tmp_path):
+    (tmp_path / "stat").write_text("cpu  100 10 50 800 20 5 5 10 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
+    hz = __import__("os").sysconf("SC_CLK_TCK")
+    busy, total, steal = _proc_stat(tmp_path / "stat")
+    assert busy == pytest.approx(170 / hz) and total == pytest.approx(1000 / hz) and steal == pytest.approx(10 / hz)
+
+
+def test_a_busy_loop_in_another_process_shows_as_others_share():
+    import subprocess
+    import sys
+
+    if _proc_stat() is None:
+        pytest.skip("no /proc/stat on this machine: the shares are unknown here (load average only)")
+    # a child that spins for 1 s while this process sleeps: the child is not waited for inside the window
+    child = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 1.0\nwhile time.time() < end: pass"])
+    try:
+        with MachineProbe() as probe:
+            import time
+
+            time.sleep(0.8)
+    finally:
+        child.wait(timeout=30)
+    w = probe.window
+    assert w.others_share * w.cores * w.seconds >= 0.4  # at least ~half of the child's spinning CPU-seconds seen
+    assert w.own_share < 0.1
+
+
+def test_busy_rule():
+    assert not BUSY_RULE.busy(0.05, 0.0) and BUSY_RULE.busy(0.3, 0.0) and BUSY_RULE.busy(0.0, 0.2)
+    assert not BUSY_RULE.busy(None, None)
+    assert BusyRule(max_others_share=0.5).busy(0.6, None)
+    assert math.isclose(BUSY_RULE.max_interval_spread, 1.5)
