@@ -242,7 +242,8 @@ def test_generate(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, v
     with torch.device(pf_device):
         model = model_for_preset(pf_preset, length_buckets=_buckets(pf_preset)).eval()
     schedule = pf_preset.sampling_schedule()
-    shape = (pf_preset.batch_size, pf_preset.channels, pf_preset.frames, pf_preset.height, pf_preset.width)
+    batch = pf_preset.generate_batch or pf_preset.batch_size  # videos per timed generation
+    shape = (batch, pf_preset.channels, pf_preset.frames, pf_preset.height, pf_preset.width)
 
     def generate():
         gen = torch.Generator(device=pf_device).manual_seed(pf_seed)
@@ -251,7 +252,7 @@ def test_generate(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, v
 
     mshape = ModelShape.from_preset(pf_preset)
     cases = sampling_cases(variant, VideoShape.from_preset(pf_preset), schedule)
-    analytic = pf_preset.batch_size * sum(n * forward_flops(mshape, c.tokens, c.pairs, c.output_tokens)
+    analytic = batch * sum(n * forward_flops(mshape, c.tokens, c.pairs, c.output_tokens)
                                           for c, n in cases)
     # CUDA: one warm-up generation (compiles, allocator, autotune); CPU has none of those, and a warm-up there
     # would cost as much as a timed round of a whole video
@@ -261,7 +262,7 @@ def test_generate(benchmark, pf_preset, pf_device, pf_dtype, pf_seed, medians, v
     medians[("generate", variant)] = (stats.median, stats.iqr, analytic)
     _record_flop_info(benchmark, pf_device, pf_dtype, analytic, None, stats.median)
     benchmark.extra_info.update(case="generate", variant=variant, model_evaluations=sum(n for _, n in cases),
-                                frames_per_s=pf_preset.frames * pf_preset.batch_size / stats.median)
+                                batch=batch, frames_per_s=pf_preset.frames * batch / stats.median)
     assert out.shape == shape and torch.isfinite(out).all()
 
 

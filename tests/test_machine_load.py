@@ -72,3 +72,44 @@ def test_busy_rule():
     assert not BUSY_RULE.busy(None, None)
     assert BusyRule(max_others_share=0.5).busy(0.6, None)
     assert math.isclose(BUSY_RULE.max_interval_spread, 1.5)
+
+
+def test_the_reports_machine_line_weights_suites_by_duration():
+    import pandas as pd
+
+    from pfbench.report.sections import machine_line
+
+    st = pd.DataFrame([dict(suite="tokens", duration_s=10.0, others_cpu_share=0.02, load_average=1.0, cores=2,
+                            steal_share=0.0),
+                       dict(suite="fid", duration_s=30.0, others_cpu_share=0.42, load_average=4.1, cores=2,
+                            steal_share=0.0)])
+    line = machine_line(st)
+    # (10 x 2% + 30 x 42%) / 40 = 32%
+    assert "**busy**" in line and "took 32% of the CPU" in line and "most 42%, during fid" in line
+    assert "up to 4.1 on 2 cores" in line and "inconclusive: machine busy" in line
+    quiet = machine_line(st.assign(others_cpu_share=[0.01, 0.03]))
+    assert "**quiet**" in quiet and "took 2% of the CPU" in quiet
+    assert machine_line(st.drop(columns=["others_cpu_share"])) == ""  # status files from before the probe
+
+
+def test_a_suite_status_carries_its_machine_window(tmp_path):
+    import json
+
+    from pfbench.core.config import get_preset
+    from pfbench.runner.execute import run_suite
+    from pfbench.runner.folder import RunSpec
+
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "test_tokens.py").write_text("def test_nothing():\n    assert True\n")
+    (suites / "conftest.py").write_text(  # the options `pfbench run` passes, accepted and ignored
+        "def pytest_addoption(parser):\n"
+        "    for name in ('--pf-config', '--pf-preset', '--pf-device', '--pf-run-dir'):\n"
+        "        parser.addoption(name)\n")
+    spec = RunSpec(run_dir=tmp_path / "run", run_id="t", preset=get_preset("smoke"), suites=("tokens",),
+                   device="cpu", suites_dir=suites)
+    status = run_suite(spec, "tokens")
+    stored = json.loads((tmp_path / "run" / "status" / "tokens.json").read_text())
+    assert status.status == "passed" and stored["cores"] >= 1 and stored["load_average"] >= 0
+    if _proc_stat() is not None:
+        assert 0 <= stored["others_cpu_share"] <= 1

@@ -94,6 +94,7 @@ class Preset:
     benchmark_rounds: int = 3
     warmup_rounds: int = 1
     generate_rounds: int = 3        # timed rounds of a whole generation (after one warm-up)
+    generate_batch: int | None = None  # videos per timed generation; None: batch_size
     token_budget: int | None = None  # tokens per training step (token-budget packing); None: batch_size clips
     memory_budget_gib: float = 4.0  # RAM budget for the CPU memory sweep; GPUs use their capacity
     memory_max_frames: int = 64
@@ -144,7 +145,8 @@ PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         name="cpu", model="small", channels=3, frames=8, height=32, width=32, batch_size=4,
         train_steps=60, steps_first_frame=(4, 4, 4), steps_later_frames=(2, 2, 2), full_sequence_steps=8,
-        benchmark_rounds=3, warmup_rounds=1, generate_rounds=1, memory_budget_gib=1.0, memory_max_frames=48,
+        benchmark_rounds=3, warmup_rounds=1, generate_rounds=1, generate_batch=1, memory_budget_gib=1.0,
+        memory_max_frames=48,
         fid_samples=64,
         description="the default run: minutes on 2 CPU cores, shapes large enough that attention matters",
     ),
