@@ -272,3 +272,12 @@ def test_ablation_verdicts_hold_at_the_presets_sizes(ablation_table, preset):
     assert t["causal worse by 3 margins: false 'no worse'"] <= 0.05, t
     assert t["temporal different by 3 margins: false 'equivalent'"] <= 0.05, t
     assert t["less diverse setting called better"] == 0.0, t
+
+
+def test_the_simulated_sizes_cover_gpu_smoke():
+    """gpu-smoke runs its quality experiments at the smoke preset's sizes, so the smoke rows above are its rows too;
+    the gpu preset's sizes (128 generated vs 256 held-out clips x 8 frames in 1280 dimensions, 7 points, 3 seeds)
+    are ~500 TFLOP of kernel matrices for 200 repetitions: not simulated on a CPU."""
+    smoke, gpu_smoke = preset_sizes("smoke"), preset_sizes("gpu-smoke")
+    assert (smoke.fake_clips, smoke.real_clips, smoke.frames, smoke.seeds, smoke.fractions) == (
+        gpu_smoke.fake_clips, gpu_smoke.real_clips, gpu_smoke.frames, gpu_smoke.seeds, gpu_smoke.fractions)

@@ -1,4 +1,4 @@
-"""Run the benchmark suites, one pytest subprocess each, and collect the run.
+"""Run the benchmark suites, one pytest process each (pfbench.runner.launch), and collect the run.
 
 Every suite gets the run's config.json (``--pf-config`` / $PFBENCH_CONFIG), never just a preset name, so a resume
 and the report measure and show what the run was started with. A suite that fails is recorded and the others still
@@ -19,6 +19,7 @@ from pfbench.measure.machine_load import MachineProbe
 from pfbench.results.schema import utc_now_iso
 from pfbench.runner.catalog import SUITE_FILES
 from pfbench.runner.folder import RunSpec, SuiteStatus, set_aside_attempt
+from pfbench.runner.launch import can_fork, preload, start_suite
 
 STATUS_BY_EXIT = {0: "passed", 1: "failed", 5: "skipped"}  # anything else: error (usage, internal, timeout)
 
@@ -64,7 +65,7 @@ def suite_env(spec: RunSpec, suite: str) -> dict:
 
 
 def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
-    """Run one suite in a pytest subprocess, log to logs/<suite>.log, write status/<suite>.json.
+    """Run one suite in its own pytest process, log to logs/<suite>.log, write status/<suite>.json.
 
     KeyboardInterrupt stops the child, records status ``interrupted`` and is re-raised.
     """
@@ -94,8 +95,7 @@ def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
     with open(run_dir / log_rel, "w", encoding="utf-8") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
-        proc = subprocess.Popen(cmd, cwd=spec.repo_root, env=suite_env(spec, suite), stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = start_suite(cmd, spec.repo_root, suite_env(spec, suite), log)
         try:
             code = proc.wait(timeout=spec.timeout_s)
         except subprocess.TimeoutExpired:
@@ -113,7 +113,7 @@ def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
     return finish(status, code, note)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)
@@ -148,6 +148,8 @@ def run_suites(spec: RunSpec, suites: list[str], echo: Echo = print) -> tuple[li
     statuses: list[SuiteStatus] = []
     width = max((len(s) for s in suites), default=0)
     total_t0 = time.monotonic()
+    if suites and can_fork():
+        preload()  # once: each suite's forked process starts with torch, pytest and pfbench imported
     for i, suite in enumerate(suites, start=1):
         prefix = f"[{i}/{len(suites)}] {suite:<{width}}"
         echo(f"{prefix}  running ... (log: {spec.run_dir / 'logs' / (suite + '.log')})")
