@@ -4,8 +4,9 @@ stage mix (uniform vs 1:2:1), time conditioning (the public code's stage remap v
 
 Shapes, data, seeds and the FID extractor are those of the FID-convergence experiment at the run's preset
 (pfbench.benchmarks.fid.convergence_run.convergence_scale: cpu = tiny backbone, 4 x 16 x 16 real clips, 3 seeds). Every model trains
-``steps`` steps of ``batch`` clips from the seed's initial weights, on the same clips and sample stream; the two
-settings of an ablation differ only in the ablated switch. For each seed the settings are paired (same weights at
+``steps`` steps from the seed's initial weights, on the same clips and sample stream, with equal tokens per batch (the
+FID experiment's equalisation: a model both need, e.g. spatial_pyramid and pyramid_ar, is trained once per run and
+shared through its run folder); the two settings of an ablation differ only in the ablated switch. For each seed the settings are paired (same weights at
 start, same sample seeds), and each claim is the mean paired difference over seeds with a Student-t 95% interval
 (pfbench.benchmarks.fid.convergence.paired_difference): rows ``<metric>_gap`` / ``_ci_low`` / ``_ci_high``.
 
@@ -35,9 +36,10 @@ from pfbench.accounting.shapes import ModelShape, VideoShape
 from pfbench.benchmarks.fid.convergence import paired_difference
 from pfbench.benchmarks.fid.convergence_run import convergence_scale
 from pfbench.experiments.clips import clips_to_frames, experiment_clips
-from pfbench.experiments.recipe import FidEvaluator, fid_config, initial_model, sample_clips, train_variant
+from pfbench.experiments.recipe import (FidEvaluator, Snapshots, fid_config, initial_model, logged_wall, sample_clips,
+                                       shared_run_name, train_variant)
 from pfbench.experiments.sample_measures import block_correlation, heldout_stage_losses
-from pfbench.experiments.shapes import mean_tokens_per_sample, train_flops_per_sample
+from pfbench.experiments.shapes import equal_token_batches, mean_tokens_per_sample, train_flops_per_sample
 from pfbench.metrics.fid.compute import metrics_from_features
 
 # model name -> (reference variant, stage mix, time conditioning[, stages K])
@@ -61,7 +63,8 @@ def lab(pf_preset, pf_device, pf_seed, pf_train_dir):
     evaluator = FidEvaluator(clips_to_frames(real), fid_config(scale, pf_device, pf_seed), frames_per_clip=preset.frames)
     return dict(scale=scale, preset=preset, data=experiment_clips(scale, preset, scale.dataset_size, pf_seed),
                 real=real, labels=labels, seeds=scale.seed_list(pf_seed), inits={}, models={}, evaluator=evaluator,
-                feature_dim=int(evaluator.real.shape[1]), train_dir=pf_train_dir, samples={})
+                feature_dim=int(evaluator.real.shape[1]), train_dir=pf_train_dir, samples={},
+                data_tag=f"experiment_clips:{scale.name}:train:{scale.dataset_size}:seed{pf_seed}")
 
 
 def _preset(lab, name):
@@ -77,18 +80,32 @@ def _schedule(lab, name):
                    steps_later_frames=(sched.steps_later_frames[0],) * K)
 
 
+def _batch(lab, name) -> int:
+    """Clips per step of model ``name``: equal tokens per batch with full_sequence at the scale's batch (the FID
+    experiment's equalisation), so a model both experiments need is one and the same training run."""
+    variant, mix = MODELS[name][:2]
+    return equal_token_batches([variant], _preset(lab, name), lab["scale"].batch_size, stage_mix=mix)[variant]
+
+
 def _trained(lab, name, seed, device):
-    """Train (once per module) model ``name`` for ``seed``: (model, losses, seconds)."""
+    """Model ``name`` for ``seed``, trained once per run: (model, losses, training seconds). Its run folder is the
+    shared one of exactly this training (pfbench.experiments.recipe.shared_run_name), so a model the FID experiment
+    trained already is resumed finished, and its seconds are that training's own, from its log."""
     key = (name, seed)
     if key not in lab["models"]:
         variant, mix = MODELS[name][:2]
         if seed not in lab["inits"]:
             lab["inits"][seed] = initial_model(lab["preset"], seed, device)
-        s, t0 = lab["scale"], time.perf_counter()
-        result = train_variant(variant, _preset(lab, name), lab["inits"][seed], lab["data"], steps=s.steps,
-                               batch_size=s.batch_size, seed=seed, lr=s.lr, stage_mix=mix, device=device,
-                               run_dir=lab["train_dir"]("ablations", f"{name}-seed{seed}"))
-        lab["models"][key] = (result.model, result.losses, time.perf_counter() - t0)
+        s, preset, batch = lab["scale"], _preset(lab, name), _batch(lab, name)
+        folder = lab["train_dir"]("shared", shared_run_name(variant, preset, seed=seed, steps=s.steps,
+                                                           batch_size=batch, lr=s.lr, stage_mix=mix,
+                                                           data=lab["data_tag"], eval_steps=s.eval_steps))
+        t0 = time.perf_counter()
+        result = train_variant(variant, preset, lab["inits"][seed], lab["data"], steps=s.steps, batch_size=batch,
+                               seed=seed, lr=s.lr, stage_mix=mix, device=device, run_dir=folder,
+                               callback=Snapshots(s.eval_steps, folder=folder))
+        seconds = logged_wall(folder).get(s.steps, time.perf_counter() - t0)
+        lab["models"][key] = (result.model, result.losses, seconds)
     return lab["models"][key]
 
 
@@ -121,9 +138,9 @@ def _bias_note(lab) -> str:
 
 def _note(lab, what) -> str:
     s = lab["scale"]
-    return (f"{what}; {len(lab['seeds'])} seeds, paired (same initial weights, data, sample seeds); {s.steps} steps x "
-            f"{s.batch_size} clips, lr {s.lr}, scale {s.name}; {s.sample_clips} samples vs {s.heldout_clips} "
-            f"held-out {s.data} clips")
+    return (f"{what}; {len(lab['seeds'])} seeds, paired (same initial weights, data, sample seeds); {s.steps} steps, "
+            f"equal tokens per batch ({s.batch_size} full_sequence clips), lr {s.lr}, scale {s.name}; "
+            f"{s.sample_clips} samples vs {s.heldout_clips} held-out {s.data} clips")
 
 
 def _summarise(case, metric, per_setting: dict, note: str, backend: str, gap: tuple[str, str] | None,

@@ -41,7 +41,8 @@ from pfbench.benchmarks.fid.convergence_run import (
     seed_mean_rows,
 )
 from pfbench.experiments.clips import clips_to_frames, experiment_clips
-from pfbench.experiments.recipe import FidEvaluator, Snapshots, fid_config, initial_model, sample_clips, train_variant
+from pfbench.experiments.recipe import (FidEvaluator, Snapshots, fid_config, initial_model, logged_wall, sample_clips,
+                                       shared_run_name, train_variant)
 from pfbench.experiments.shapes import equal_token_batches, mean_tokens_per_sample, train_flops_per_sample
 
 VARIANTS = ("full_sequence", "spatial_pyramid", "pyramid_ar")
@@ -65,6 +66,7 @@ def setup(pf_preset, pf_device, pf_seed):
     evaluator = FidEvaluator(clips_to_frames(real), fid_config(scale, pf_device, pf_seed), frames_per_clip=preset.frames)
     return dict(scale=scale, preset=preset, data=data, evaluator=evaluator, budget=budget,
                 real_features_s=time.perf_counter() - t0, seeds=scale.seed_list(pf_seed), inits={},
+                data_tag=f"experiment_clips:{scale.name}:train:{scale.dataset_size}:seed{pf_seed}",
                 batches=equal_token_batches(VARIANTS, preset, scale.batch_size, BASELINE))
 
 
@@ -91,7 +93,10 @@ def test_train(benchmark, setup, runs, pf_record, pf_device, pf_train_dir, varia
     if seed not in setup["inits"]:
         setup["inits"][seed] = initial_model(preset, seed, pf_device)
     batch = setup["batches"][variant]
-    folder = pf_train_dir("fid", f"{variant}-seed{seed}")  # a run folder: `pfbench run --resume` continues it
+    # a run folder (`pfbench run --resume` continues it) shared with every suite that trains the same model
+    folder = pf_train_dir("shared", shared_run_name(variant, preset, seed=seed, steps=scale.steps, batch_size=batch,
+                                                    lr=scale.lr, stage_mix="1:2:1", data=setup["data_tag"],
+                                                    eval_steps=scale.eval_steps))
     snaps, wall, t0 = Snapshots(scale.eval_steps, folder=folder), {}, time.perf_counter()
 
     def callback(step, loss, model):
@@ -106,7 +111,7 @@ def test_train(benchmark, setup, runs, pf_record, pf_device, pf_train_dir, varia
 
     result = benchmark.pedantic(run, rounds=1, iterations=1, warmup_rounds=0)
     snaps.complete()
-    wall.update({s: w for s, w in _logged_wall(folder).items() if s in scale.eval_steps})
+    wall.update({s: w for s, w in logged_wall(folder).items() if s in scale.eval_steps})
     runs[(variant, seed)] = dict(model=result.model, weights=snaps.weights, wall=wall, batch=batch,
                                  per_sample=train_flops_per_sample(variant, preset))
     train_s = benchmark.stats.stats.max if benchmark.stats else float("nan")
@@ -119,14 +124,6 @@ def test_train(benchmark, setup, runs, pf_record, pf_device, pf_train_dir, varia
                     value=batch * runs[(variant, seed)]["per_sample"], unit="FLOP", backend="analytic",
                     note=_note(setup, variant))])
     assert result.step == scale.steps
-
-
-def _logged_wall(folder) -> dict[int, float]:
-    """{step: cumulative training seconds} from a run folder's log.csv (covers steps done before a resume)."""
-    if folder is None or not (folder / "log.csv").exists():
-        return {}
-    from pfbench.train.rundir import read_log
-    return {int(r["step"]): float(r["wall_s"]) for r in read_log(folder / "log.csv") if r.get("kind") == "train"}
 
 
 def _evaluate(setup, runs, variants, steps_in_order, budget, share: float, pf_device, done: dict) -> list[int]:

@@ -92,6 +92,31 @@ def train_variant(variant: str, preset: Preset, init_model, data, *, steps: int,
     return result
 
 
+def shared_run_name(variant: str, preset: Preset, *, seed: int, steps: int, batch_size: int, lr: float,
+                    stage_mix: str, data: str, eval_steps: tuple[int, ...] = ()) -> str:
+    """The training run folder's name for exactly this training (variant, preset, initial-weights seed, steps,
+    batch, lr, stage mix, data, snapshot steps): two suites that need the same model get the same folder, so the
+    second resumes the first's finished run instead of training again; any difference gives another folder (and
+    pfbench.train refuses a folder whose stored identity differs)."""
+    import hashlib
+    import json
+
+    key = json.dumps(dict(variant=variant, preset=preset.to_dict(), seed=seed, steps=steps, batch_size=batch_size,
+                          lr=lr, stage_mix=stage_mix, data=data, eval_steps=list(eval_steps)), sort_keys=True,
+                     default=str)
+    return f"{variant}-seed{seed}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def logged_wall(folder: Path | None) -> dict[int, float]:
+    """{step: cumulative training seconds} from a run folder's log.csv, whichever process trained it (covers the
+    steps done before a resume, and a run another suite trained)."""
+    if folder is None or not (Path(folder) / "log.csv").exists():
+        return {}
+    from pfbench.train.rundir import read_log
+
+    return {int(r["step"]): float(r["wall_s"]) for r in read_log(Path(folder) / "log.csv") if r.get("kind") == "train"}
+
+
 def sample_labels(n: int) -> torch.Tensor:
     """Class labels of n generated clips, balanced like the held-out set (label = index % classes)."""
     return torch.arange(n) % NUM_CLASSES
