@@ -101,6 +101,17 @@ class ExperimentShape:
 
 
 def experiment_shape(preset: Preset) -> ExperimentShape:
+    """The table below (:func:`_table_shape`); with ``data.sources`` every experiment trains and evaluates on crops of
+    those videos (``data = "real"``)."""
+    import dataclasses
+
+    shape = _table_shape(preset)
+    if preset.data_sources:
+        shape = dataclasses.replace(shape, data="real", convergence=dataclasses.replace(shape.convergence, data="real"))
+    return shape
+
+
+def _table_shape(preset: Preset) -> ExperimentShape:
     """The one table of experiment scales: for a preset, the clip shape and backbone of its quality experiments and
     the budget of each.
 
