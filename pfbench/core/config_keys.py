@@ -72,7 +72,9 @@ def fraction(value) -> str | None:
 
 
 KEYS: tuple[Key, ...] = (
-    Key("name", "name", "str", "the preset's name (run folders are reports/<time>-<name>)"),
+    Key("name", "name", "str", "the preset's name (run folders are reports/<time>-<name>); it also picks the quality "
+        "experiments' scale (pfbench.experiments.shapes): smoke, gpu-smoke and cpu have their own, any other name the "
+        "full one, so a config that starts from a preset keeps its name"),
     Key("description", "description", "str", "one line on what this configuration is for"),
     # model
     Key("model.backbone", "model", "str", "reference DiT size (reference_model.dit.DIT_PRESETS); also the size the "

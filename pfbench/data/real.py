@@ -96,7 +96,8 @@ def decode_sources(paths: list[Path], short_side: int, fps: float | None = None,
             videos.append(decode_small(path, short_side, fps))
             used.append(path)
         except (VideoReadError, OSError, RuntimeError, ValueError) as err:  # PyAV's errors for broken files
-            skipped.append((path, " ".join(str(err).split()) or type(err).__name__))
+            reason = " ".join(str(err).split()) or type(err).__name__
+            skipped.append((path, reason.removeprefix(f"{path}: ")))
         if bar is not None:
             bar.update(1)
     if bar is not None:
