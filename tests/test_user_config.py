@@ -152,6 +152,7 @@ def test_config_show_and_dry_run_from_the_console(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.toml"]  # nothing written
 
 
+@pytest.mark.slow  # three suites in subprocesses: about a minute on 2 idle cores (2-3 on a shared machine)
 def test_an_external_model_runs_through_tokens_throughput_and_fid(tmp_path, monkeypatch):
     """A velocity model from a file outside the package: built by model.factory, trained, timed and scored."""
     folder = tmp_path / "outside"

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import difflib
 import math
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib
 
 from pfbench.core.config_keys import BY_NAME, DERIVED_FROM_VIDEO, ENV_KEYS, KEYS, SECTIONS, Key
 
