@@ -148,7 +148,7 @@ def flat_from_preset(preset) -> dict:
 
 def preset_from_flat(flat: dict, where: str):
     """The validated Preset of a flat config (every key checked; a paper-size clip derives the latent shape)."""
-    from pfbench.core.config import Preset, VideoSpec
+    from pfbench.core.preset import Preset, VideoSpec
 
     flat = {k: v for k, v in flat.items() if k != BASE_KEY}
     video_keys = [k for k in flat if k.startswith("video.")]
