@@ -171,3 +171,51 @@ def test_an_external_model_runs_through_tokens_throughput_and_fid(tmp_path, monk
     rows = [json.loads(line) for line in (run / "rows" / "fid.jsonl").read_text().splitlines()]
     fids = [r for r in rows if r["metric"] == "fid" and r.get("value") is not None]
     assert fids and all(r["value"] > 0 for r in fids)
+
+
+def _latent_folder(folder: Path, channels: int = 4, shapes=((4, 6, 16, 16),) * 3) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(0)
+    for i, shape in enumerate(shapes):
+        save_file({"latent": torch.randn(*shape, generator=g)}, str(folder / f"clip{i}.safetensors"))
+    (folder / "manifest.json").write_text(json.dumps({"channels": channels, "vae_spatial": 8, "vae_temporal": 4}))
+    return folder
+
+
+def test_latents_train_in_their_space_and_pixel_suites_say_why_they_skip(tmp_path, capsys):
+    from pfbench.data.latents import LatentClips
+
+    lat = _latent_folder(tmp_path / "lat")
+    train, held = (LatentClips(lat, 2, 8, 8, split=s, num_clips=6) for s in ("train", "heldout"))
+    assert train.tensors()[0].shape == (6, 4, 2, 8, 8)
+    with pytest.raises(ValueError, match="heldout segment .2 latent frames"):
+        LatentClips(lat, 3, 8, 8, split="heldout")
+    assert train.segments[0] == (0, 4) and held.segments[0] == (4, 6)  # the last quarter is held out (round(4.5))
+    assert main(["train", "--preset", "smoke", "--set", f"data.latents={lat}", "--set", "data.channels=4",
+                 "--steps", "2", "--out", str(tmp_path / "t")]) == 0
+    assert "training on 3 latent clip(s)" in capsys.readouterr().out
+    run = tmp_path / "run"
+    assert main(["run", "--preset", "smoke", "--set", f"data.latents={lat}", "--set", "data.channels=4",
+                 "--suites", "fid", "--out", str(run), "--no-report"]) == 0
+    status = json.loads((run / "status" / "fid.json").read_text())
+    assert status["status"] == "skipped" and "needs decoded pixels" in status["note"]
+    rows = [json.loads(line) for line in (run / "rows" / "data.jsonl").read_text().splitlines()]
+    assert [r["value"] for r in rows if r["metric"] == "latent_clips"] == [3]
+
+
+@pytest.mark.parametrize("channels, shapes, message", [
+    (4, ((4, 6, 16, 16), (3, 6, 16, 16)), r"clip1.safetensors: tensor 'latent' has shape \(3, 6, 16, 16\)"),
+    (4, ((4, 6, 16),), r"has shape \(4, 6, 16\)"),
+    (3, ((3, 6, 16, 16),), None),
+])
+def test_latents_that_disagree_with_their_manifest_are_refused(tmp_path, capsys, channels, shapes, message):
+    lat = _latent_folder(tmp_path / "lat", channels, shapes)
+    out = tmp_path / "run"
+    code = main(["run", "--preset", "smoke", "--set", f"data.latents={lat}", "--set", "data.channels=4",
+                 "--suites", "tokens", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert __import__("re").search(message or "manifest says channels = 3 but data.channels = 4", err), err

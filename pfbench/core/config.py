@@ -159,6 +159,9 @@ def _absolute_sources(flat: dict, folder: Path) -> dict:
     sources = flat.get("data.sources")
     if isinstance(sources, list) and all(isinstance(s, str) for s in sources):
         flat = {**flat, "data.sources": [str((folder / Path(s).expanduser()).resolve()) for s in sources]}
+    latents = flat.get("data.latents")
+    if isinstance(latents, str) and latents:
+        flat = {**flat, "data.latents": str((folder / Path(latents).expanduser()).resolve())}
     return flat
 
 

