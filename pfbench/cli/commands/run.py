@@ -120,7 +120,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         raise ValueError("--dry-run describes a new run: drop --resume")
     resolved, inputs = _resolve(args)
     suites = catalog.parse_suites(args.suites)
-    print(format_estimate(run_estimate(resolved.preset, suites), inputs))
+    print(format_estimate(run_estimate(resolved.preset, suites, params=inputs.factory_params), inputs))
     return 0
 
 
@@ -131,7 +131,7 @@ def _new_spec(args: argparse.Namespace) -> tuple[folder.RunSpec, object]:
     dev = args.device or _preset_device(preset)
     suites_dir = args.suites_dir or catalog.default_suites_dir()
     catalog.check_suite_files(suites_dir, suites)
-    _check_fits(preset, suites, dev)
+    _check_fits(preset, suites, dev, inputs.factory_params)
     for line in inputs.lines():
         _echo(line)
     run_id = folder.new_run_id(preset.name)
@@ -159,11 +159,11 @@ def _skip_pixel_suites(spec: folder.RunSpec, todo: list[str]) -> list[str]:
     return [s for s in todo if s not in PIXEL_SUITES]
 
 
-def _check_fits(preset, suites, dev: str) -> None:
+def _check_fits(preset, suites, dev: str, params: int | None = None) -> None:
     """Refuse, at start, a config this machine cannot run, with the estimate that says why."""
     from pfbench.experiments.estimate import fits_machine, format_estimate, run_estimate
 
-    estimate = run_estimate(preset, suites)
+    estimate = run_estimate(preset, suites, params=params)
     problem = fits_machine(estimate, dev)
     if problem:
         raise ValueError(f"{problem}; `pfbench run --dry-run` prints the whole estimate: "
