@@ -47,6 +47,9 @@ class Estimate:
     def minutes(self) -> float:
         return sum(item.flops for item in self.plan) / self.rate_flops_per_s / 60.0
 
+    def item_minutes(self, item: PlanItem) -> float:
+        return item.flops / self.rate_flops_per_s / 60.0
+
 
 def run_estimate(preset: Preset, suites, params: int | None = None) -> Estimate:
     """The estimate of running ``suites`` with ``preset`` (``params``: counted elsewhere, e.g. a factory model)."""
@@ -87,12 +90,10 @@ def _plan(preset: Preset, suites, flops_per_step: dict) -> list[PlanItem]:
         steps = preset.warmup_rounds + preset.benchmark_rounds
         items.append(PlanItem("throughput", len(variants), steps, steps * sum(flops_per_step.values()),
                               f"{steps} timed training steps per variant at {preset.batch_size} clips"))
-    if not preset.trainable:
-        steps = preset.train_steps
-        items.append(PlanItem("(train.steps)", 1, steps, steps * flops_per_step["pyramid_ar"],
-                              f"shape-only config: {steps} pyramid_ar training steps at this size, for scale "
-                              f"(the training suites skip it)"))
-        return items
+    if not preset.trainable:  # nothing is trained: the cost of train.steps steps of each variant, for scale
+        return items + [PlanItem(f"({v})", 1, preset.train_steps, preset.train_steps * f,
+                                 f"shape-only config: train.steps steps of {v} at this size, if it were trained")
+                        for v, f in flops_per_step.items()]
     shape = experiment_shape(preset)
     conv, exp = shape.convergence, shape.preset(preset)
     per = {v: train_flops_per_sample(v, conv.preset(preset)) for v in variants}
@@ -166,7 +167,8 @@ def format_estimate(est: Estimate, inputs=None) -> str:
              f"  memory per step: {est.memory_per_step_bytes / 2**30:.3g} GiB (16 B/parameter AdamW state + "
              f"34 x tokens x hidden B/block activations)",
              "  plan:"]
-    lines += [f"    {i.suite}: {i.models} model(s) x {i.steps} steps, {i.flops:.3g} FLOPs ({i.what})" for i in est.plan]
+    lines += [f"    {i.suite}: {i.models} model(s) x {i.steps} steps, {i.flops:.3g} FLOPs, "
+              f"{est.item_minutes(i):.3g} min ({i.what})" for i in est.plan]
     lines.append(f"  minutes (training compute only): {est.minutes:.3g} at {est.rate_basis}")
     if inputs is not None:
         lines += ["  " + line for line in inputs.lines()]
