@@ -219,3 +219,13 @@ def test_latents_that_disagree_with_their_manifest_are_refused(tmp_path, capsys,
     err = capsys.readouterr().err
     assert code == 2 and not out.exists()
     assert __import__("re").search(message or "manifest says channels = 3 but data.channels = 4", err), err
+
+
+def test_every_key_is_documented_in_help_and_readme():
+    from pfbench.cli.main import build_parser
+    from pfbench.core.config_keys import KEYS
+
+    help_text = build_parser(only="run")._subparsers._group_actions[0].choices["run"].format_help()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for key in KEYS:
+        assert f"  {key.name} ({key.kind})" in help_text and f"| `{key.name}` |" in readme, key.name
