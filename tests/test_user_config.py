@@ -204,6 +204,7 @@ def test_latents_train_in_their_space_and_pixel_suites_say_why_they_skip(tmp_pat
     assert status["status"] == "skipped" and "needs decoded pixels" in status["note"]
     rows = [json.loads(line) for line in (run / "rows" / "data.jsonl").read_text().splitlines()]
     assert [r["value"] for r in rows if r["metric"] == "latent_clips"] == [3]
+    assert "3 latent clip(s)" in (run / "logs" / "data.log").read_text()
 
 
 @pytest.mark.parametrize("channels, shapes, message", [

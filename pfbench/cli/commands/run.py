@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
             from pfbench.results.rows import append_rows
 
             append_rows(spec.run_dir, "data", inputs.rows())
+            (spec.run_dir / "logs").mkdir(exist_ok=True)
+            (spec.run_dir / "logs" / "data.log").write_text("\n".join(inputs.lines()) + "\n", encoding="utf-8")
     print(f"pfbench run {spec.run_id}: preset {spec.preset.name}, device {spec.device}, dtype {spec.dtype}, "
           f"{len(todo)} suite(s) -> {spec.run_dir}", flush=True)
     if spec.overrides:
