@@ -112,6 +112,11 @@ def test_unreadable_files_are_named_and_skipped_and_counted(tmp_path):
     assert rows["clips_used"]["value"] == 1 and rows["clips_skipped"]["value"] == 1
     skipped = [r for r in inputs.rows() if r["status"] == "skipped"]
     assert len(skipped) == 1 and "broken.mp4" in skipped[0]["note"]
+    longer = resolve_run_config("smoke", data=(str(folder),), sets=("data.clip_frames=6", "data.clip_width=24"))
+    assert check_run_inputs(longer.preset, progress=False).clip.startswith("6 x 16 x 24")
+    from pfbench.experiments.shapes import experiment_shape
+    scale = experiment_shape(longer.preset)
+    assert (scale.frames, scale.width, scale.convergence.frames, scale.convergence.data) == (6, 24, 6, "real")
 
 
 def test_dry_run_estimate_is_the_accountings_and_a_machine_that_cannot_run_is_refused(tmp_path, capsys):

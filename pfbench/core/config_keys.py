@@ -95,6 +95,10 @@ KEYS: tuple[Key, ...] = (
         "with a manifest.json (channels, vae_spatial, vae_temporal); `pfbench train --config` trains on them, and "
         "the suites whose metrics need pixels (fid, vbench, ablations, ar_per_frame) are skipped with that reason; "
         '"" = none'),
+    Key("data.clip_frames", "clip_frames", "int", "frames of the clips the quality experiments (fid, ablations, "
+        "vbench) cut from your videos; 0 = their scale's (pfbench/experiments/shapes.py)", non_negative),
+    Key("data.clip_height", "clip_height", "int", "height of those clips in pixels; 0 = the scale's", non_negative),
+    Key("data.clip_width", "clip_width", "int", "width of those clips in pixels; 0 = the scale's", non_negative),
     Key("data.fps", "data_fps", "float", "resample your videos to this frame rate before cutting clips; 0 = native",
         non_negative),
     Key("data.frame_stride", "data_frame_stride", "int", "take every k-th frame inside a clip", positive),

@@ -187,7 +187,9 @@ def check_consistent(preset, where: str) -> None:
             raise ValueError(f"{where}: {name} = {_toml(list(values))} has {len(values)} entries but pyramid.stages "
                              f"= {preset.stages}: give one per stage")
     unit = preset.patch_size * 2 ** (preset.stages - 1)
-    for name, side in (("data.height", preset.height), ("data.width", preset.width)):
+    sides = (("data.height", preset.height), ("data.width", preset.width), ("data.clip_height", preset.clip_height),
+             ("data.clip_width", preset.clip_width))
+    for name, side in sides:
         if side % unit:
             raise ValueError(f"{where}: {name} = {side} must be divisible by {unit} (patch {preset.patch_size} at "
                              f"{preset.stages} pyramid levels), e.g. {max(unit, round(side / unit) * unit)}")

@@ -90,7 +90,10 @@ class Preset:
     ablations_full: bool = False    # the stage-mix / time-conditioning / K ablations also at smoke/cpu sizes
     vbench_speed_full: bool = False  # the VBench-style metric timing also at 1080p on CPU
     ar_window: int = 2              # the per-frame cost suite's history window W (frames)
-    data_latents: str = ""          # folder of precomputed latents (safetensors + manifest.json); "" = none
+    data_latents: str = ""
+    clip_frames: int = 0            # frames of the quality experiments' clips (0: their scale's)
+    clip_height: int = 0            # their height (0: the scale's)
+    clip_width: int = 0             # their width (0: the scale's)          # folder of precomputed latents (safetensors + manifest.json); "" = none
 
     @property
     def tokens_per_frame(self) -> int:
