@@ -48,7 +48,7 @@ MODELS = {"sp": ("spatial_pyramid", "1:2:1", "stage"), "sp_uniform": ("spatial_p
           "bidirectional": ("pyramid_ar_bidirectional", "1:2:1", "stage"),
           "full_history": ("ar_full_history", "1:2:1", "stage"),
           **{f"sp_K{k}": ("spatial_pyramid", "uniform", "stage", k) for k in (1, 2, 4)}}
-FULL_ENV = "PFBENCH_ABLATIONS_FULL"  # "1": also stage mix, time conditioning and K on smoke/cpu (on elsewhere)
+FULL_KEY = "ablations.full"  # true: also stage mix, time conditioning and K on smoke/cpu (on elsewhere)
 MIN_BLOCK_CORRELATION_GAP = 0.05   # the jump without corrective noise: ~1.3 above the jump with it
 FVD_MIN_FRAMES = 16
 
@@ -271,13 +271,13 @@ def test_attention_and_temporal_pyramid(lab, pf_record, pf_device):
 
 
 def _full_only(pf_preset, what: str) -> None:
-    import os
-    if pf_preset.name in ("smoke", "cpu") and os.environ.get(FULL_ENV) != "1":
-        pytest.skip(f"{what} trains more models per seed: set {FULL_ENV}=1 to run it on preset {pf_preset.name}")
+    if pf_preset.name in ("smoke", "cpu") and not pf_preset.ablations_full:
+        pytest.skip(f"{what} trains more models per seed: --set {FULL_KEY}=true (or $PFBENCH_ABLATIONS_FULL=1) "
+                    f"runs it on preset {pf_preset.name}")
 
 
 def test_stage_mix_and_time_conditioning(lab, pf_record, pf_device, pf_preset):
-    """Off by default on the smoke and cpu presets (runtime): $PFBENCH_ABLATIONS_FULL=1."""
+    """Off by default on the smoke and cpu presets (runtime): config key ablations.full."""
     _full_only(pf_preset, "the stage-mix and time-conditioning ablation")
     preset = lab["preset"]
     backend = lab["evaluator"].config.extractor
@@ -311,7 +311,7 @@ def test_stage_mix_and_time_conditioning(lab, pf_record, pf_device, pf_preset):
 
 def test_num_stages(lab, pf_record, pf_device, pf_preset):
     """K in {1, 2, 3, 4} (spatial_pyramid, uniform stage mix; K = 1 is full-resolution flow matching): FID and the
-    analytic training cost per sample. Off by default on the smoke and cpu presets (runtime): $PFBENCH_ABLATIONS_FULL=1."""
+    analytic training cost per sample. Off by default on the smoke and cpu presets (runtime): config key ablations.full."""
     _full_only(pf_preset, "the K sweep")
     names = {1: "sp_K1", 2: "sp_K2", 3: "sp_uniform", 4: "sp_K4"}
     fid = {k: [] for k in names}

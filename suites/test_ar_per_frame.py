@@ -31,8 +31,9 @@ from reference_model.temporal import ar_layout, history_latents
 
 
 def _window(pf_config) -> int:
-    """W as the run recorded it (config.json overrides, from $PFBENCH_AR_WINDOW when the run started), else 2."""
-    return int(pf_config["overrides"].get("ar_window", DEFAULT_WINDOW))
+    """W as the run recorded it: the config key ar_per_frame.window of the resolved preset (an older config.json kept
+    it in "overrides" only; the conftest applies those)."""
+    return int(pf_config["preset"].get("ar_window", DEFAULT_WINDOW))
 
 
 def _last_frame_counted(setting, model, preset, cfg, device) -> tuple[int, int]:

@@ -63,7 +63,7 @@ def _budget(preset, device: str, overrides: dict) -> tuple[int, str, str]:
                 f"capacity of {props.name}; running out is torch.cuda.OutOfMemoryError")
     gib = preset.memory_budget_gib
     source = ("$PFBENCH_MEMORY_BUDGET_GIB (config.json overrides)" if "memory_budget_gib" in overrides
-              else f"preset {preset.name}'s memory_budget_gib")
+              else f"config key memory.budget_gib of {preset.name}")
     return (int(gib * GIB), "rlimit_as",
             f"{gib:g} GiB from {source}: address space the child may add after imports (RLIMIT_AS)")
 

@@ -14,6 +14,7 @@ batches.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -166,7 +167,8 @@ def test_train_step(benchmark, pytestconfig, pf_preset, pf_device, pf_dtype, pf_
     model, opt = _model_and_optimizer(pf_preset, pf_device, pf_seed)
     loss_fn, step, analytic, stages, frames, tokens = _train_step(variant, model, opt, pf_preset, pf_device,
                                                                   pf_dtype, pf_seed)
-    with model.eager_reference():  # FlopCounterMode sees eager ops only; chunked counts the allowed pairs
+    eager = getattr(model, "eager_reference", contextlib.nullcontext)  # a model.factory model may lack it
+    with eager():  # FlopCounterMode sees eager ops only; chunked counts the allowed pairs
         with torch.no_grad():
             measured_forward = count_flops(loss_fn).total_flops
         measured = count_flops(step).total_flops
@@ -182,13 +184,17 @@ def test_train_step(benchmark, pytestconfig, pf_preset, pf_device, pf_dtype, pf_
                                 tokens_per_s=sum(tokens) / stats.median, samples_per_s=len(tokens) / stats.median,
                                 token_budget=pf_preset.token_budget,
                                 budget_fill=sum(tokens) / pf_preset.token_budget if pf_preset.token_budget else None,
-                                attention_backend=resolve_backend(model.cfg.attention, pf_device),
-                                compiled_blocks=str(model.compiles_blocks(pf_device)),
+                                attention_backend=(resolve_backend(model.cfg.attention, pf_device)
+                                                   if hasattr(model.cfg, "attention") else "model.factory"),
+                                compiled_blocks=str(model.compiles_blocks(pf_device)
+                                                    if hasattr(model, "compiles_blocks") else False),
                                 stages=stages.tolist(), frames=frames.tolist())
     if os.environ.get("PFBENCH_PROFILE"):
         _profile(step, pf_device, variant, pf_record, pytestconfig.getoption("--pf-run-dir"))
-    # the analytic forward count is the one FlopCounterMode sees (chunked attention counts allowed pairs only)
-    assert measured_forward == pytest.approx(analytic / 3, rel=0.02)
+    # the analytic forward count is the one FlopCounterMode sees (chunked attention counts allowed pairs only); the
+    # analytic count describes the reference DiT, so a model.factory model is measured, not checked against it
+    if not pf_preset.model_factory:
+        assert measured_forward == pytest.approx(analytic / 3, rel=0.02)
 
 
 def test_train_step_speedup_interleaved(pf_preset, pf_device, pf_dtype, pf_seed, pf_record):

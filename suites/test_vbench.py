@@ -146,9 +146,9 @@ def test_offline_dimension_real_clip_speed(benchmark, pf_preset, pf_record, real
     if pf_preset.name == "smoke":
         pytest.skip("real-resolution speed is measured from the cpu preset up (smoke stays about a minute)")
     if (res == "1080p" and dimension not in SPEED_TARGET_DIMENSIONS and pf_preset.name == "cpu"
-            and not os.environ.get("PFBENCH_VBENCH_SPEED_FULL")):
+            and not pf_preset.vbench_speed_full):
         pytest.skip(f"{dimension} keeps native-size flow (~35 s at 1080p on 2 cores) and has no speed target: its "
-                    f"384p row is measured; PFBENCH_VBENCH_SPEED_FULL=1 or a gpu preset adds 1080p")
+                    f"384p row is measured; --set vbench.speed_full=true or a gpu preset adds 1080p")
     run = benchmark.pedantic(lambda: peak_rss_in_child(_score_file, real_files[res], dimension, SETTINGS[setting]),
                              rounds=1, iterations=1)
     if run.status == "timeout":  # a slow machine is a time cap, not a wrong result: say so in a row and move on

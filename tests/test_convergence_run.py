@@ -38,8 +38,12 @@ def test_curves_from_points_keep_only_shared_steps():
     assert run_curve([], 16) is None
 
 
-def test_budget_override_from_the_environment():
-    assert convergence_scale(get_preset("cpu"), {"PFBENCH_FID_BUDGET_S": "1234"}).budget_s == 1234.0
-    assert convergence_scale(get_preset("cpu"), {}).budget_s == 600.0
+def test_budget_from_the_config_key_and_the_environment():
+    from pfbench.core.config import resolve_run_config
+
+    assert convergence_scale(get_preset("cpu").replace(fid_budget_s=1234.0)).budget_s == 1234.0
+    assert convergence_scale(get_preset("cpu")).budget_s == 600.0
+    from_env = resolve_run_config("cpu", environ={"PFBENCH_FID_BUDGET_S": "1234"}).preset
+    assert convergence_scale(from_env).budget_s == 1234.0
     with pytest.raises(ValueError, match="PFBENCH_FID_BUDGET_S"):
-        convergence_scale(get_preset("cpu"), {"PFBENCH_FID_BUDGET_S": "-1"})
+        resolve_run_config("cpu", environ={"PFBENCH_FID_BUDGET_S": "-1"})

@@ -83,11 +83,18 @@ def test_bad_override_is_one_line_naming_the_variable(raw):
         env_overrides({"PFBENCH_MEMORY_BUDGET_GIB": raw})
     with pytest.raises(ValueError, match="PFBENCH_AR_WINDOW=.*positive whole number"):
         env_overrides({"PFBENCH_AR_WINDOW": raw if raw != "inf" else "1.5"})
+    if raw != "0":  # fid.budget_s = 0 means "the scale's budget"
+        with pytest.raises(ValueError, match="PFBENCH_FID_BUDGET_S=.*positive number"):
+            env_overrides({"PFBENCH_FID_BUDGET_S": raw})
 
 
-def test_the_ar_window_travels_in_overrides_not_in_the_preset():
+def test_the_ar_window_is_a_config_key_and_an_old_config_json_still_reads(tmp_path):
     got = suite_config(None, "smoke", {"PFBENCH_AR_WINDOW": "3"})
-    assert got["overrides"] == {"ar_window": 3} and preset_from_dict(got["preset"]) == get_preset("smoke")
+    assert got["overrides"] == {"ar_window": 3} and preset_from_dict(got["preset"]).ar_window == 3
+    old = {k: v for k, v in get_preset("smoke").to_dict().items() if k != "ar_window"}  # before it was a key
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"preset": old, "overrides": {"ar_window": 4}}))
+    assert preset_from_dict(suite_config(str(path), "smoke", {})["preset"]).ar_window == 4
 
 
 def test_preset_roundtrip_and_unknown_field_refused():
@@ -108,6 +115,6 @@ def test_resume_refuses_an_override_the_run_did_not_start_with(tmp_path, monkeyp
                               device="cpu", suites_dir=tmp_path, overrides=overrides)
 
     monkeypatch.setenv("PFBENCH_AR_WINDOW", "3")
-    with pytest.raises(ValueError, match="PFBENCH_AR_WINDOW=3 but the run was started without it"):
+    with pytest.raises(ValueError, match="PFBENCH_AR_WINDOW=3 but the run was started with ar_window=2"):
         _check_stored_overrides(spec())
     _check_stored_overrides(spec(ar_window=3))  # the same value: fine

@@ -16,7 +16,7 @@ import sys
 
 from pfbench.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-COMMANDS = ["run", "sample", "train", "tokens", "flops", "eval-videos", "fid", "fvd", "report", "compare", "env"]
+COMMANDS = ["run", "config", "sample", "train", "tokens", "flops", "eval-videos", "fid", "fvd", "report", "compare", "env"]
 USER_ERRORS = (ValueError, OSError)  # refused input, unreadable/unwritable file: exit 2
 
 

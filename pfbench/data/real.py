@@ -7,9 +7,12 @@ is ``short_side`` pixels; a video of any length costs short_side^2-sized frames 
 
 Split: in every video the last ``heldout_fraction`` of the frames form the held-out segment and the rest the
 training segment; a crop never crosses the boundary, so training never sees a held-out frame. Item i of a split
-comes from source i mod n_sources (label = source index mod ``num_classes``: the class says which footage), with its
+comes from usable source i mod n_usable (label = source index mod ``num_classes``: the class says which footage), with its
 start frame and position drawn from a generator seeded by (seed, split, i): same config, same clips.
 Clips are (C=3, T, H, W) float32 in [-1, 1], like ``ProceduralVideos``.
+
+A user's folder may hold files that do not decode or are too short or small for the clip: each is skipped with its
+reason (``RealClips.skipped``, for the run's log and report), and only a folder with nothing usable is an error.
 """
 from __future__ import annotations
 
@@ -76,40 +79,82 @@ def decode_small(path: Path, short_side: int, fps: float | None = None) -> torch
     return torch.stack(out)  # (T, 3, h, w)
 
 
+def decode_sources(paths: list[Path], short_side: int, fps: float | None = None,
+                   progress: bool = False) -> tuple[list[Path], list[torch.Tensor], list[tuple[Path, str]]]:
+    """(decoded paths, their (T, 3, h, w) uint8 videos, [(path, reason) skipped]); a file that does not decode is
+    skipped, never fatal. ``progress``: a tqdm bar on stderr while decoding."""
+    from pfbench.core.video_read import VideoReadError
+
+    used, videos, skipped = [], [], []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(paths), desc="decoding videos", unit="video", leave=False)
+    for path in paths:
+        try:
+            videos.append(decode_small(path, short_side, fps))
+            used.append(path)
+        except (VideoReadError, OSError, RuntimeError, ValueError) as err:  # PyAV's errors for broken files
+            reason = " ".join(str(err).split()) or type(err).__name__
+            skipped.append((path, reason.removeprefix(f"{path}: ")))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return used, videos, skipped
+
+
 class RealClips(Dataset):
     """Deterministic crops (clip (3, T, H, W) float32 in [-1, 1], label int64) of real videos, one split."""
 
     def __init__(self, cfg: RealClipConfig = RealClipConfig(), videos: list[torch.Tensor] | None = None,
-                 paths: list[Path] | None = None):
-        """``videos``: already decoded (T, 3, h, w) uint8 videos (then ``cfg.sources`` is not read)."""
+                 paths: list[Path] | None = None, progress: bool = False, skipped=(), source_ids=None):
+        """``videos``: already decoded (T, 3, h, w) uint8 videos (then ``cfg.sources`` is not read). ``skipped``:
+        [(path, reason)] already skipped, ``source_ids``: each video's index among the sources (its label), both
+        carried to the other split."""
         if cfg.split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {cfg.split!r}")
         if not 0 < cfg.heldout_fraction < 1:
             raise ValueError(f"heldout_fraction must be in (0, 1), got {cfg.heldout_fraction}")
         self.cfg = cfg
         short = cfg.short_side or 2 * max(cfg.height, cfg.width)
+        self.skipped: list[tuple[Path, str]] = list(skipped)
         if videos is None:
-            self.paths = real_sources(cfg.sources)
-            self.videos = [decode_small(p, short, cfg.fps) for p in self.paths]
+            found = real_sources(cfg.sources)
+            paths, videos, bad = decode_sources(found, short, cfg.fps, progress)
+            self.skipped += bad
+            source_ids = [found.index(p) for p in paths]
         else:
-            self.videos = list(videos)
-            self.paths = list(paths) if paths is not None else [Path(f"<video {i}>") for i in range(len(videos))]
+            paths = list(paths) if paths is not None else [Path(f"<video {i}>") for i in range(len(videos))]
+            source_ids = list(source_ids) if source_ids is not None else list(range(len(videos)))
         span = (cfg.frames - 1) * cfg.frame_stride + 1
-        self.segments = []
-        for path, v in zip(self.paths, self.videos):
+        self.paths, self.videos, self.segments, self.source_ids = [], [], [], []
+        for path, v, sid in zip(paths, videos, source_ids):
             cut = int(round(len(v) * (1 - cfg.heldout_fraction)))
             seg = (0, cut) if cfg.split == "train" else (cut, len(v))
             if seg[1] - seg[0] < span or min(v.shape[-2:]) < max(cfg.height, cfg.width):
-                raise ValueError(f"{path}: its {cfg.split} segment ({seg[1] - seg[0]} frames of "
-                                 f"{tuple(v.shape[-2:])}) is too small for {cfg.frames} frames at stride "
-                                 f"{cfg.frame_stride} of {cfg.height}x{cfg.width}; use shorter clips or smaller crops")
+                self.skipped.append((path, f"too small: its {cfg.split} segment has {seg[1] - seg[0]} frames of "
+                                           f"{tuple(v.shape[-2:])}, a clip needs {span} frames ({cfg.frames} at "
+                                           f"stride {cfg.frame_stride}) of {cfg.height}x{cfg.width}"))
+                continue
+            self.paths.append(path)
+            self.videos.append(v)
             self.segments.append(seg)
+            self.source_ids.append(sid)
+        if not self.videos:
+            reasons = "; ".join(f"{p}: {why}" for p, why in self.skipped[:3])
+            raise ValueError(f"no usable video among {len(self.skipped)} ({reasons}{'; ...' if len(self.skipped) > 3 else ''})"
+                             f": pass decodable videos long and large enough for the clips, or smaller clips")
 
     def with_split(self, split: str) -> "RealClips":
         """The other split of the same decoded videos (no second decode)."""
         from dataclasses import replace
 
-        return RealClips(replace(self.cfg, split=split), self.videos, self.paths) if split != self.cfg.split else self
+        if split == self.cfg.split:
+            return self
+        return RealClips(replace(self.cfg, split=split), self.videos, self.paths, skipped=self.skipped,
+                         source_ids=self.source_ids)
 
     def __len__(self) -> int:
         return self.cfg.num_clips
@@ -127,7 +172,7 @@ class RealClips(Dataset):
         x0 = int(torch.randint(0, video.shape[-1] - c.width + 1, (1,), generator=g))
         crop = video[t0:t0 + span:c.frame_stride, :, y0:y0 + c.height, x0:x0 + c.width]  # (T, 3, H, W) uint8
         clip = crop.permute(1, 0, 2, 3).float() / 127.5 - 1.0  # (3, T, H, W) in [-1, 1]
-        return clip, torch.tensor(src % c.num_classes)
+        return clip, torch.tensor(self.source_ids[src] % c.num_classes)
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The whole split as (N, 3, T, H, W) clips and (N,) labels."""

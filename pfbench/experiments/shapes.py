@@ -101,6 +101,24 @@ class ExperimentShape:
 
 
 def experiment_shape(preset: Preset) -> ExperimentShape:
+    """The table below (:func:`_table_shape`); with ``data.sources`` every experiment trains and evaluates on crops of
+    those videos (``data = "real"``), and ``data.clip_frames/height/width`` replace the clip of every experiment."""
+    import dataclasses
+
+    shape = _table_shape(preset)
+    if preset.data_sources:
+        shape = dataclasses.replace(shape, data="real", convergence=dataclasses.replace(shape.convergence, data="real"))
+    clip = {k: v for k, v in (("frames", preset.clip_frames), ("height", preset.clip_height),
+                              ("width", preset.clip_width)) if v}
+    if clip:
+        geometry = {"frames": shape.frames, "height": shape.height, "width": shape.width, **clip}
+        name = f"{shape.name.rsplit('-', 1)[0]}-{geometry['frames']}x{geometry['height']}x{geometry['width']}"
+        shape = dataclasses.replace(shape, name=name, **clip,
+                                    convergence=dataclasses.replace(shape.convergence, name=name, **clip))
+    return shape
+
+
+def _table_shape(preset: Preset) -> ExperimentShape:
     """The one table of experiment scales: for a preset, the clip shape and backbone of its quality experiments and
     the budget of each.
 

@@ -64,6 +64,7 @@ class RunSpec:
     timeout_s: float | None = None
     profile: bool = False  # --profile: suites that support it write torch.profiler traces under profile/
     overrides: dict = field(default_factory=dict)  # preset fields set from the environment (already in ``preset``)
+    config_sources: dict = field(default_factory=dict)  # where the config came from: base, file, --set, --data, env
 
     @property
     def dtype(self) -> str:
@@ -106,9 +107,14 @@ def write_run_files(spec: RunSpec, cli_args: dict | None = None) -> None:
         "device": spec.device, "dtype": spec.dtype, "seed": spec.seed, "commit": git_commit(spec.repo_root),
         "started": utc_now_iso(), "suites_dir": str(spec.suites_dir), "timeout_s": spec.timeout_s,
         "pfbench_version": getattr(pfbench, "__version__", ""), "args": _jsonable(cli_args or {}),
-        "profile": spec.profile, "overrides": dict(spec.overrides),
+        "profile": spec.profile, "overrides": dict(spec.overrides), "config_sources": dict(spec.config_sources),
     }
     (spec.run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    from pfbench.core.config_toml import render
+
+    (spec.run_dir / "config.toml").write_text(render(spec.preset, header=(
+        f"the resolved config of run {spec.run_id} (config.json holds the same); rerun it with\n"
+        f"pfbench run --config {spec.run_dir / 'config.toml'}")), encoding="utf-8")
     env = environment_manifest(spec.device, spec.dtype)
     (spec.run_dir / "env.json").write_text(json.dumps(_jsonable(env), indent=2) + "\n", encoding="utf-8")
 
@@ -124,16 +130,17 @@ def load_run_spec(run_dir: Path, suites_dir: Path | None = None) -> RunSpec:
     if not config:
         raise FileNotFoundError(f"{run_dir / 'config.json'} not found: --resume needs a folder written by "
                                 f"`pfbench run` (check the path)")
-    from pfbench.core.config import preset_from_dict
+    from pfbench.core.config import apply_overrides, preset_from_dict
 
-    preset = preset_from_dict(config["preset"])  # what the run was started with, not today's preset
+    # what the run was started with, not today's preset; an older config.json kept some flags in "overrides" only
+    preset = apply_overrides(preset_from_dict(config["preset"]), dict(config.get("overrides") or {}))
     return RunSpec(
         run_dir=run_dir, run_id=config.get("run_id", run_dir.name), preset=preset,
         suites=tuple(config.get("suites", DEFAULT_SUITES)), device=config.get("device", preset.device),
         seed=int(config.get("seed", 0)),
         suites_dir=Path(suites_dir) if suites_dir else Path(config.get("suites_dir") or default_suites_dir()),
         timeout_s=config.get("timeout_s"), profile=bool(config.get("profile", False)),
-        overrides=dict(config.get("overrides") or {}),
+        overrides=dict(config.get("overrides") or {}), config_sources=dict(config.get("config_sources") or {}),
     )
 
 

@@ -79,7 +79,13 @@ class TrainResult:
 
 
 def model_for_preset(preset: Preset, num_classes: int = 0, **overrides) -> DiT:
-    """The preset's backbone with the preset's latent channels and patch size."""
+    """The model under test: the user's ``model.factory`` when the preset names one (any nn.Module that implements
+    reference_model/protocol.py), else the preset's reference backbone with the preset's latent channels and patch
+    size. ``overrides`` are DiT options (a factory gets those its signature accepts)."""
+    if preset.model_factory:
+        from pfbench.core.model_factory import build_factory_model
+
+        return build_factory_model(preset.model_factory, preset, num_classes=num_classes, **overrides)
     cfg = dit_config(preset.model, in_channels=preset.channels, patch_size=preset.patch_size,
                      num_classes=num_classes, **overrides)
     return DiT(cfg)

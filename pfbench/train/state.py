@@ -53,7 +53,11 @@ def sample_counts(cfg, preset, model, clip_shape) -> tuple[float, float]:
 
     _, _, T, H, W = clip_shape
     shape = VideoShape(T, H, W, model.cfg.patch_size, cfg.num_stages, cfg.stage_mix)
-    c = variant_counts(cfg.variant, shape, ModelShape.from_config(model.cfg))
+    try:
+        model_shape = ModelShape.from_config(model.cfg)
+    except AttributeError:  # a model.factory model: the reference backbone's count (model.backbone), as elsewhere
+        model_shape = ModelShape.from_preset(preset)
+    c = variant_counts(cfg.variant, shape, model_shape)
     return float(c.mean_tokens), float(c.train_flops_per_sample)
 
 

@@ -11,7 +11,6 @@ Settings compared: ``pyramid_ar`` (compressed history), ``ar_full_history`` (ful
 """
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -27,7 +26,6 @@ from reference_model.variants import SamplingSchedule, sample_video
 
 SETTINGS = ("pyramid_ar", "pyramid_ar_window", "ar_full_history")
 DEFAULT_WINDOW = 2
-WINDOW_ENV = "PFBENCH_AR_WINDOW"
 
 
 @dataclass(frozen=True)
@@ -51,12 +49,9 @@ class ARCostConfig:
 
 
 def ar_cost_config(preset: Preset, window: int | None = None) -> ARCostConfig:
-    """The preset's clip and sampler steps; W from ``window``, else $PFBENCH_AR_WINDOW, else 2."""
+    """The preset's clip and sampler steps; W from ``window``, else the config key ar_per_frame.window."""
     if window is None:
-        raw = os.environ.get(WINDOW_ENV, str(DEFAULT_WINDOW))
-        if not raw.isdigit():
-            raise ValueError(f"${WINDOW_ENV}={raw!r}: the history window must be a whole number of latent frames")
-        window = int(raw)
+        window = preset.ar_window
     schedule = preset.sampling_schedule()
     rounds = min(preset.benchmark_rounds, 2 if preset.device == "cpu" else 3)  # cpu: a default run's minutes
     return ARCostConfig(frames=preset.frames, window=window, rounds=rounds,

@@ -24,26 +24,15 @@ from pfbench.benchmarks.fid.convergence import Curve, normal_se
 from pfbench.core.config import Preset
 from pfbench.experiments.shapes import ConvergenceScale, experiment_shape
 
-BUDGET_ENV = "PFBENCH_FID_BUDGET_S"
-
-
-def convergence_scale(preset: Preset, environ=None) -> ConvergenceScale:
-    """The scale of the convergence experiment for a run preset (table in the module docstring);
-    ``$PFBENCH_FID_BUDGET_S`` (in ``environ``, default os.environ) replaces the time budget."""
+def convergence_scale(preset: Preset) -> ConvergenceScale:
+    """The scale of the convergence experiment for a run preset (table in the module docstring); the config key
+    fid.budget_s (``preset.fid_budget_s``, also $PFBENCH_FID_BUDGET_S when a run starts) replaces the time budget."""
     import dataclasses
-    import os
 
     scale = experiment_shape(preset).convergence
-    raw = (os.environ if environ is None else environ).get(BUDGET_ENV, "").strip()
-    if not raw:
+    if not preset.fid_budget_s:
         return scale
-    try:
-        budget = float(raw)
-    except ValueError:
-        budget = float("nan")
-    if not budget > 0 or math.isinf(budget):
-        raise ValueError(f"${BUDGET_ENV}={raw!r} is not a positive number of seconds: set e.g. 600, or unset it")
-    return dataclasses.replace(scale, budget_s=budget)
+    return dataclasses.replace(scale, budget_s=float(preset.fid_budget_s))
 
 
 class Budget:

@@ -6,8 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from pfbench.cli.args import device, existing_dir, positive_float, seed
-from pfbench.core.config import DEFAULT_PRESET, OVERRIDE_ENV, PRESETS, apply_overrides, env_overrides, get_preset
+from pfbench.cli.args import device, existing_dir, existing_file, existing_path_str, positive_float, seed
+from pfbench.core.config import DEFAULT_PRESET, OVERRIDE_ENV, PRESETS, env_overrides, resolve_run_config
+from pfbench.core.config_keys import key_help
 from pfbench.core.errors import EXIT_FAILED, EXIT_INTERRUPTED
 from pfbench.runner import catalog, execute, folder
 
@@ -16,11 +17,26 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "run", help="run the benchmark suites and write results + report",
         description="Run the suites (each a pytest subprocess) into reports/<run-id>/, then write results.parquet, "
-                    "results.csv, report.md and report.html. A run folder is never overwritten.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                    "results.csv, report.md and report.html. A run folder is never overwritten. A run is described "
+                    "by one TOML config: a built-in preset (--preset) or your file (--config), then environment "
+                    "flags, --data and --set in that order; the resolved config is stored in config.json.",
+        epilog="config keys (`pfbench config show NAME` prints a commented file; env flags are read when a run "
+               "starts):\n" + key_help(),
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--preset", default=None, choices=list(PRESETS),
-                   help=f"shapes and budgets (default: {DEFAULT_PRESET}; smoke takes about a minute)")
+                   help=f"a built-in config (default: {DEFAULT_PRESET}; smoke takes about a minute)")
+    p.add_argument("--config", type=existing_file, default=None, metavar="FILE",
+                   help="your TOML config (start from `pfbench config show cpu`; base = \"NAME\" inherits a preset)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. --set data.frames=16 --set model.factory=pkg.mod:fn "
+                        "(repeatable; TOML values)")
+    p.add_argument("--data", action="append", default=[], type=existing_path_str, metavar="DIR",
+                   help="train and evaluate on your videos (a folder, searched recursively, or a file; repeatable): "
+                        "sets data.sources")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved config's estimate (parameters, FLOPs and memory per step, minutes) and "
+                        "plan (suites, steps, models trained); run and write nothing")
     p.add_argument("--suites", default=None,
                    help=f"comma-separated subset of {','.join(catalog.SUITE_FILES)} (default: all); with --resume: "
                         "the suites to rerun unless passed")
@@ -41,18 +57,36 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, and the key list in the epilog kept one key a line."""
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _dry_run(args)
     if args.resume is not None:
         spec, todo = _resume_spec(args)
     else:
-        spec = _new_spec(args)
+        spec, inputs = _new_spec(args)
         todo = list(spec.suites)
         folder.write_run_files(spec, {k: v for k, v in vars(args).items() if k != "func"})
+        if inputs.rows():
+            from pfbench.results.rows import append_rows
+
+            append_rows(spec.run_dir, "data", inputs.rows())
+            (spec.run_dir / "logs").mkdir(exist_ok=True)
+            (spec.run_dir / "logs" / "data.log").write_text("\n".join(inputs.lines()) + "\n", encoding="utf-8")
     print(f"pfbench run {spec.run_id}: preset {spec.preset.name}, device {spec.device}, dtype {spec.dtype}, "
           f"{len(todo)} suite(s) -> {spec.run_dir}", flush=True)
     if spec.overrides:
         _echo("overrides (recorded in config.json): " + ", ".join(
             f"{k}={v:g} from ${OVERRIDE_ENV[k]}" for k, v in spec.overrides.items()))
+    if spec.config_sources.get("file") or spec.config_sources.get("set") or spec.config_sources.get("data"):
+        src = spec.config_sources
+        _echo("config: " + "; ".join(x for x in (
+            f"file {src['file']}" if src.get("file") else "", " ".join(f"--set {t}" for t in src.get("set", [])),
+            " ".join(f"--data {d}" for d in src.get("data", []))) if x) + " (resolved config in config.json)")
+    todo = _skip_pixel_suites(spec, todo)
     statuses, interrupted = execute.run_suites(spec, todo, echo=_echo)
     collected = execute.finish_run(spec.run_dir, echo=_echo, report=not args.no_report)
     if interrupted:
@@ -72,18 +106,70 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _new_spec(args: argparse.Namespace) -> folder.RunSpec:
-    overrides = env_overrides(os.environ)
-    preset = apply_overrides(get_preset(args.preset or DEFAULT_PRESET), overrides)
+def _resolve(args: argparse.Namespace):
+    """The validated config of a new run, its inputs checked (data readable, model factory importable) before
+    anything is written."""
+    from pfbench.experiments.inputs import check_run_inputs
+
+    resolved = resolve_run_config(args.preset, args.config, tuple(args.set), tuple(args.data), os.environ)
+    return resolved, check_run_inputs(resolved.preset)
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    from pfbench.experiments.estimate import format_estimate, run_estimate
+
+    if args.resume is not None:
+        raise ValueError("--dry-run describes a new run: drop --resume")
+    resolved, inputs = _resolve(args)
+    suites = catalog.parse_suites(args.suites)
+    print(format_estimate(run_estimate(resolved.preset, suites, params=inputs.factory_params), inputs))
+    return 0
+
+
+def _new_spec(args: argparse.Namespace) -> tuple[folder.RunSpec, object]:
+    resolved, inputs = _resolve(args)
+    preset, overrides = resolved.preset, resolved.overrides
     suites = catalog.parse_suites(args.suites)
     dev = args.device or _preset_device(preset)
     suites_dir = args.suites_dir or catalog.default_suites_dir()
     catalog.check_suite_files(suites_dir, suites)
+    _check_fits(preset, suites, dev, inputs.factory_params)
+    for line in inputs.lines():
+        _echo(line)
     run_id = folder.new_run_id(preset.name)
     run_dir = folder.claim_run_dir(args.out, run_id)
     return folder.RunSpec(run_dir=run_dir, run_id=run_id, preset=preset, suites=suites, device=dev, seed=args.seed,
                           suites_dir=suites_dir, timeout_s=args.timeout_s, profile=args.profile,
-                          overrides=overrides)
+                          overrides=overrides, config_sources=resolved.sources), inputs
+
+
+def _skip_pixel_suites(spec: folder.RunSpec, todo: list[str]) -> list[str]:
+    """With data.latents (no decoder), the suites whose metrics need pixels are recorded as skipped with the reason."""
+    from pfbench.experiments.inputs import PIXEL_SUITES
+    from pfbench.results.schema import utc_now_iso
+
+    if not spec.preset.data_latents:
+        return todo
+    reason = (f"needs decoded pixels, and data.latents ({spec.preset.data_latents}) comes without a decoder: "
+              f"run it on videos (data.sources) instead")
+    for suite in [s for s in todo if s in PIXEL_SUITES]:
+        (spec.run_dir / "logs").mkdir(exist_ok=True)
+        (spec.run_dir / "logs" / f"{suite}.log").write_text(f"skipped: {reason}\n", encoding="utf-8")
+        now = utc_now_iso()
+        folder.SuiteStatus(suite, "skipped", None, 0.0, now, now, f"logs/{suite}.log", reason).write(spec.run_dir)
+        _echo(f"{suite}: skipped ({reason})")
+    return [s for s in todo if s not in PIXEL_SUITES]
+
+
+def _check_fits(preset, suites, dev: str, params: int | None = None) -> None:
+    """Refuse, at start, a config this machine cannot run, with the estimate that says why."""
+    from pfbench.experiments.estimate import fits_machine, format_estimate, run_estimate
+
+    estimate = run_estimate(preset, suites, params=params)
+    problem = fits_machine(estimate, dev)
+    if problem:
+        raise ValueError(f"{problem}; `pfbench run --dry-run` prints the whole estimate: "
+                         + format_estimate(estimate).replace("\n", " | "))
 
 
 def _preset_device(preset) -> str:
@@ -98,9 +184,9 @@ def _resume_spec(args: argparse.Namespace) -> tuple[folder.RunSpec, list[str]]:
     run_dir = Path(args.resume) if args.resume else args.out
     if run_dir is None:
         raise ValueError("--resume needs the run folder: `pfbench run --resume reports/<run-id>`")
-    if args.preset or args.device:
-        raise ValueError("--resume continues a run with its own preset and device (config.json): drop "
-                         "--preset/--device, or start a new run without --resume")
+    if args.preset or args.device or args.config or args.set or args.data:
+        raise ValueError("--resume continues a run with its own config and device (config.json): drop "
+                         "--preset/--config/--set/--data/--device, or start a new run without --resume")
     spec = folder.load_run_spec(run_dir, suites_dir=args.suites_dir)
     _check_stored_device(spec)
     _check_stored_overrides(spec)

@@ -13,14 +13,17 @@ from pfbench.core.errors import EXIT_USAGE
 from reference_model.variants import VARIANTS
 
 # (flag, attribute) pairs forwarded verbatim when `pfbench train --nproc N` re-launches itself under torchrun
-_FORWARD = ("variant", "preset", "steps", "batch_size", "lr", "seed", "device", "out", "checkpoint_every",
+_FORWARD = ("variant", "preset", "config", "steps", "batch_size", "lr", "seed", "device", "out", "checkpoint_every",
             "checkpoint_seconds", "keep", "label_dropout", "ema_decay", "stream_chunk", "threads", "parallel")
 _FLAGS = ("deterministic", "resume")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", default="pyramid_ar", help=f"one of {', '.join(VARIANTS)}")
-    p.add_argument("--preset", default="smoke")
+    p.add_argument("--preset", default=None, help="a built-in config (default: smoke)")
+    p.add_argument("--config", default=None, metavar="FILE", help="a TOML config (`pfbench config show smoke`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set data.latents=DIR (trains on precomputed latents)")
     p.add_argument("--steps", type=positive_int, default=None, help="total steps (default: the preset's train_steps)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="global batch, all processes together")
     p.add_argument("--lr", type=float_range(0.0, 10.0, lo_open=True, what="a learning rate"), default=1e-3)
@@ -54,6 +57,8 @@ def torchrun_command(args, nproc: int) -> list[str]:
         if value is not None:
             argv += ["--" + name.replace("_", "-"), str(value)]
     argv += ["--" + f for f in _FLAGS if getattr(args, f, False)]
+    for text in getattr(args, "set", None) or []:
+        argv += ["--set", text]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
             "-m", "pfbench.train", *argv]
 
@@ -77,10 +82,13 @@ def _read_config(path: Path) -> dict:
 def run_training(args) -> int:
     """Build the configs from ``args``, join torchrun's group if launched by it, train; rank 0 prints."""
     from pfbench.core import distributed
-    from pfbench.core.config import get_preset
+    from pfbench.core.config import resolve_run_config
     from pfbench.train.loop import RunConfig, TrainConfig, train
 
-    preset = get_preset(args.preset)
+    config = Path(args.config) if args.config else None
+    if config is not None and not config.is_file():
+        raise ValueError(f"--config {config}: no such file (`pfbench config show smoke > {config}` writes one)")
+    preset = resolve_run_config(None if config else (args.preset or "smoke"), config, tuple(args.set)).preset
     if not preset.trainable:
         raise ValueError(f"preset {preset.name} is shape-only (paper sizes); train with smoke, cpu or gpu")
     out = Path(args.out)
@@ -102,6 +110,19 @@ def run_training(args) -> int:
                       time_conditioning=preset.time_conditioning)
     run = RunConfig(out=out, checkpoint_every=args.checkpoint_every, checkpoint_seconds=args.checkpoint_seconds,
                     keep=args.keep, parallel=args.parallel)
+    data = None
+    if preset.data_latents:
+        from pfbench.data.latents import LatentClips
+
+        clips = LatentClips(preset.data_latents, preset.frames, preset.height, preset.width, split="train",
+                            num_clips=cfg.dataset_size, heldout_fraction=preset.data_heldout_fraction, seed=cfg.seed)
+        if clips.manifest.channels != preset.channels:
+            raise ValueError(f"data.latents {preset.data_latents}: channels = {clips.manifest.channels} in its "
+                             f"manifest but data.channels = {preset.channels}: --set data.channels="
+                             f"{clips.manifest.channels}")
+        data = clips.tensors()
+        print(f"training on {len(clips.paths)} latent clip(s) of {preset.data_latents} "
+              f"({len(data[0])} crops {tuple(data[0].shape[1:])})")
     ctx = distributed.init(args.device)
     try:
         bars = []
@@ -115,7 +136,7 @@ def run_training(args) -> int:
                                  file=sys.stderr))
             bars[0].n = step + 1
             bars[0].set_postfix(loss=f"{loss:.4f}")
-        result = train(cfg, preset, device=args.device, run=run, ctx=ctx, callback=progress)
+        result = train(cfg, preset, device=args.device, run=run, ctx=ctx, callback=progress, data=data)
         for bar in bars:
             bar.close()
         if ctx.is_main:
