@@ -121,6 +121,22 @@ def _linear_per_token(card: ArchCard, ffn_hidden: int | None = None, gated: bool
     return 2 * D * 4 * D + g * 2 * D * M      # QKV + output projection, FFN matrices
 
 
+def _text_stream_per_token(card: ArchCard) -> int:
+    """Linear FLOPs per text token of a dual block: Q/K/V from the text width to D, output back, its own FFN."""
+    D, Dc = card.hidden_size, card.text_hidden_size or card.hidden_size
+    Mc = card.text_ffn_hidden or card.ffn_hidden
+    g = 3 if card.ffn_gated else 2
+    return 2 * 3 * Dc * D + 2 * D * Dc + g * 2 * Dc * Mc
+
+
+def _text_stream_tail(card: ArchCard) -> int:
+    """Per text token, what a context-pre-only last block skips: the text output projection and the text FFN."""
+    D, Dc = card.hidden_size, card.text_hidden_size or card.hidden_size
+    Mc = card.text_ffn_hidden or card.ffn_hidden
+    g = 3 if card.ffn_gated else 2
+    return 2 * D * Dc + g * 2 * Dc * Mc
+
+
 def joint_pairs(pairs: int, tokens: int, text_tokens: int) -> int:
     """Pairs of joint attention: the video pairs plus every video<->text pair and all text<->text pairs."""
     return pairs + 2 * tokens * text_tokens + text_tokens * text_tokens
@@ -149,7 +165,11 @@ def card_forward_flops(card: ArchCard, tokens: int, pairs: int | None = None,
         elif g.text == "cross":
             terms["attention"] += g.count * 4 * D * pairs
             terms["cross_attention"] += g.count * (2 * tokens * D * D * 2 + 2 * Nt * D * 2 * D + 4 * D * tokens * Nt)
-        else:  # dual or single stream: text tokens go through the same-shaped linears, joint pairs
+        elif g.text == "dual":  # own text-stream weights (possibly narrower), joint pairs
+            terms["linear"] += g.count * Nt * _text_stream_per_token(card) - (
+                Nt * _text_stream_tail(card) if card.text_last_block_pre_only and g is card.blocks[-1] else 0)
+            terms["attention"] += g.count * 4 * D * joint_pairs(pairs, tokens, Nt)
+        else:  # single stream: text tokens go through the same linears, joint pairs
             terms["linear"] += g.count * Nt * per_token
             terms["attention"] += g.count * 4 * D * joint_pairs(pairs, tokens, Nt)
     terms["total"] = sum(terms.values())
@@ -185,7 +205,9 @@ def card_params(card: ArchCard) -> int:
         if g.text == "cross":
             block += attn
         elif g.text == "dual":
-            block += attn + ffn
+            Dc, Mc = card.text_hidden_size or D, card.text_ffn_hidden or M
+            block += 3 * lin(Dc, D) + lin(D, Dc) + ((2 * lin(Dc, Mc) + lin(Mc, Dc)) if card.ffn_gated
+                                                    else (lin(Dc, Mc) + lin(Mc, Dc)))
         total += g.count * block
     return total
 

@@ -1,0 +1,80 @@
+"""FLOPs of one forward of the real module, counted with FlopCounterMode on the meta device (no memory, no time),
+split into the card's terms (pfbench.accounting.card_flops.card_forward_flops) by module name.
+
+Each operator is charged to the innermost module that ran it, then that module's name picks the term. Rules are
+ordered; the first that matches wins. Per-sample vectors (pooled text, guidance, the refiner's own time) land in
+``time``; the card does not count them (card_flops.NOT_COUNTED), which shows as that term's difference.
+"""
+from __future__ import annotations
+
+import re
+
+TERM_RULES: tuple[tuple[str, str], ...] = (
+    (r"time_text_embed|timestep_embedder|time_embedder|time_embedding|guidance_embedder", "time"),
+    (r"(^|\.)attn2(\.|$)", "cross_attention"),
+    (r"context_embedder|caption_projection|text_embedder|text_proj|caption_proj|^time_embed\.pooler", "text"),
+    (r"^(patch_embedding|proj_in|x_embedder|patch_embed)", "embed"),
+    (r"^(proj_out|norm_out)", "final"),
+    (r"norm|time_proj|^time_embed\.linear", "modulation"),
+    (r"(^|\.)attn\d?$", "attention"),
+    (r".", "linear"),
+)
+TERMS = ("embed", "time", "modulation", "linear", "attention", "cross_attention", "text", "final")
+
+
+def term_of(module: str) -> str:
+    """The card term of a module path relative to the transformer ('' is the transformer itself: 'other')."""
+    for pattern, term in TERM_RULES:
+        if re.search(pattern, module):
+            return term
+    return "other"
+
+
+def own_flops(per_module: dict[str, dict]) -> dict[str, int]:
+    """FlopCounterMode's per-module totals (each module includes its children) -> FLOPs of each module alone."""
+    totals = {name: sum(ops.values()) for name, ops in per_module.items() if name != "Global"}
+    own = {}
+    for name, total in totals.items():
+        inner = [c for c in totals if c.startswith(name + ".")]
+        direct = [c for c in inner if not any(c.startswith(o + ".") for o in inner if o != c)]
+        own[name] = total - sum(totals[c] for c in direct)
+    return own
+
+
+def count_terms(adapter, latent: tuple[int, int, int, int], batch: int = 1) -> dict:
+    """FLOPs of one model evaluation of ``adapter`` (on meta) at latent (C, T, h, w), by card term, with 'total'."""
+    import torch
+
+    from pfbench.measure.flops import flop_counter
+    from reference_model.layout import clip_layout
+    C, T, h, w = latent
+    device = next(adapter.transformer.parameters()).device
+    x = torch.zeros((batch, C, T, h, w), device=device)
+    layout = clip_layout(T, h, w, adapter.cfg.patch_size)
+    from torch.fx.experimental import _config as fx_config
+    # every text token is valid (the mask is all ones), so a data-dependent nonzero() on it is all-nonzero (Mochi)
+    with torch.no_grad(), fx_config.patch(meta_nonzero_assume_all_nonzero=True), flop_counter() as fc:
+        adapter([x], layout, torch.full((batch,), 0.5, device=device))
+    root = type(adapter).__name__ + ".transformer"
+    terms = dict.fromkeys(TERMS, 0)
+    for name, flops in own_flops(fc.get_flop_counts()).items():
+        if not flops:
+            continue
+        rel = name[len(root) + 1:] if name.startswith(root + ".") else ""
+        term = term_of(rel) if rel else "other"
+        terms[term] = terms.get(term, 0) + flops
+    terms["total"] = fc.get_total_flops() // batch
+    return {k: (v // batch if k != "total" else v) for k, v in terms.items()}
+
+
+def counted_vs_card(card, adapter, frames: int, height: int, width: int) -> dict:
+    """The card's analytic terms and the module's counted terms at one pixel video, with each difference."""
+    from pfbench.accounting.card_flops import card_forward_flops, stage_geometry
+    geo = stage_geometry(card, frames, height, width)
+    analytic = card_forward_flops(card, geo["tokens"])
+    counted = count_terms(adapter, (adapter.cfg.in_channels, geo["latent_frames"], geo["latent_height"],
+                                    geo["latent_width"]))
+    keys = [k for k in dict.fromkeys([*analytic, *counted]) if k != "total"] + ["total"]
+    diff = {k: counted.get(k, 0) - analytic.get(k, 0) for k in keys}
+    return {"video": f"{frames}x{height}x{width}", "tokens": geo["tokens"], "analytic": analytic, "counted": counted,
+            "difference": diff, "relative_difference": diff["total"] / analytic["total"]}
