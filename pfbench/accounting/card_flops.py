@@ -52,17 +52,44 @@ def parse_fhw(text: str, option: str = "--video") -> tuple[int, int, int]:
     return f, h, w
 
 
+def nearest_multiples(size: int, unit: int) -> tuple[int, ...]:
+    """The multiples of ``unit`` nearest to ``size``: itself when it divides, else the two around it, nearest first
+    (ties: the smaller first)."""
+    below = size - size % unit
+    around = [v for v in (below, below + unit) if v >= unit]
+    return (size,) if size % unit == 0 else tuple(sorted(around, key=lambda v: (abs(v - size), v)))
+
+
+def frame_unit(card: ArchCard) -> tuple[int, int]:
+    """(offset, stride) of valid pixel frame counts: 1 + t n for a causal VAE, t n otherwise."""
+    return (1, card.vae_temporal) if card.vae_causal else (0, card.vae_temporal)
+
+
+def nearest_frames(card: ArchCard, frames: int) -> tuple[int, ...]:
+    """The valid pixel frame counts nearest to ``frames`` (the count itself when valid)."""
+    offset, t = frame_unit(card)
+    return tuple(v + offset for v in nearest_multiples(max(frames - offset, t), t))
+
+
+def nearest_video(card: ArchCard, frames: int, height: int, width: int) -> tuple[int, int, int]:
+    """The valid pixel video nearest to F x H x W (frames through the VAE, sides through VAE x patch; ties down)."""
+    s = card.vae_spatial
+    return (nearest_frames(card, frames)[0], nearest_multiples(height, s * card.patch_h)[0],
+            nearest_multiples(width, s * card.patch_w)[0])
+
+
 def latent_frames(card: ArchCard, frames: int, option: str = "--video") -> int:
     """Pixel frames -> latent frames: 1 + (F - 1) / t for a causal VAE (first frame kept), F / t otherwise."""
     t = card.vae_temporal
+    near = " or ".join(map(str, nearest_frames(card, frames)))
     if card.vae_causal:
-        if (frames - 1) % t:
+        if (frames - 1) % t or frames < 1:
             raise ValueError(f"{option}: {frames} frames do not fit {card.name}'s causal VAE (1 + {t}n frames): "
-                             f"use e.g. {1 + t * max(1, round((frames - 1) / t))}")
+                             f"nearest that fit: {near}")
         return 1 + (frames - 1) // t
     if frames % t:
         raise ValueError(f"{option}: {frames} frames are not a multiple of {card.name}'s VAE stride {t}: "
-                         f"use e.g. {t * max(1, round(frames / t))}")
+                         f"nearest that fit: {near}")
     return frames // t
 
 
@@ -72,8 +99,9 @@ def stage_geometry(card: ArchCard, frames: int, height: int, width: int, option:
     s = card.vae_spatial
     for name, size, p in (("height", height, card.patch_h), ("width", width, card.patch_w)):
         if size % (s * p):
+            near = " or ".join(map(str, nearest_multiples(size, s * p)))
             raise ValueError(f"{option}: {name} {size} is not a multiple of {s * p} ({card.name}: VAE {s} x patch "
-                             f"{p}); use {size - size % (s * p) or s * p}")
+                             f"{p}): nearest that divide: {near}")
     if lf % card.patch_t:
         raise ValueError(f"{option}: {lf} latent frames are not a multiple of the temporal patch {card.patch_t}")
     tokens_per_frame = (height // s // card.patch_h) * (width // s // card.patch_w)
@@ -83,20 +111,30 @@ def stage_geometry(card: ArchCard, frames: int, height: int, width: int, option:
             "tokens": token_frames * tokens_per_frame}
 
 
+def pyramid_stage_sizes(card: ArchCard, video: tuple[int, int, int], k: int) -> list[dict]:
+    """K spatial stages, lowest first: the video's height and width halved K - 1 - i times, each rounded to the
+    nearest size that VAE x patch divides (ties down); ``exact`` is the unrounded halving, for the output."""
+    if k < 1:
+        raise ValueError(f"--stages {k}: need at least one stage")
+    F, H, W = video
+    uh, uw = card.vae_spatial * card.patch_h, card.vae_spatial * card.patch_w
+    out = []
+    for i in range(k):
+        div = 2 ** (k - 1 - i)
+        h, w = (max(u, u * math.floor(size / div / u + 0.5 - 1e-9)) for size, u in ((H, uh), (W, uw)))
+        out.append({"shape": (F, h, w), "exact": (H / div, W / div), "unit": (uh, uw)})
+    return out
+
+
 def build_schedule(card: ArchCard, video: tuple[int, int, int], stages=None, steps=(50,)) -> list[Stage]:
-    """Stages lowest resolution first. ``stages``: None (one full-resolution stage), an int K (spatial
-    halving K - 1 times, all frames), or a list of (F, H, W) ending at ``video``. ``steps``: one value per
-    stage, or one value for all."""
+    """Stages lowest resolution first. ``stages``: None (one full-resolution stage), an int K (spatial halving
+    K - 1 times, all frames, each side rounded to the nearest size that divides: pyramid_stage_sizes), or a list
+    of (F, H, W) ending at ``video``. ``steps``: one value per stage, or one value for all."""
     F, H, W = video
     if stages is None:
         shapes = [video]
     elif isinstance(stages, int):
-        if stages < 1:
-            raise ValueError(f"--stages {stages}: need at least one stage")
-        shapes = [(F, H >> (stages - 1 - k), W >> (stages - 1 - k)) for k in range(stages)]
-        for k, (_, h, w) in enumerate(shapes):
-            if h << (stages - 1 - k) != H or w << (stages - 1 - k) != W:
-                raise ValueError(f"--stages {stages}: {H}x{W} cannot be halved {stages - 1} times exactly")
+        shapes = [st["shape"] for st in pyramid_stage_sizes(card, video, stages)]
     else:
         shapes = [tuple(s) for s in stages]
         if shapes[-1] != tuple(video):

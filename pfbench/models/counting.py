@@ -78,3 +78,42 @@ def counted_vs_card(card, adapter, frames: int, height: int, width: int) -> dict
     diff = {k: counted.get(k, 0) - analytic.get(k, 0) for k in keys}
     return {"video": f"{frames}x{height}x{width}", "tokens": geo["tokens"], "analytic": analytic, "counted": counted,
             "difference": diff, "relative_difference": diff["total"] / analytic["total"]}
+
+
+def weights_config(card, weights) -> dict:
+    """The transformer config of a local diffusers folder (checked: this card's class, safetensors only)."""
+    import json
+
+    from pfbench.models.build import check_weights_dir, diffusers_spec
+    class_name, _ = diffusers_spec(card)
+    folder = check_weights_dir(weights, class_name)
+    return {k: v for k, v in json.loads((folder / "config.json").read_text()).items() if not k.startswith("_")}
+
+
+def counted_stages(card, per_stage: list[dict], branches: int = 1, weights=None) -> dict:
+    """FlopCounterMode on the card's diffusers module (meta device) at every stage's latent size.
+
+    ``per_stage``: card_flops.schedule_report's stages (latent sizes, steps, analytic terms per step). Returns the
+    counted total, per-stage counts and terms, each term's difference (counted - analytic), and what was counted.
+    """
+    import diffusers
+
+    from pfbench.models.build import build_adapter, diffusers_spec
+    class_name, _ = diffusers_spec(card)
+    config = weights_config(card, weights) if weights else None
+    adapter = build_adapter(card, device="meta", config=config)
+    stages, total = [], 0
+    for st in per_stage:
+        terms = count_terms(adapter, (adapter.cfg.in_channels, st["latent_frames"], st["latent_height"],
+                                      st["latent_width"]))
+        analytic = {**st["flops_per_step_terms"], "total": st["flops_per_step"] // branches}
+        flops = terms["total"] * branches * st["steps"]
+        total += flops
+        stages.append({"counted_flops_per_step": terms["total"] * branches, "counted_flops": flops,
+                       "counted_terms": terms,
+                       "difference_terms": {k: terms.get(k, 0) - analytic.get(k, 0)
+                                            for k in dict.fromkeys([*analytic, *terms])}})
+    return {"counted_inference_flops": total, "counted_per_stage": stages,
+            "counted_by": f"torch FlopCounterMode over diffusers {diffusers.__version__} {class_name} "
+                          f"({'config of ' + str(weights) if weights else 'the card config'}) on the meta device, "
+                          f"{card.text_tokens} text tokens; 1 MAC = 2 FLOPs"}
