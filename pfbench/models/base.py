@@ -87,19 +87,25 @@ class DiffusersVelocity(torch.nn.Module):
     # ---- the protocol -------------------------------------------------------------------------------------
     def forward(self, latents: list[torch.Tensor], layout, t: torch.Tensor, y: torch.Tensor | None = None,
                 output: str = "all") -> list[torch.Tensor]:
+        x = self.whole_clip(latents, layout)                                 # (B, C, T, h, w)
+        B = x.shape[0]
+        t = t.reshape(-1).expand(B) if t.numel() == 1 else t                  # (B,)
+        text = self.text.expand(B, -1, -1)                                   # (B, Nt, Dtext)
+        pred = self.predict(x, self.timestep(t.float()), text)                # (B, C, T, h, w)
+        return [self.velocity(pred, x, t.to(pred.dtype).view(B, 1, 1, 1, 1))]
+
+    def whole_clip(self, latents: list[torch.Tensor], layout) -> torch.Tensor:
+        """The one latent of a whole-clip layout, checked against the patch."""
         segments = getattr(layout, "segments", None)
         if len(latents) != 1 or (segments is not None and len(segments) != 1):
             raise ValueError(f"{self.class_name}: one whole-clip segment per call (full-sequence or spatial-pyramid "
                              f"sampling); got {len(latents)} latents: these models have no history segments")
         x = latents[0]                                                       # (B, C, T, h, w)
-        B, _, T, h, w = x.shape
+        _, _, T, h, w = x.shape
         if h % self.cfg.patch_size or w % self.cfg.patch_size or T % self.cfg.patch_t:
             raise ValueError(f"{self.class_name}: latent {T}x{h}x{w} does not divide by the patch "
                              f"{self.cfg.patch_t}x{self.cfg.patch_size}x{self.cfg.patch_size}")
-        t = t.reshape(-1).expand(B) if t.numel() == 1 else t                  # (B,)
-        text = self.text.expand(B, -1, -1)                                   # (B, Nt, Dtext)
-        pred = self.predict(x, self.timestep(t.float()), text)                # (B, C, T, h, w)
-        return [self.velocity(pred, x, t.to(pred.dtype).view(B, 1, 1, 1, 1))]
+        return x
 
     def describe(self) -> str:
         """The class and the config keys that differ from its defaults, for report rows."""

@@ -175,7 +175,7 @@ class CogVideoXVelocity(DiffusersVelocity):
     def timestep(self, t):
         """pfbench time -> CogVideoX's continuous timestep with the same SNR (linear in the table)."""
         if t.device.type == "meta":
-            return 1000.0 * (1.0 - t)                      # counting: same shape, no values
+            return (1000.0 * (1.0 - t)).float()            # counting: same shape, no values
         tt, steps = self.table_t.to(t.device), self.table_step.to(t.device)
         t64 = t.double().clamp(float(self.table_t[0]), float(self.table_t[-1]))
         i = torch.searchsorted(tt, t64).clamp(1, len(tt) - 1)
@@ -183,19 +183,16 @@ class CogVideoXVelocity(DiffusersVelocity):
         return (steps[i - 1] + w * (steps[i] - steps[i - 1])).float()
 
     def forward(self, latents, layout, t, y=None, output="all"):
-        x = latents[0]
+        x = self.whole_clip(latents, layout)                                          # (B, C, T, h, w)
         B = x.shape[0]
         t = (t.reshape(-1).expand(B) if t.numel() == 1 else t).to(torch.float64)        # (B,)
         n = (t * t + (1 - t) * (1 - t)).sqrt()
         alpha, sigma = (t / n).view(B, 1, 1, 1, 1), ((1 - t) / n).view(B, 1, 1, 1, 1)
-        x_vp = x / n.view(B, 1, 1, 1, 1).to(x.dtype)
-        v = super().forward([x_vp], layout, t.float(), y, output)[0]                  # the model's own v
+        x_vp = x / n.view(B, 1, 1, 1, 1).to(x.dtype)                                  # VP point, same SNR
+        v = self.predict(x_vp, self.timestep(t), self.text.expand(B, -1, -1))         # the model's own v
         alpha, sigma = alpha.to(v.dtype), sigma.to(v.dtype)
         x0, eps = alpha * x_vp - sigma * v, sigma * x_vp + alpha * v
         return [x0 - eps]
-
-    def velocity(self, prediction, x, t):
-        return prediction          # forward converts the v-prediction
 
     def predict(self, x, timestep, text):
         B, C, T, H, W = x.shape
