@@ -96,10 +96,9 @@ def counted_stages(card, per_stage: list[dict], branches: int = 1, weights=None)
     ``per_stage``: card_flops.schedule_report's stages (latent sizes, steps, analytic terms per step). Returns the
     counted total, per-stage counts and terms, each term's difference (counted - analytic), and what was counted.
     """
-    import diffusers
-
-    from pfbench.models.build import build_adapter, diffusers_spec
+    from pfbench.models.build import build_adapter, diffusers_spec, require_diffusers
     class_name, _ = diffusers_spec(card)
+    diffusers = require_diffusers()
     config = weights_config(card, weights) if weights else None
     adapter = build_adapter(card, device="meta", config=config)
     stages, total = [], 0

@@ -82,7 +82,10 @@ def card_report(args) -> dict:
                                            f"{report['video']} (the card's default steps")
     if args.counted:
         from pfbench.models.counting import counted_stages
-        counted = counted_stages(card, report["per_stage"], report["guidance_branches"], args.weights)
+        try:
+            counted = counted_stages(card, report["per_stage"], report["guidance_branches"], args.weights)
+        except ImportError as err:       # diffusers missing: the message says how to install it
+            raise ValueError(f"--counted: {err}") from None
         for st, c in zip(report["per_stage"], counted.pop("counted_per_stage")):
             st.update(c)
         report.update(counted)
