@@ -15,7 +15,8 @@ METRICS = (
     Metric("sample_s", "s", "lower", doc="seconds of one whole sampler run (full-sequence or pyramid Euler)"),
     Metric("sample_flops", "FLOP", "lower", True, doc="counted FLOPs per step x steps of the schedule"),
     Metric("pyramid_saving_measured", "fraction", "higher", doc="1 - pyramid sampler seconds / full-sequence"),
-    Metric("pyramid_saving_predicted", "fraction", "higher", True, doc="1 - pyramid FLOPs / full-sequence FLOPs"),
+    Metric("pyramid_saving_predicted", "fraction", "setting", True, doc="1 - pyramid FLOPs / full-sequence FLOPs "
+           "(a prediction the measured saving is read against)"),
     Metric("forward_flops", "FLOP", "setting", True, doc="the card's full config at its native video: analytic "
                                                          "(card) and flop-counter (module) backends"),
     Metric("counted_vs_analytic", "fraction", "setting", True, doc="module FLOPs / card FLOPs - 1 (full config)"),
