@@ -15,6 +15,9 @@ from pfbench.benchmarks.models.measure import family_rows
 from pfbench.benchmarks.models.plan import FAMILY_CARDS, plan_for
 
 
+pytest.importorskip("diffusers", reason="the models suite needs diffusers: pip install 'diffusers>=0.42.1,<0.43'")
+
+
 @pytest.mark.parametrize("card", FAMILY_CARDS)
 def test_family_through_the_pyramid(pf_record, pf_preset, pf_device, pf_dtype, pf_seed, card):
     plan = plan_for(pf_preset.name, pf_device)

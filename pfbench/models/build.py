@@ -8,8 +8,7 @@ from pathlib import Path
 from pfbench.accounting.arch_cards import ArchCard
 from pfbench.models.base import DiffusersVelocity
 
-INSTALL_HINT = ("pip install 'diffusers>=0.42.1,<0.43' 'accelerate>=1.0,<2' (or pip install -e '.[models]' in a pfbench "
-                "checkout)")
+INSTALL_HINT = "pip install 'diffusers>=0.42.1,<0.43' 'accelerate>=1.0,<2' (pfbench's own requirements)"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
