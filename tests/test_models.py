@@ -185,12 +185,15 @@ def _use(err: str) -> list[str]:
     return shlex.split(match.group(1))
 
 
-@pytest.mark.parametrize("bad", [["--video", "81x450x832"], ["--video", "80x448x832"],
-                                 ["--video", "81x448x832", "--stages", "20x112x200,41x224x416,81x448x832"]])
+WAN = ["flops", "--arch", "wan2.1-t2v-1.3b"]
+
+
+@pytest.mark.parametrize("bad", [WAN + ["--video", "81x450x832"], WAN + ["--video", "80x448x832"],
+                                 WAN + ["--video", "81x448x832", "--stages", "20x112x200,41x224x416,81x448x832"],
+                                 ["flops", "--resolution", "700x500", "--json"]])
 def test_every_use_in_an_error_can_be_typed_as_it_is(capsys, bad):
-    base = ["flops", "--arch", "wan2.1-t2v-1.3b"]
-    assert main(base + bad) == 2
+    assert main(bad) == 2
     fix = _use(capsys.readouterr().err)
     fixed = list(bad)
     fixed[fixed.index(fix[0]) + 1] = fix[1]
-    assert main(base + fixed) == 0, fixed
+    assert main(fixed) == 0, fixed
