@@ -73,14 +73,14 @@ def build_transformer(class_name: str, config: dict, device="cpu", dtype=None, s
         folder = check_weights_dir(weights, class_name)
         model = cls.from_pretrained(folder, local_files_only=True, use_safetensors=True, torch_dtype=dtype)
         return model.to(device).eval()
-    if torch.device(device).type == "meta":
+    dev = torch.device(device)
+    if dev.type == "meta":
         with torch.device("meta"):
             model = cls(**config)
-    else:
-        with torch.random.fork_rng(devices=[]):
+    else:   # initialised on the device itself (a 13B model is not built on the host first), seeded there
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else [], device_type=dev.type), dev:
             torch.manual_seed(seed)
             model = cls(**config)
-        model = model.to(device)
     return (model.to(dtype) if dtype is not None else model).eval()
 
 
