@@ -197,3 +197,16 @@ def test_every_use_in_an_error_can_be_typed_as_it_is(capsys, bad):
     fixed = list(bad)
     fixed[fixed.index(fix[0]) + 1] = fix[1]
     assert main(fixed) == 0, fixed
+
+
+def test_a_cards_diffusers_field_is_validated():
+    from importlib import resources
+
+    from pfbench.accounting.arch_cards import parse_card
+    data = json.loads((resources.files("pfbench.accounting") / "cards" / "ltx-video-2b.json").read_text())
+    data["fields"]["diffusers"]["value"] = "LTXVideoTransformer3DModel"
+    with pytest.raises(ValueError, match="diffusers must be"):
+        parse_card(data, "x.json")
+    data["fields"]["diffusers"] = {"value": None, "source": "transformer"}
+    with pytest.raises(ValueError, match="null without a \\"note\\""):
+        parse_card(data, "x.json")

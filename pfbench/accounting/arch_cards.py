@@ -151,6 +151,11 @@ def parse_card(data: dict, path: str = "<dict>") -> ArchCard:
     if values["training"] not in TRAINING_LAYOUTS:
         raise _card_error(path, f"training must be one of {TRAINING_LAYOUTS}, got {values['training']!r}")
     values["text_projection"] = tuple(tuple(p) for p in values["text_projection"] or ())
+    spec = values["diffusers"]
+    if spec is not None and not (isinstance(spec, dict) and isinstance(spec.get("class"), str)
+                                 and isinstance(spec.get("config", {}), dict)):
+        raise _card_error(path, "diffusers must be {\"class\": <diffusers class name>, \"config\": {<its keyword "
+                                "arguments>}} or null with a note")
     card = ArchCard(name=data["name"], blocks=blocks, description=data.get("description", ""), sources=sources,
                     citations=citations, notes=tuple(data.get("notes", ())), path=str(path), **values)
     if card.hidden_size % card.num_heads:

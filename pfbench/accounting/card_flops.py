@@ -60,14 +60,9 @@ def nearest_multiples(size: int, unit: int) -> tuple[int, ...]:
     return (size,) if size % unit == 0 else tuple(sorted(around, key=lambda v: (abs(v - size), v)))
 
 
-def frame_unit(card: ArchCard) -> tuple[int, int]:
-    """(offset, stride) of valid pixel frame counts: 1 + t n for a causal VAE, t n otherwise."""
-    return (1, card.vae_temporal) if card.vae_causal else (0, card.vae_temporal)
-
-
 def nearest_frames(card: ArchCard, frames: int) -> tuple[int, ...]:
-    """The valid pixel frame counts nearest to ``frames`` (the count itself when valid)."""
-    offset, t = frame_unit(card)
+    """The valid pixel frame counts nearest to ``frames`` (1 + t n for a causal VAE, t n otherwise)."""
+    offset, t = int(card.vae_causal), card.vae_temporal
     return tuple(v + offset for v in nearest_multiples(max(frames - offset, t), t))
 
 
