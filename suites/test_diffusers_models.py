@@ -14,7 +14,6 @@ import pytest
 from pfbench.benchmarks.models.measure import family_rows
 from pfbench.benchmarks.models.plan import FAMILY_CARDS, plan_for
 
-
 pytest.importorskip("diffusers", reason="the models suite needs diffusers: pip install 'diffusers>=0.42.1,<0.43'")
 
 

@@ -138,7 +138,7 @@ def test_weights_refuse_pickles_other_families_and_non_folders(saved_tiny_wan, t
 
 
 def test_flops_counted_reads_a_weights_folders_config(saved_tiny_wan, capsys):
-    _, adapter, folder = saved_tiny_wan
+    folder = saved_tiny_wan[2]
     argv = ["flops", "--arch", "wan2.1-t2v-1.3b", "--video", "5x64x64", "--counted", "--weights", str(folder),
             "--json"]
     assert main(argv) == 0

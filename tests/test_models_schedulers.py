@@ -3,8 +3,8 @@
 Flow-matching families (Wan, LTX-Video, HunyuanVideo, Mochi): ``euler_full_sequence`` over the adapter equals the
 loop their pipelines run, FlowMatchEulerDiscreteScheduler (shift 1; Mochi with inverted sigmas) stepping the raw
 module's prediction on the uniform sigma grid (WanPipeline's ``set_timesteps(N)`` grid ends at sigma 1/1000 instead:
-a different grid, not a different model call), on the same tiny random module and noise. CogVideoX (v-prediction): CogVideoXDDIMScheduler's
-loop equals Euler on pfbench's straight path at the times of the same signal-to-noise ratio. A sign or time-scale
+a different grid, not a different model call), on the same tiny random module and noise. CogVideoX (v-prediction):
+CogVideoXDDIMScheduler's loop equals Euler on pfbench's straight path at the times of the same signal-to-noise ratio. A sign or time-scale
 slip in an adapter moves the result by O(1).
 """
 from __future__ import annotations

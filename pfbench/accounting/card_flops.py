@@ -125,7 +125,6 @@ def build_schedule(card: ArchCard, video: tuple[int, int, int], stages=None, ste
     """Stages lowest resolution first. ``stages``: None (one full-resolution stage), an int K (spatial halving
     K - 1 times, all frames, each side rounded to the nearest size that divides: pyramid_stage_sizes), or a list
     of (F, H, W) ending at ``video``. ``steps``: one value per stage, or one value for all."""
-    F, H, W = video
     if stages is None:
         shapes = [video]
     elif isinstance(stages, int):

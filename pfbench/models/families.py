@@ -6,6 +6,8 @@ naming the class and its config (pfbench/accounting/cards/).
 """
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import torch
 
 from pfbench.models.base import DiffusersVelocity
@@ -156,9 +158,10 @@ class CogVideoXVelocity(DiffusersVelocity):
 
     family, class_name = "cogvideox", "CogVideoXTransformer3DModel"
     time_scale = "VP v-prediction mapped to the straight path (same SNR); velocity = x0 - eps"
-    scheduler = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", rescale_betas_zero_snr=True,
-                     snr_shift_scale=1.0, prediction_type="v_prediction", set_alpha_to_one=True,
-                     timestep_spacing="trailing", clip_sample=False, num_train_timesteps=1000)
+    scheduler = MappingProxyType(dict(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", rescale_betas_zero_snr=True,
+        snr_shift_scale=1.0, prediction_type="v_prediction", set_alpha_to_one=True, timestep_spacing="trailing",
+        clip_sample=False, num_train_timesteps=1000))
 
     def __init__(self, transformer, text_tokens, text="zeros", seed=0, vae=(4, 8)):
         super().__init__(transformer, text_tokens, text, seed, vae)
@@ -195,7 +198,7 @@ class CogVideoXVelocity(DiffusersVelocity):
         return [x0 - eps]
 
     def predict(self, x, timestep, text):
-        B, C, T, H, W = x.shape
+        _, _, T, H, W = x.shape
         config = self.transformer.config
         rope = None
         if config.use_rotary_positional_embeddings:

@@ -54,7 +54,8 @@ def _family_rows(card_name: str, plan: ModelsPlan, device: str, dtype, seed: int
         x = torch.randn((1, C, T, h, w), generator=gen).to(device, dtype)            # (1, C, T, h, w)
         layout, t = clip_layout(T, h, w, p), torch.full((1,), 0.5, device=device)
         with torch.no_grad(), track_memory(device) as mem:
-            timing = time_fn(lambda: adapter([x], layout, t), device=device, warmup=1, repeats=plan.forward_repeats)
+            timing = time_fn(lambda x=x, layout=layout, t=t: adapter([x], layout, t), device=device, warmup=1,
+                             repeats=plan.forward_repeats)
         f = count_terms(meta, (C, T, h, w))["total"]
         seconds.append(timing.median_s)
         flops.append(f)

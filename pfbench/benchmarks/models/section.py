@@ -2,6 +2,8 @@
 FLOP-predicted one, and the pyramid's measured end-to-end saving against the predicted one (one plot)."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from pfbench.render.blocks import image, table, text
@@ -10,7 +12,7 @@ from pfbench.render.format import fmt
 
 
 def _ratio(x) -> str:
-    return "—" if x is None or x != x else f"{x:.2f}"
+    return "—" if x is None or math.isnan(x) else f"{x:.2f}"
 
 
 def section_models(ctx) -> list:
@@ -21,7 +23,8 @@ def section_models(ctx) -> list:
     rows = []
     for model in dict.fromkeys(d["case"]):
         m = d[d["case"] == model]
-        get = lambda metric, **w: value_of(m, metric=metric, **w)  # noqa: E731
+        def get(metric, m=m, **w):
+            return value_of(m, metric=metric, **w)
         full = m[m["variant"] == "full_config"]
         counted = (f"{fmt(get('forward_flops', variant='full_config', backend='flop-counter'), 'FLOP')} = "
                    f"{fmt(get('forward_flops', variant='full_config', backend='analytic'), 'FLOP')} "

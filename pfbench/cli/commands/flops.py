@@ -55,7 +55,7 @@ def parse_stages(text):
 def card_report(args) -> dict:
     """The --arch JSON: schedule breakdown, params, training FLOPs; the AR pyramid for pyramid_ar cards."""
     from pfbench.accounting.arch_cards import load_card
-    from pfbench.accounting.card_flops import ar_card_report, build_schedule, parse_fhw, schedule_report, stage_geometry
+    from pfbench.accounting.card_flops import ar_card_report, build_schedule, parse_fhw, schedule_report
     card = load_card(args.arch)
     video = parse_fhw(args.video) if args.video else (card.native_frames, card.native_height, card.native_width)
     _check_video(card, video, "--video")
@@ -112,8 +112,9 @@ def _check_video(card, shape, option: str, stage_list=None) -> None:
     try:
         stage_geometry(card, *shape, option)
     except ValueError as err:
-        fix = lambda s: "x".join(map(str, nearest_video(card, *s)))  # noqa: E731
-        use = (f"--stages {','.join(fix(s) for s in stage_list)}" if stage_list else f"--video {fix(shape)}")
+        def fix(s):
+            return "x".join(map(str, nearest_video(card, *s)))
+        use = f"--stages {','.join(fix(s) for s in stage_list)}" if stage_list else f"--video {fix(shape)}"
         raise ValueError(f"{err}; use {use}") from None
 
 
