@@ -22,7 +22,8 @@ from pfbench.results.rows import append_rows
 
 SUITE_OF_MODULE = {"test_tokens": "tokens", "test_throughput": "throughput", "test_memory": "memory",
                    "test_fid_convergence": "fid", "test_vbench": "vbench", "test_ablations": "ablations", "test_scaling": "scaling",
-                   "test_ar_per_frame": "ar_per_frame", "test_card_savings": "cards"}
+                   "test_ar_per_frame": "ar_per_frame", "test_card_savings": "cards",
+                   "test_diffusers_models": "models"}
 
 
 def pytest_addoption(parser):

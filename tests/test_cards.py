@@ -191,8 +191,10 @@ def test_latent_geometry_of_a_causal_vae():
     assert (geo["latent_height"], geo["latent_width"], geo["tokens"]) == (56, 104, 21 * 28 * 52)
     with pytest.raises(ValueError, match="1 \\+ 4n frames.*81"):
         latent_frames(wan, 80)
-    with pytest.raises(ValueError, match="height 450 .* use 448"):
+    with pytest.raises(ValueError, match="height 450 .* nearest that divide: 448 or 464"):
         stage_geometry(wan, 81, 450, 832)
+    with pytest.raises(ValueError, match="nearest that fit: 81 or 77"):
+        latent_frames(wan, 80)
 
 
 def test_spatial_and_spatio_temporal_schedules():

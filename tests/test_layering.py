@@ -22,6 +22,7 @@ LAYERS = (
     ("benchmarks",),
     ("experiments",),
     ("train",),
+    ("models",),
     ("measure",),
     ("accounting", "metrics"),
     ("data", "render"),
@@ -134,7 +135,7 @@ def test_the_checks_catch_an_upward_import_and_a_circle():
     assert upward_imports({"pfbench.accounting.x": {"pfbench.metrics.y"}})  # one layer: no imports either way
 
 
-HEAVY = ("torch", "numpy", "pandas", "matplotlib", "scipy", "torch_fidelity", "cv2", "av", "transformers")
+HEAVY = ("torch", "numpy", "pandas", "matplotlib", "scipy", "torch_fidelity", "cv2", "av", "transformers", "diffusers")
 
 
 def test_package_inits_are_cheap():

@@ -3,7 +3,8 @@
 A card (``pfbench/accounting/cards/<name>.json``) describes a backbone well enough to count its FLOPs and parameters
 at any video size: width, heads, FFN, patch, latent channels, the VAE's compression, how text enters
 (none; cross-attention to N text tokens; joint attention with N text tokens, with its own weights per
-stream ("dual") or shared ("single")), and how adaLN modulation is computed. Every field is
+stream ("dual") or shared ("single")), how adaLN modulation is computed, and which diffusers class (with its
+config) implements it. Every field is
 ``{"value": ..., "source": <key of "sources">, "key": <name in that source>}``; a value not found in
 public material is ``null`` with a ``note``, never a guess. pfbench's own presets are cards too, built
 from ``pfbench.core.config`` (``pfbench-<preset>``) so their numbers keep one source of truth.
@@ -25,7 +26,8 @@ REQUIRED = ("hidden_size", "num_heads", "ffn_hidden", "ffn_gated", "patch_t", "p
             "time_dim", "shared_modulation", "final_modulation", "native_frames", "native_height",
             "native_width", "native_steps", "training")
 OPTIONAL = {"text_tokens": 0, "text_dim": 0, "text_projection": (), "text_refiner_blocks": 0,
-            "published_params": None, "native_steps_later_frames": None}
+            "published_params": None, "native_steps_later_frames": None, "diffusers": None,
+            "text_hidden_size": 0, "text_ffn_hidden": 0, "text_last_block_pre_only": False}
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,13 @@ class ArchCard:
     text_dim: int = 0               # text-encoder width
     text_projection: tuple[tuple[int, int], ...] = ()   # linears (in, out) applied to text tokens once
     text_refiner_blocks: int = 0    # full transformer blocks over the text tokens alone (HunyuanVideo)
+    text_hidden_size: int = 0       # width of a dual block's text stream (0: hidden_size; Mochi: narrower)
+    text_ffn_hidden: int = 0        # its FFN width (0: ffn_hidden)
+    text_last_block_pre_only: bool = False  # the last dual block has no text output projection / text FFN
     published_params: float | None = None
     native_steps_later_frames: int | None = None
+    # {"class": diffusers class name, "config": its keyword arguments}: the field's implementation (pfbench/models)
+    diffusers: dict | None = field(default=None, compare=False, hash=False)
     description: str = ""
     sources: dict = field(default_factory=dict, compare=False, hash=False)
     citations: dict = field(default_factory=dict, compare=False, hash=False)
@@ -144,6 +151,11 @@ def parse_card(data: dict, path: str = "<dict>") -> ArchCard:
     if values["training"] not in TRAINING_LAYOUTS:
         raise _card_error(path, f"training must be one of {TRAINING_LAYOUTS}, got {values['training']!r}")
     values["text_projection"] = tuple(tuple(p) for p in values["text_projection"] or ())
+    spec = values["diffusers"]
+    if spec is not None and not (isinstance(spec, dict) and isinstance(spec.get("class"), str)
+                                 and isinstance(spec.get("config", {}), dict)):
+        raise _card_error(path, "diffusers must be {\"class\": <diffusers class name>, \"config\": {<its keyword "
+                                "arguments>}} or null with a note")
     card = ArchCard(name=data["name"], blocks=blocks, description=data.get("description", ""), sources=sources,
                     citations=citations, notes=tuple(data.get("notes", ())), path=str(path), **values)
     if card.hidden_size % card.num_heads:

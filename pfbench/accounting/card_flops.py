@@ -52,17 +52,39 @@ def parse_fhw(text: str, option: str = "--video") -> tuple[int, int, int]:
     return f, h, w
 
 
+def nearest_multiples(size: int, unit: int) -> tuple[int, ...]:
+    """The multiples of ``unit`` nearest to ``size``: itself when it divides, else the two around it, nearest first
+    (ties: the smaller first)."""
+    below = size - size % unit
+    around = [v for v in (below, below + unit) if v >= unit]
+    return (size,) if size % unit == 0 else tuple(sorted(around, key=lambda v: (abs(v - size), v)))
+
+
+def nearest_frames(card: ArchCard, frames: int) -> tuple[int, ...]:
+    """The valid pixel frame counts nearest to ``frames`` (1 + t n for a causal VAE, t n otherwise)."""
+    offset, t = int(card.vae_causal), card.vae_temporal
+    return tuple(v + offset for v in nearest_multiples(max(frames - offset, t), t))
+
+
+def nearest_video(card: ArchCard, frames: int, height: int, width: int) -> tuple[int, int, int]:
+    """The valid pixel video nearest to F x H x W (frames through the VAE, sides through VAE x patch; ties down)."""
+    s = card.vae_spatial
+    return (nearest_frames(card, frames)[0], nearest_multiples(height, s * card.patch_h)[0],
+            nearest_multiples(width, s * card.patch_w)[0])
+
+
 def latent_frames(card: ArchCard, frames: int, option: str = "--video") -> int:
     """Pixel frames -> latent frames: 1 + (F - 1) / t for a causal VAE (first frame kept), F / t otherwise."""
     t = card.vae_temporal
+    near = " or ".join(map(str, nearest_frames(card, frames)))
     if card.vae_causal:
-        if (frames - 1) % t:
+        if (frames - 1) % t or frames < 1:
             raise ValueError(f"{option}: {frames} frames do not fit {card.name}'s causal VAE (1 + {t}n frames): "
-                             f"use e.g. {1 + t * max(1, round((frames - 1) / t))}")
+                             f"nearest that fit: {near}")
         return 1 + (frames - 1) // t
     if frames % t:
         raise ValueError(f"{option}: {frames} frames are not a multiple of {card.name}'s VAE stride {t}: "
-                         f"use e.g. {t * max(1, round(frames / t))}")
+                         f"nearest that fit: {near}")
     return frames // t
 
 
@@ -72,8 +94,9 @@ def stage_geometry(card: ArchCard, frames: int, height: int, width: int, option:
     s = card.vae_spatial
     for name, size, p in (("height", height, card.patch_h), ("width", width, card.patch_w)):
         if size % (s * p):
+            near = " or ".join(map(str, nearest_multiples(size, s * p)))
             raise ValueError(f"{option}: {name} {size} is not a multiple of {s * p} ({card.name}: VAE {s} x patch "
-                             f"{p}); use {size - size % (s * p) or s * p}")
+                             f"{p}): nearest that divide: {near}")
     if lf % card.patch_t:
         raise ValueError(f"{option}: {lf} latent frames are not a multiple of the temporal patch {card.patch_t}")
     tokens_per_frame = (height // s // card.patch_h) * (width // s // card.patch_w)
@@ -83,20 +106,29 @@ def stage_geometry(card: ArchCard, frames: int, height: int, width: int, option:
             "tokens": token_frames * tokens_per_frame}
 
 
-def build_schedule(card: ArchCard, video: tuple[int, int, int], stages=None, steps=(50,)) -> list[Stage]:
-    """Stages lowest resolution first. ``stages``: None (one full-resolution stage), an int K (spatial
-    halving K - 1 times, all frames), or a list of (F, H, W) ending at ``video``. ``steps``: one value per
-    stage, or one value for all."""
+def pyramid_stage_sizes(card: ArchCard, video: tuple[int, int, int], k: int) -> list[dict]:
+    """K spatial stages, lowest first: the video's height and width halved K - 1 - i times, each rounded to the
+    nearest size that VAE x patch divides (ties down); ``exact`` is the unrounded halving, for the output."""
+    if k < 1:
+        raise ValueError(f"--stages {k}: need at least one stage")
     F, H, W = video
+    uh, uw = card.vae_spatial * card.patch_h, card.vae_spatial * card.patch_w
+    out = []
+    for i in range(k):
+        div = 2 ** (k - 1 - i)
+        h, w = (max(u, u * math.floor(size / div / u + 0.5 - 1e-9)) for size, u in ((H, uh), (W, uw)))
+        out.append({"shape": (F, h, w), "exact": (H / div, W / div), "unit": (uh, uw)})
+    return out
+
+
+def build_schedule(card: ArchCard, video: tuple[int, int, int], stages=None, steps=(50,)) -> list[Stage]:
+    """Stages lowest resolution first. ``stages``: None (one full-resolution stage), an int K (spatial halving
+    K - 1 times, all frames, each side rounded to the nearest size that divides: pyramid_stage_sizes), or a list
+    of (F, H, W) ending at ``video``. ``steps``: one value per stage, or one value for all."""
     if stages is None:
         shapes = [video]
     elif isinstance(stages, int):
-        if stages < 1:
-            raise ValueError(f"--stages {stages}: need at least one stage")
-        shapes = [(F, H >> (stages - 1 - k), W >> (stages - 1 - k)) for k in range(stages)]
-        for k, (_, h, w) in enumerate(shapes):
-            if h << (stages - 1 - k) != H or w << (stages - 1 - k) != W:
-                raise ValueError(f"--stages {stages}: {H}x{W} cannot be halved {stages - 1} times exactly")
+        shapes = [st["shape"] for st in pyramid_stage_sizes(card, video, stages)]
     else:
         shapes = [tuple(s) for s in stages]
         if shapes[-1] != tuple(video):
@@ -119,6 +151,22 @@ def _linear_per_token(card: ArchCard, ffn_hidden: int | None = None, gated: bool
     D, M = card.hidden_size, card.ffn_hidden if ffn_hidden is None else ffn_hidden
     g = 3 if (card.ffn_gated if gated is None else gated) else 2
     return 2 * D * 4 * D + g * 2 * D * M      # QKV + output projection, FFN matrices
+
+
+def _text_stream_per_token(card: ArchCard) -> int:
+    """Linear FLOPs per text token of a dual block: Q/K/V from the text width to D, output back, its own FFN."""
+    D, Dc = card.hidden_size, card.text_hidden_size or card.hidden_size
+    Mc = card.text_ffn_hidden or card.ffn_hidden
+    g = 3 if card.ffn_gated else 2
+    return 2 * 3 * Dc * D + 2 * D * Dc + g * 2 * Dc * Mc
+
+
+def _text_stream_tail(card: ArchCard) -> int:
+    """Per text token, what a context-pre-only last block skips: the text output projection and the text FFN."""
+    D, Dc = card.hidden_size, card.text_hidden_size or card.hidden_size
+    Mc = card.text_ffn_hidden or card.ffn_hidden
+    g = 3 if card.ffn_gated else 2
+    return 2 * D * Dc + g * 2 * Dc * Mc
 
 
 def joint_pairs(pairs: int, tokens: int, text_tokens: int) -> int:
@@ -149,7 +197,11 @@ def card_forward_flops(card: ArchCard, tokens: int, pairs: int | None = None,
         elif g.text == "cross":
             terms["attention"] += g.count * 4 * D * pairs
             terms["cross_attention"] += g.count * (2 * tokens * D * D * 2 + 2 * Nt * D * 2 * D + 4 * D * tokens * Nt)
-        else:  # dual or single stream: text tokens go through the same-shaped linears, joint pairs
+        elif g.text == "dual":  # own text-stream weights (possibly narrower), joint pairs
+            terms["linear"] += g.count * Nt * _text_stream_per_token(card) - (
+                Nt * _text_stream_tail(card) if card.text_last_block_pre_only and g is card.blocks[-1] else 0)
+            terms["attention"] += g.count * 4 * D * joint_pairs(pairs, tokens, Nt)
+        else:  # single stream: text tokens go through the same linears, joint pairs
             terms["linear"] += g.count * Nt * per_token
             terms["attention"] += g.count * 4 * D * joint_pairs(pairs, tokens, Nt)
     terms["total"] = sum(terms.values())
@@ -185,7 +237,9 @@ def card_params(card: ArchCard) -> int:
         if g.text == "cross":
             block += attn
         elif g.text == "dual":
-            block += attn + ffn
+            Dc, Mc = card.text_hidden_size or D, card.text_ffn_hidden or M
+            block += 3 * lin(Dc, D) + lin(D, Dc) + ((2 * lin(Dc, Mc) + lin(Mc, Dc)) if card.ffn_gated
+                                                    else (lin(Dc, Mc) + lin(Mc, Dc)))
         total += g.count * block
     return total
 

@@ -32,9 +32,10 @@ _TIMING = {m.name: m for m in TIMING_METRICS + MACHINE_METRICS}
 
 def all_benchmarks() -> tuple[Benchmark, ...]:
     """Every registered benchmark, in the order of `pfbench run` and of the report's sections."""
-    from pfbench.benchmarks import ablations, ar_per_frame, cards, fid, memory, scaling, throughput, tokens, vbench
+    from pfbench.benchmarks import (ablations, ar_per_frame, cards, fid, memory, models, scaling, throughput, tokens,
+                                    vbench)
     return tuple(m.BENCHMARK for m in (tokens, throughput, memory, fid, vbench, ablations, scaling, ar_per_frame,
-                                       cards))
+                                       cards, models))
 
 
 def benchmark(name: str) -> Benchmark:

@@ -99,7 +99,7 @@ def check_divisible(width: int, height: int, unit: int, option: str, why: str) -
     if width % unit or height % unit:
         near_w, near_h = max(unit, round(width / unit) * unit), max(unit, round(height / unit) * unit)
         raise UsageError(f"{option} {width}x{height}: both sides must be divisible by {unit} ({why}); "
-                         f"e.g. {near_w}x{near_h}")
+                         f"use {option} {near_w}x{near_h}")
 
 
 def device(text: str) -> str:

@@ -3,7 +3,9 @@
 Without --arch: training and sampling FLOPs per variant and GPU-hours for the paper's training plan.
 With --arch NAME|FILE --video FxHxW: the card's FLOPs for one video under --steps N (one resolution) or
 --stages F1xH1xW1,...,FxHxW --steps n1,...,nK (a spatial or spatio-temporal pyramid; --stages K halves the
-size K - 1 times), one guidance branch unless --cfg.
+size K - 1 times, each stage rounded to the nearest size the card's VAE and patch divide), one guidance branch
+unless --cfg; --counted adds FlopCounterMode's count of the card's diffusers transformer beside the card's.
+Every "use ..." in an error is an option as it can be typed.
 """
 from __future__ import annotations
 
@@ -23,6 +25,11 @@ def register(sub) -> None:
                                                  "native video)")
     p.add_argument("--steps", default=None, help="Euler steps: N, or n1,...,nK for K stages (default: the card's)")
     p.add_argument("--cfg", action="store_true", help="count both classifier-free guidance branches")
+    p.add_argument("--counted", action="store_true", help="with --arch: also count the FLOPs of the card's diffusers "
+                                                          "transformer with FlopCounterMode (meta device, no "
+                                                          "weights), per stage and per term beside the card's")
+    p.add_argument("--weights", default=None, metavar="DIR", help="with --counted: count the config of this local "
+                   "diffusers model folder (config.json + safetensors; pickles are refused) instead of the card's")
     p.add_argument("--list-arch", action="store_true", help="list the shipped architecture cards and exit")
     p.set_defaults(func=run)
 
@@ -48,11 +55,14 @@ def parse_stages(text):
 def card_report(args) -> dict:
     """The --arch JSON: schedule breakdown, params, training FLOPs; the AR pyramid for pyramid_ar cards."""
     from pfbench.accounting.arch_cards import load_card
-    from pfbench.accounting.card_flops import ar_card_report, build_schedule, parse_fhw, schedule_report, stage_geometry
+    from pfbench.accounting.card_flops import ar_card_report, build_schedule, parse_fhw, schedule_report
     card = load_card(args.arch)
     video = parse_fhw(args.video) if args.video else (card.native_frames, card.native_height, card.native_width)
-    stage_geometry(card, *video, "--video")
+    _check_video(card, video, "--video")
     stages = parse_stages(args.stages)
+    if isinstance(stages, list):
+        for i, shape in enumerate(stages):
+            _check_video(card, shape, f"--stages (stage {i + 1})", stages)
     k = stages if isinstance(stages, int) else (len(stages) if stages else 1)
     steps = _int_list(args.steps, "--steps") if args.steps else (
         (card.native_steps,) if k == 1 else (math.ceil(card.native_steps / k),))
@@ -62,6 +72,26 @@ def card_report(args) -> dict:
     report["video"] = "x".join(map(str, video))
     report["stages"] = ",".join(f"{s.frames}x{s.height}x{s.width}" for s in schedule)
     report["steps"] = [s.steps for s in schedule]
+    if isinstance(stages, int):
+        report["stage_sizes"] = _rounding_notes(card, video, stages)
+    if len(schedule) > 1:
+        full = schedule_report(card, build_schedule(card, video, None, (card.native_steps,)), cfg=args.cfg)
+        report["full_resolution_flops"] = full["inference_flops"]
+        report["saving"] = 1 - report["inference_flops"] / full["inference_flops"]
+        report["assumptions"]["saving"] = (f"against {card.native_steps} full-resolution steps at "
+                                           f"{report['video']} (the card's default steps")
+    if args.counted:
+        from pfbench.models.counting import counted_stages
+        try:
+            counted = counted_stages(card, report["per_stage"], report["guidance_branches"], args.weights)
+        except ImportError as err:       # diffusers missing: the message says how to install it
+            raise ValueError(f"--counted: {err}") from None
+        for st, c in zip(report["per_stage"], counted.pop("counted_per_stage")):
+            st.update(c)
+        report.update(counted)
+        report["counted_vs_analytic"] = report["counted_inference_flops"] / report["inference_flops"] - 1
+    elif args.weights:
+        raise ValueError("--weights DIR is read by --counted: add --counted (or drop --weights)")
     if not args.steps:
         report["assumptions"]["steps"] = f"card default: {card.native_steps} steps" + (
             f" split over {k} stages" if k > 1 else "")
@@ -75,6 +105,33 @@ def card_report(args) -> dict:
     return report
 
 
+def _check_video(card, shape, option: str, stage_list=None) -> None:
+    """Refuse a video (or one stage of a --stages list) that the card's VAE / patch do not divide; the fix is the
+    option with the nearest valid sizes, as it can be typed."""
+    from pfbench.accounting.card_flops import nearest_video, stage_geometry
+    try:
+        stage_geometry(card, *shape, option)
+    except ValueError as err:
+        def fix(s):
+            return "x".join(map(str, nearest_video(card, *s)))
+        use = f"--stages {','.join(fix(s) for s in stage_list)}" if stage_list else f"--video {fix(shape)}"
+        raise ValueError(f"{err}; use {use}") from None
+
+
+def _rounding_notes(card, video, k: int) -> list[str]:
+    """One line per stage: its size, and how the exact halving was rounded to a size that divides."""
+    from pfbench.accounting.card_flops import pyramid_stage_sizes
+    notes = []
+    for i, st in enumerate(pyramid_stage_sizes(card, video, k)):
+        f, h, w = st["shape"]
+        eh, ew = st["exact"]
+        exact = f"{eh:g}x{ew:g}"
+        how = ("exact" if (h, w) == (eh, ew) else
+               f"{exact} rounded to the nearest multiples of {st['unit'][0]}x{st['unit'][1]} (VAE x patch)")
+        notes.append(f"stage {i + 1}: {f}x{h}x{w} ({how})")
+    return notes
+
+
 def _print_card(report: dict) -> None:
     print(f"{report['arch']}: video {report['video']}, params {report['params'] / 1e9:.3f}B, "
           f"{report['guidance_branches']} guidance branch(es) (1 MAC = 2 FLOPs)")
@@ -84,6 +141,20 @@ def _print_card(report: dict) -> None:
         latent = f"{s['latent_frames']}x{s['latent_height']}x{s['latent_width']}"
         print(f"{i + 1:>5d} {s['frames']:>6d} {latent:>12s} {s['tokens']:>9,d} {s['attention_pairs']:>12.3e} "
               f"{s['steps']:>5d} {s['flops_per_step']:>11.3e} {s['flops']:>11.3e}")
+    for note in report.get("stage_sizes", []):
+        print(f"  {note}")
+    if "counted_inference_flops" in report:
+        print(f"counted ({report['counted_by']}):")
+        for i, s in enumerate(report["per_stage"]):
+            diff = ", ".join(f"{k} {v:+.3e}" for k, v in s["difference_terms"].items() if v and k != "total")
+            print(f"  stage {i + 1}: card {s['flops_per_step']:.4e} vs counted {s['counted_flops_per_step']:.4e} "
+                  f"FLOPs/step ({s['counted_flops_per_step'] / s['flops_per_step'] - 1:+.4%}); per term: "
+                  f"{diff or 'all equal'}")
+        print(f"  inference FLOPs per video: card {report['inference_flops']:.4e}, counted "
+              f"{report['counted_inference_flops']:.4e} ({report['counted_vs_analytic']:+.4%})")
+    if "saving" in report:
+        print(f"saving: {report['saving']:.1%} {report['assumptions']['saving']}: "
+              f"{report['full_resolution_flops']:.3e} FLOPs)")
     print(f"inference FLOPs per video: {report['inference_flops']:.3e}; training FLOPs per sample: "
           f"{report['train_flops_per_sample']:.3e} ({report['train_layout']})")
     if "autoregressive" in report:
@@ -115,8 +186,9 @@ def run(args) -> int:
         else:
             _print_card(report)
         return 0
-    if args.video or args.steps or args.cfg:
-        raise ValueError("--video, --steps and --cfg describe a card's schedule: add --arch NAME (see --list-arch)")
+    if args.video or args.steps or args.cfg or args.counted or args.weights:
+        raise ValueError("--video, --steps, --cfg, --counted and --weights describe a card's schedule: add --arch "
+                         "NAME (see --list-arch)")
     report = build_report(args)
     _, _, model, _ = resolve_shape(args)
     report["paper_plan"] = paper_plan_summary(model)
