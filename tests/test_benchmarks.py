@@ -116,3 +116,12 @@ def test_every_declaration_is_sane():
                 assert m.better in ("higher", "setting"), where
             if m.deterministic:
                 assert m.better != "higher" or m.unit == "x", where  # counts are costs, or predicted ratios
+
+
+def test_the_run_input_rows_are_declared_with_their_emitted_units():
+    from pfbench.experiments.inputs import RunInputs  # noqa: F401 - the rows' author
+
+    df = tidy_frame([{"suite": "data", "case": "data", "metric": m, "value": 1, "unit": u}
+                     for m, u in (("clips_used", "videos"), ("clips_skipped", "videos"), ("clip_frames", "frames"),
+                                  ("latent_clips", "clips"), ("latent_frames", "frames"))])
+    assert undeclared(df) == [] and unit_mismatches(df) == []

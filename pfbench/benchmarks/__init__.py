@@ -28,6 +28,14 @@ MACHINE_METRICS: tuple[Metric, ...] = (
     Metric("machine_steal_share", "fraction", "setting", doc="share of the capacity the hypervisor stole"),
 )
 _TIMING = {m.name: m for m in TIMING_METRICS + MACHINE_METRICS}
+# What `pfbench run` records about the inputs it was given (suite "data": data.sources / data.latents).
+INPUT_METRICS: tuple[Metric, ...] = (
+    Metric("clips_used", "videos", "setting", True, "videos of data.sources that decoded and are long enough"),
+    Metric("clips_skipped", "videos", "setting", True, "videos of data.sources skipped, each named in its own row"),
+    Metric("clip_frames", "frames", "setting", True, "decoded frames of one video (skipped: the reason)"),
+    Metric("latent_clips", "clips", "setting", True, "precomputed latent clips of data.latents"),
+    Metric("latent_frames", "frames", "setting", True, "latent frames of one latent clip"),
+)
 
 
 def all_benchmarks() -> tuple[Benchmark, ...]:
@@ -60,6 +68,8 @@ def _index() -> dict[tuple[str, str], Metric]:
 def metric_spec(suite: str, metric: str) -> Metric | None:
     """The declaration of ``metric`` in ``suite`` (the pytest-benchmark timing rows in any suite); None when
     undeclared (tests/test_benchmarks.py keeps every emitted metric declared)."""
+    if suite == "data":
+        return next((m for m in INPUT_METRICS if m.name == metric), None)
     return _index().get((suite, metric)) or _TIMING.get(metric)
 
 
