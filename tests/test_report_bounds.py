@@ -54,3 +54,10 @@ def test_memory_budget_from_the_run_not_todays_preset(tmp_path):
     recorded = tidy_frame(fit_rows("") + [dict(suite="memory", case="budget", variant="", metric="memory_budget_bytes",
                                                value=3 * GIB)])
     assert budget_gib(ctx_of([], tmp_path), recorded) == 3.0
+
+
+def test_fmt_writes_infinite_ends_instead_of_failing():
+    from pfbench.render.format import sci
+
+    assert fmt(float("inf"), "x") == "inf" and fmt(float("-inf"), "FLOP") == "-inf" and sci(float("inf")) == "inf"
+    assert fmt(float("inf"), "x", bound="lower") == ">= inf"

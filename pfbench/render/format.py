@@ -14,7 +14,9 @@ BOUND_MARKER = ">"  # plots draw a lower bound (a search that stopped first) wit
 
 
 def sci(v: float) -> str:
-    """1.4171e10 -> '1.42e10'."""
+    """1.4171e10 -> '1.42e10'; infinities as 'inf' / '-inf'."""
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
     mant, exp = f"{v:.2e}".split("e")
     return f"{mant}e{int(exp)}"
 
@@ -24,6 +26,8 @@ def fmt(value: float, unit: str = "", bound: str = "") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     v = float(value)
+    if math.isinf(v):
+        return ("inf" if v > 0 else "-inf") if not bound else f">= {'inf' if v > 0 else '-inf'}"
     if unit == "bytes":
         out = f"{v / GIB:.3g} GiB"
     elif unit in ("FLOP", "FLOP/s", "pairs") or abs(v) >= 1e7:
