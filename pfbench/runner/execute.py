@@ -19,7 +19,7 @@ from pfbench.measure.machine_load import MachineProbe
 from pfbench.results.schema import utc_now_iso
 from pfbench.runner.catalog import SUITE_FILES
 from pfbench.runner.folder import RunSpec, SuiteStatus, set_aside_attempt
-from pfbench.runner.launch import can_fork, preload, start_suite
+from pfbench.runner.launch import start_suite
 
 STATUS_BY_EXIT = {0: "passed", 1: "failed", 5: "skipped"}  # anything else: error (usage, internal, timeout)
 
@@ -95,7 +95,8 @@ def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
     with open(run_dir / log_rel, "w", encoding="utf-8") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
-        proc = start_suite(cmd, spec.repo_root, suite_env(spec, suite), log)
+        # a fresh interpreter per suite: a forked child (launch.ForkedPytest) hung once in the throughput suite
+        proc = start_suite(cmd, spec.repo_root, suite_env(spec, suite), log, fork=False)
         try:
             code = proc.wait(timeout=spec.timeout_s)
         except subprocess.TimeoutExpired:
@@ -148,8 +149,6 @@ def run_suites(spec: RunSpec, suites: list[str], echo: Echo = print) -> tuple[li
     statuses: list[SuiteStatus] = []
     width = max((len(s) for s in suites), default=0)
     total_t0 = time.monotonic()
-    if suites and can_fork():
-        preload()  # once: each suite's forked process starts with torch, pytest and pfbench imported
     for i, suite in enumerate(suites, start=1):
         prefix = f"[{i}/{len(suites)}] {suite:<{width}}"
         echo(f"{prefix}  running ... (log: {spec.run_dir / 'logs' / (suite + '.log')})")

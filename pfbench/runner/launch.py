@@ -98,10 +98,9 @@ class ForkedPytest:
             os.kill(self.pid, signal.SIGKILL)
 
 
-def start_suite(cmd: list[str], cwd: Path, env: dict, log: IO, fork: bool | None = None):
-    """Start ``cmd`` (``python -m pytest ARGS``): forked when ``fork`` (default: ``can_fork()``), else a fresh
-    interpreter."""
-    fork = can_fork() if fork is None else fork
-    if fork and cmd[1:3] == ["-m", "pytest"]:
+def start_suite(cmd: list[str], cwd: Path, env: dict, log: IO, fork: bool = False):
+    """Start ``cmd`` (``python -m pytest ARGS``): a fresh interpreter, or forked with ``fork`` where ``can_fork()``
+    (not the runner's default: a forked throughput suite once hung before its first output)."""
+    if fork and can_fork() and cmd[1:3] == ["-m", "pytest"]:
         return ForkedPytest(cmd[3:], cwd, env, log)
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
