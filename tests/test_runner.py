@@ -148,7 +148,7 @@ def test_ctrl_c_records_interrupted_and_stops(tmp_path, monkeypatch):
         def terminate(self):
             self.terminated = True
 
-    monkeypatch.setattr(execute, "start_suite", InterruptedChild)
+    monkeypatch.setattr(execute.subprocess, "Popen", InterruptedChild)
     run = tmp_path / "run"
     run.mkdir()
     spec = folder.RunSpec(run_dir=run, run_id="x", preset=get_preset("smoke"), suites=("tokens", "throughput"),

@@ -1,4 +1,4 @@
-"""Run the benchmark suites, one pytest process each (pfbench.runner.launch), and collect the run.
+"""Run the benchmark suites, one pytest subprocess each, and collect the run.
 
 Every suite gets the run's config.json (``--pf-config`` / $PFBENCH_CONFIG), never just a preset name, so a resume
 and the report measure and show what the run was started with. A suite that fails is recorded and the others still
@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Callable
 
 import pfbench
-from pfbench.measure.machine_load import MachineProbe
+from pfbench.measure.machine_load import snapshot, window
 from pfbench.results.schema import utc_now_iso
 from pfbench.runner.catalog import SUITE_FILES
 from pfbench.runner.folder import RunSpec, SuiteStatus, set_aside_attempt
-from pfbench.runner.launch import start_suite
 
 STATUS_BY_EXIT = {0: "passed", 1: "failed", 5: "skipped"}  # anything else: error (usage, internal, timeout)
 
@@ -65,7 +64,7 @@ def suite_env(spec: RunSpec, suite: str) -> dict:
 
 
 def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
-    """Run one suite in its own pytest process, log to logs/<suite>.log, write status/<suite>.json.
+    """Run one suite in a pytest subprocess, log to logs/<suite>.log, write status/<suite>.json.
 
     KeyboardInterrupt stops the child, records status ``interrupted`` and is re-raised.
     """
@@ -75,11 +74,10 @@ def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
     log_rel = f"logs/{suite}.log"
     started, t0 = utc_now_iso(), time.monotonic()
 
-    probe = MachineProbe().__enter__()  # the suite's process is waited for: its CPU time counts as the run's
+    before = snapshot()  # the suite's process is waited for before the window closes: its CPU counts as the run's
 
     def finish(status: str, code: int | None, note: str) -> SuiteStatus:
-        probe.__exit__(None, None, None)
-        machine = probe.window
+        machine = window(before, snapshot())
         result = SuiteStatus(suite, status, code, round(time.monotonic() - t0, 3), started, utc_now_iso(),
                              log_rel, note, load_average=machine.load_average,
                              others_cpu_share=machine.others_share, steal_share=machine.steal_share,
@@ -95,8 +93,8 @@ def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
     with open(run_dir / log_rel, "w", encoding="utf-8") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
-        # a fresh interpreter per suite: a forked child (launch.ForkedPytest) hung once in the throughput suite
-        proc = start_suite(cmd, spec.repo_root, suite_env(spec, suite), log, fork=False)
+        proc = subprocess.Popen(cmd, cwd=spec.repo_root, env=suite_env(spec, suite), stdout=log,
+                                stderr=subprocess.STDOUT)
         try:
             code = proc.wait(timeout=spec.timeout_s)
         except subprocess.TimeoutExpired:
@@ -114,7 +112,7 @@ def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
     return finish(status, code, note)
 
 
-def _stop(proc) -> None:
+def _stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)
