@@ -51,15 +51,18 @@ def register(subparsers) -> None:
                    help="local weights for efficientnet-lite0 (.pth), clip-* (OpenAI JIT file) or pfbench-hf-vision "
                         "(transformers folder)")
     p.add_argument("--fps", type=positive_float, default=None, help="sample video frames at this fps")
-    p.add_argument("--max-frames-per-video", type=positive_int, default=None)
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--device", default="cpu", type=device)
-    p.add_argument("--resamples", "--bootstrap", dest="bootstrap", type=non_negative_int, default=100,
-                   help="half-samples of the videos for the FID interval (0: off)")
-    p.add_argument("--kid-subsets", type=positive_int, default=100)
+    p.add_argument("--max-frames-per-video", type=positive_int, default=None,
+                   help="the first N frames of each video at most (default: all)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="frames per feature-extraction batch (default 64; the result does not depend on it)")
+    p.add_argument("--device", default="cpu", type=device, help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--resamples", "--bootstrap", dest="bootstrap", type=non_negative_int, default=100, metavar="N",
+                   help="half-samples of the videos for the FID interval (0: off; default 100)")
+    p.add_argument("--kid-subsets", type=positive_int, default=100,
+                   help="random subsets the KID is averaged over (default 100)")
     p.add_argument("--features-dim", type=int_range(1, None, "a projection dimension"), default=None, metavar="K",
                    help=FEATURES_DIM_HELP)
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="seed of the half-samples and the KID subsets (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 

@@ -21,7 +21,7 @@ def register(sub) -> None:
                                                    "else pyramid_ar)")
     p.add_argument("--preset", default=None, help="shape preset (default: the checkpoint's resolved preset, "
                                                   "else smoke); a preset other than the checkpoint's is an error")
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="seed of the starting noise (default 0)")
     p.add_argument("--frames", type=int_range(1, 1024, "a frame count"), default=None,
                    help="latent frames, 1..1024 (default: the preset's)")
     p.add_argument("--checkpoint", default=None, help="a run folder of `pfbench train --out` (its last.pt) or a "
@@ -30,8 +30,9 @@ def register(sub) -> None:
     p.add_argument("--label", type=int_range(0, None, "a class label"), default=None, help="class label for a conditional checkpoint")
     p.add_argument("--guidance", type=float_range(-100.0, 100.0, what="a guidance weight"), default=1.0,
                    help="classifier-free guidance weight (needs --label: it mixes label and null-label velocities)")
-    p.add_argument("--fps", type=int_range(1, 240, "a frame rate"), default=8)
-    p.add_argument("--device", default="cpu", type=device)
+    p.add_argument("--fps", type=int_range(1, 240, "a frame rate"), default=8,
+                   help="frame rate written into an .mp4 / .gif (default 8)")
+    p.add_argument("--device", default="cpu", type=device, help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--out", required=True, help="output file: .png (one frame), .mp4 or .gif")
     add_force(p, "--out file")
     p.set_defaults(func=run)
