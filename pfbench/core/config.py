@@ -196,7 +196,8 @@ def preset_from_dict(d: dict) -> Preset:
 # records them in config.json ("overrides"; a Preset field is also applied in the resolved "preset"); the suites read
 # the stored config, so a resume, the report and the plots see the values the run was measured with.
 OVERRIDE_ENV = {"memory_budget_gib": "PFBENCH_MEMORY_BUDGET_GIB",   # Preset field: the CPU memory sweep's budget
-                "ar_window": "PFBENCH_AR_WINDOW"}                   # the per-frame suite's history window W (frames)
+                "ar_window": "PFBENCH_AR_WINDOW",                   # the per-frame suite's history window W (frames)
+                "benchmark_rounds": "PFBENCH_BENCHMARK_ROUNDS"}     # Preset field: timed rounds per benchmark
 
 
 def _positive(var: str, raw: str, kind: type, example: str):
@@ -212,7 +213,7 @@ def _positive(var: str, raw: str, kind: type, example: str):
 
 def env_overrides(environ) -> dict:
     """{key: value} from the OVERRIDE_ENV variables set in ``environ``; a bad value is a ValueError naming it."""
-    parse = {"memory_budget_gib": (float, "0.5"), "ar_window": (int, "2")}
+    parse = {"memory_budget_gib": (float, "0.5"), "ar_window": (int, "2"), "benchmark_rounds": (int, "5")}
     out = {}
     for key, var in OVERRIDE_ENV.items():
         raw = environ.get(var)

@@ -28,7 +28,7 @@ def _guarded(title: str, section, ctx: ReportContext) -> list[Block]:
 
 
 def build_report(run_dir: str | Path, df: pd.DataFrame | None = None, compare_with: str | Path | None = None,
-                 threshold: float = 0.05) -> list[Block]:
+                 threshold: float | None = None) -> list[Block]:
     """All report blocks for a run folder (plots are written to run_dir/plots/ on the way)."""
     from pfbench.benchmarks import all_benchmarks
     from pfbench.report.first_screen import section_summary, section_verdicts
@@ -54,7 +54,7 @@ def build_report(run_dir: str | Path, df: pd.DataFrame | None = None, compare_wi
 
 
 def write_report(run_dir: str | Path, df: pd.DataFrame | None = None, compare_with: str | Path | None = None,
-                 threshold: float = 0.05) -> tuple[Path, Path]:
+                 threshold: float | None = None) -> tuple[Path, Path]:
     """Write report.md and report.html (self-contained) into the run folder; returns both paths."""
     run_dir = Path(run_dir)
     blocks = build_report(run_dir, df, compare_with, threshold)
