@@ -49,7 +49,9 @@ def test_metric_rejects_an_unknown_direction():
 
 
 def _pair(metric: str, suite: str, a: float, b: float, backend: str = "child_peak_rss"):
-    row = {"suite": suite, "case": "c", "variant": "full_sequence", "metric": metric, "backend": backend}
+    """One row in two runs, with a small recorded spread (a row without one is `unknown`)."""
+    row = {"suite": suite, "case": "c", "variant": "full_sequence", "metric": metric, "backend": backend,
+           "spread": 0.1}
     return tidy_frame([{**row, "value": a}]), tidy_frame([{**row, "value": b}])
 
 
@@ -116,3 +118,31 @@ def test_every_declaration_is_sane():
                 assert m.better in ("higher", "setting"), where
             if m.deterministic:
                 assert m.better != "higher" or m.unit == "x", where  # counts are costs, or predicted ratios
+
+
+def test_a_counted_backend_does_not_make_a_timing_deterministic():
+    """Only a declaration makes a row an exact count: a tokens timing carries backend 'counted' and stays a timing."""
+    a, b = _pair("time_mean_s", "tokens", 1.0, 2.0, backend="counted")
+    assert compare_results(a, b)["verdict"].iloc[0] != "changed"
+    a, b = _pair("max_tokens", "tokens", 10.0, 11.0, backend="measured")
+    assert compare_results(a, b)["verdict"].iloc[0] == "changed"
+
+
+def test_a_measure_without_spread_or_rounds_is_unknown():
+    row = {"suite": "memory", "case": "c", "variant": "v", "metric": "peak_memory_bytes", "backend": "x"}
+    a, b = tidy_frame([{**row, "value": 1e9}]), tidy_frame([{**row, "value": 3e9}])
+    out = compare_results(a, b).iloc[0]
+    assert out["verdict"] == "unknown: too few rounds" and "no spread" in out["why"]
+
+
+def test_points_on_a_measured_axis_are_matched_by_order():
+    """The FID curve against training wall seconds: the seconds differ between runs, the points still match."""
+    def run(seconds):
+        return tidy_frame([{"suite": "fid", "case": "convergence", "variant": "v", "metric": "fid", "value": 10.0 - i,
+                            "spread": 0.5, "x_name": "train_wall_s", "x_value": s} for i, s in enumerate(seconds)])
+    out = compare_results(run([1.31, 2.62]), run([1.57, 3.01]))
+    assert list(out["verdict"]) == ["same", "same"] and list(out["x_point"]) == ["#1", "#2"]
+    planned = [{"suite": "fid", "case": "ladder", "variant": "v", "metric": "ladder_target", "value": 1.0,
+                "x_name": "target_fraction", "x_value": 0.2}]
+    out = compare_results(tidy_frame(planned), tidy_frame([{**planned[0], "x_value": 0.4}]))
+    assert sorted(out["verdict"]) == ["missing", "new"]  # a planned axis is matched by its value

@@ -98,3 +98,18 @@ def test_report_and_compare_agree_on_what_differs(runs, other, tmp_path, capsys)
     assert compare_summary in report_lines  # the same summary line, pass or FAIL
     md = (tmp_path / "multi" / "report.md").read_text()
     assert ("**FAIL**" in md) == (code == 1) and compare_summary in md
+
+
+def test_the_slowdown_hook_is_off_unless_a_test_sets_it(monkeypatch):
+    import time
+
+    from pfbench.measure.timing import slowdown_test_hook, synchronized
+
+    assert slowdown_test_hook({}) == 1.0 and slowdown_test_hook({TEST_HOOK_SLOWDOWN_ENV: "2"}) == 2.0
+    with pytest.raises(ValueError, match=TEST_HOOK_SLOWDOWN_ENV):
+        slowdown_test_hook({TEST_HOOK_SLOWDOWN_ENV: "0.5"})
+    monkeypatch.setenv(TEST_HOOK_SLOWDOWN_ENV, "3")
+    step = synchronized(lambda: time.sleep(0.02), "cpu")
+    start = time.perf_counter()
+    step()
+    assert time.perf_counter() - start >= 0.06

@@ -9,7 +9,8 @@ METRICS = (
     Metric("train_flops_per_sample", "FLOP", "lower", True),
     Metric("forward_flops", "FLOP", "lower", True),
     Metric("params", "params", "setting", True),
-    *(Metric(f"gpu_seconds_{g}", "s", "lower", doc=f"projected {g.upper()} seconds at a stated MFU")
+    *(Metric(f"gpu_seconds_{g}", "s", "lower", True, f"projected {g.upper()} seconds at a stated MFU (a closed form "
+             "of the analytic FLOPs: a count)")
       for g in ("a100", "h100", "h200")),
     Metric("forward_s", "s", "lower"),
     Metric("achieved_flops_per_s", "FLOP/s", "higher"),
