@@ -64,6 +64,8 @@ def register(subparsers) -> None:
                    help=FEATURES_DIM_HELP)
     p.add_argument("--seed", type=seed, default=0, help="seed of the half-samples and the KID subsets (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars on stderr (they are off anyway when stderr is not a terminal)")
     p.set_defaults(func=run)
 
 
@@ -86,10 +88,10 @@ def _run(args) -> int:
     weights = args.inception_weights if args.extractor == "inception-v3-compat" else args.extractor_weights
     config = FidConfig(extractor=args.extractor, weights_path=weights, batch_size=args.batch_size,
                        device=args.device, kid_subsets=args.kid_subsets, bootstrap=args.bootstrap, seed=args.seed,
-                       features_dim=args.features_dim)
+                       features_dim=args.features_dim, progress=not args.no_progress)
     size = EXTRACTORS[args.extractor].input_size
-    real, err_real = frames_from_path(args.real, size, args.fps, args.max_frames_per_video)
-    fake, err_fake = frames_from_path(args.fake, size, args.fps, args.max_frames_per_video)
+    real, err_real = frames_from_path(args.real, size, args.fps, args.max_frames_per_video, not args.no_progress)
+    fake, err_fake = frames_from_path(args.fake, size, args.fps, args.max_frames_per_video, not args.no_progress)
     try:
         result = compute_fid(real, fake, config).to_dict()
     except ProjectionDimError as err:

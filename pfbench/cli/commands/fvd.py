@@ -35,6 +35,8 @@ def register(subparsers) -> None:
                    help=FEATURES_DIM_HELP)
     p.add_argument("--seed", type=seed, default=0, help="seed of the half-samples (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars on stderr (they are off anyway when stderr is not a terminal)")
     p.set_defaults(func=run)
 
 
@@ -59,7 +61,8 @@ def run(args) -> int:
             raise ValueError(f"--device {args.device} asked for but CUDA is not available; use --device cpu")
     cfg = FvdConfig(frames=args.frames, stride=args.stride, windows_per_video=args.windows_per_video, fps=args.fps,
                     weights_path=args.i3d_weights, batch_size=args.batch_size, device=args.device,
-                    resamples=args.resamples, seed=args.seed, features_dim=args.features_dim)
+                    resamples=args.resamples, seed=args.seed, features_dim=args.features_dim,
+                    progress=not args.no_progress)
     try:
         result, errors = compute_fvd(args.real, args.fake, cfg)
     except ProjectionDimError as err:
