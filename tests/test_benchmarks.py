@@ -146,3 +146,11 @@ def test_points_on_a_measured_axis_are_matched_by_order():
                 "x_name": "target_fraction", "x_value": 0.2}]
     out = compare_results(tidy_frame(planned), tidy_frame([{**planned[0], "x_value": 0.4}]))
     assert sorted(out["verdict"]) == ["missing", "new"]  # a planned axis is matched by its value
+
+
+def test_a_zero_spread_is_no_evidence():
+    """An IQR over one round is 0: a change beyond it says nothing."""
+    row = {"suite": "throughput", "case": "train_step", "variant": "v", "metric": "speedup_vs_full_sequence",
+           "backend": "measured", "spread": 0.0}
+    a, b = tidy_frame([{**row, "value": 9.5}]), tidy_frame([{**row, "value": 0.26}])
+    assert compare_results(a, b).iloc[0]["verdict"] == "unknown: too few rounds"

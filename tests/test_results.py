@@ -193,6 +193,18 @@ def test_too_few_rounds_is_unknown_never_a_failure(tmp_path):
     assert main(["compare", str(FIXTURE), str(b)]) == 0
 
 
+def test_timings_of_a_busy_machine_are_unknown_never_a_failure(tmp_path):
+    a, b = pair_with_rounds(tmp_path)
+    edit_benchmark(b, "train_step", "pyramid_ar", 2.0)
+    assert main(["compare", str(a), str(b)]) == 1
+    status = b / "status" / "throughput.json"
+    data = json.loads(status.read_text())
+    status.write_text(json.dumps({**data, "load_average_max": 5.5, "cpus": 2}))
+    row = one(compare_runs(a, b).table, case="train_step", variant="pyramid_ar", metric="time_s")
+    assert row["verdict"] == "unknown: machine busy" and "load average 5.50 on 2 CPU(s)" in row["why"]
+    assert main(["compare", str(a), str(b)]) == 0
+
+
 def test_a_change_that_rounds_to_zero_is_same(tmp_path):
     a, b = pair_with_rounds(tmp_path)
     edit_benchmark(b, "train_step", "pyramid_ar", 0.9999)

@@ -5,9 +5,10 @@ recorded, never by a metric's name or backend:
 - a metric declared ``over_rounds`` (pytest-benchmark's timings) is tested on the rounds both runs recorded
   (a two-sided rank test, :func:`pfbench.metrics.stats.rounds_differ_p`): worse only when the rounds differ AND the
   value moved beyond the declared threshold; ``unknown: too few rounds`` when either run has fewer rounds than the
-  test needs (never a failure);
+  test needs, ``unknown: machine busy`` when either run's suite saw a load above its CPUs (never a failure);
 - any other measured metric is judged by its recorded spread (interval half-width, IQR): beyond the combined spread
-  and the threshold; without a spread in either run it is ``unknown: too few rounds`` (one measurement);
+  and the threshold; without a spread in either run, or a spread of 0 (an IQR over one round), it is
+  ``unknown: too few rounds``;
 - a change that rounds to 0.0% is ``same``.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ KEY_COLUMNS = ["suite", "case", "variant", "metric", "backend", "x_name", "x_val
 DEFAULT_FAIL_ABOVE = 0.05  # a metric that declares no threshold of its own
 MIN_ROUNDS = min_rounds_for_rank_test(RANK_TEST_ALPHA)
 UNKNOWN = "unknown: too few rounds"
+BUSY = "unknown: machine busy"
 FAILING_VERDICTS = ("regression", "changed", "missing")
 # what each verdict means, for the help text and the report
 VERDICTS = {
@@ -32,6 +34,7 @@ VERDICTS = {
     "changed": "a declared deterministic count moved (fails)",
     "within-noise": "moved within the spread, or the rounds do not differ",
     UNKNOWN: "either run has too few rounds (or no spread) to tell noise from a change",
+    BUSY: "a timing measured while other processes competed for the CPUs (load above the CPU count) in either run",
     "differs": "a setting (no better side) moved",
     "missing": "in A, not in B (fails; `why` says whether B's suite was skipped, failed or did not emit it)",
     "new": "in B only",
@@ -92,12 +95,13 @@ def rounds_index(rounds: list[tuple[dict, list[float]]] | None) -> dict[tuple, l
 
 def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float | None = None, *,
                     rounds_a: list | None = None, rounds_b: list | None = None,
-                    missing_why: dict[str, str] | None = None) -> pd.DataFrame:
+                    missing_why: dict[str, str] | None = None, busy: dict[str, str] | None = None) -> pd.DataFrame:
     """Match rows of two runs (A = baseline, B = new) and classify each change (see :data:`VERDICTS`).
 
     ``threshold``: the relative change in the worse direction that fails, for every row; None: each metric's
     declared ``fail_above`` (DEFAULT_FAIL_ABOVE where none is declared). ``rounds_a`` / ``rounds_b``: the runs'
     timed rounds (:func:`pfbench.results.store.load_rounds`). ``missing_why``: suite -> why B lacks its rows.
+    ``busy``: suite -> the load that makes its timings inconclusive (in either run).
     Columns: the key, unit, value_a, value_b, status_a, status_b, change (B - A), change_rel, spread (combined),
     rounds_a, rounds_b, p_value, direction, threshold, verdict, why.
     """
@@ -124,7 +128,7 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float | None = 
     over = [bool(s and s.over_rounds) for s in specs]
     out["rounds_a"] = [ra.get(k) if o else None for k, o in zip(round_keys, over)]
     out["rounds_b"] = [rb.get(k) if o else None for k, o in zip(round_keys, over)]
-    judged = [_verdict(row, has_a, has_b, missing_why or {})
+    judged = [_verdict(row, has_a, has_b, missing_why or {}, busy or {})
               for row, has_a, has_b in zip(out.itertuples(index=False), in_a, in_b)]
     out["verdict"] = [v for v, _, _ in judged]
     out["p_value"] = [p for _, p, _ in judged]
@@ -139,7 +143,8 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float | None = 
     return out[cols].sort_values(KEY_COLUMNS[:4], kind="stable").reset_index(drop=True)
 
 
-def _verdict(row, has_a: bool, has_b: bool, missing_why: dict[str, str]) -> tuple[str, float, str]:
+def _verdict(row, has_a: bool, has_b: bool, missing_why: dict[str, str],
+             busy: dict[str, str]) -> tuple[str, float, str]:
     """(verdict, p-value or NaN, why) of one matched row."""
     nan = float("nan")
     if not has_a:
@@ -164,9 +169,13 @@ def _verdict(row, has_a: bool, has_b: bool, missing_why: dict[str, str]) -> tupl
         return "differs", nan, "a setting"
     worse = (vb - va) * row.direction < 0
     if isinstance(row.rounds_a, list) or isinstance(row.rounds_b, list):
+        if row.suite in busy:
+            return BUSY, nan, busy[row.suite]
         return _judge_rounds(row, worse, rel)
     if pd.isna(row.spread):
         return UNKNOWN, nan, "one measurement and no spread in either run"
+    if row.spread <= 0:  # a measured spread of exactly 0 comes from one round (an IQR of one value), not from a test
+        return UNKNOWN, nan, "a spread of 0 in both runs (one round each)"
     if abs(vb - va) <= row.spread:
         return "within-noise", nan, "within the combined spread"
     if not worse:

@@ -75,10 +75,25 @@ def suite_outcomes(run_dir: str | Path) -> dict[str, str]:
     return out
 
 
+def busy_suites(run_dir: str | Path, side: str) -> dict[str, str]:
+    """suite -> why its timings are inconclusive: its status recorded a 1-minute load average above the CPUs the
+    run could use (other processes competed; the run's own suite adds about one)."""
+    statuses = read_statuses(run_dir) if (Path(run_dir) / "status").is_dir() else pd.DataFrame()
+    out = {}
+    for rec in statuses.to_dict("records"):
+        load, cpus = rec.get("load_average_max"), rec.get("cpus")
+        if load is not None and cpus and not pd.isna(load) and not pd.isna(cpus) and load > cpus:
+            out[rec["suite"]] = f"run {side}: load average {load:.2f} on {int(cpus)} CPU(s) while suite {rec['suite']} ran"
+    return out
+
+
 def compare_runs(run_a: str | Path, run_b: str | Path, threshold: float | None = None, *,
                  name_a: str | None = None, name_b: str | None = None) -> Comparison:
     """Compare run folder B against baseline A (:func:`pfbench.results.compare.compare_results`)."""
     a, b = load_results(run_a), load_results(run_b)
+    busy = busy_suites(run_a, "A")
+    for suite, why in busy_suites(run_b, "B").items():
+        busy[suite] = f"{busy[suite]}; {why}" if suite in busy else why
     table = compare_results(a, b, threshold, rounds_a=load_rounds(run_a), rounds_b=load_rounds(run_b),
-                            missing_why=suite_outcomes(run_b))
+                            missing_why=suite_outcomes(run_b), busy=busy)
     return Comparison(table, a, b, threshold, name_a or str(run_a), name_b or str(run_b))

@@ -114,6 +114,7 @@ def load_rounds(run_dir: str | Path) -> list[tuple[dict, list[float]]]:
 
 def read_statuses(run_dir: str | Path) -> pd.DataFrame:
     """status/<suite>.json files as a table (suite, status, exit_code, duration_s, note, log, ...)."""
-    cols = ["suite", "status", "exit_code", "duration_s", "started", "finished", "log", "note"]
+    cols = ["suite", "status", "exit_code", "duration_s", "started", "finished", "log", "note", "load_average_max",
+            "cpus"]
     records = [read_json(p) for p in sorted((Path(run_dir) / "status").glob("*.json"))]
     return pd.DataFrame.from_records(records, columns=cols) if records else pd.DataFrame(columns=cols)

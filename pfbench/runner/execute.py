@@ -71,11 +71,12 @@ def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
     for sub in ("logs", "benchmarks", "rows", "status"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     log_rel = f"logs/{suite}.log"
-    started, t0 = utc_now_iso(), time.monotonic()
+    started, t0, load_start = utc_now_iso(), time.monotonic(), load_average()
 
     def finish(status: str, code: int | None, note: str) -> SuiteStatus:
+        loads = [v for v in (load_start, load_average()) if v is not None]
         result = SuiteStatus(suite, status, code, round(time.monotonic() - t0, 3), started, utc_now_iso(),
-                             log_rel, note)
+                             log_rel, note, max(loads) if loads else None, usable_cpus())
         result.write(run_dir)
         return result
 
@@ -104,6 +105,16 @@ def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
     if status == "passed" and re.search(r"\d+ skipped", note) and not re.search(r"\d+ passed", note):
         status = "skipped"  # every test skipped: nothing asked was measured
     return finish(status, code, note)
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (None where the platform has none)."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def usable_cpus() -> int | None:
+    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -87,6 +87,10 @@ class SuiteStatus:
     finished: str
     log: str
     note: str = ""
+    # the highest 1-minute load average seen at the suite's start and end, and the CPUs this process may use:
+    # `pfbench compare` calls a timing inconclusive when the load exceeded the CPUs (other processes competed)
+    load_average_max: float | None = None
+    cpus: int | None = None
 
     def write(self, run_dir: Path) -> Path:
         path = run_dir / "status" / f"{self.suite}.json"
