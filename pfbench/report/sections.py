@@ -29,6 +29,8 @@ def run_header(ctx: ReportContext) -> list[Block]:
               f"{e.get('torch_version', '?')}")
     where = (f"run `{c.get('run_id', ctx.run_dir.name)}`, started {c.get('started', '?')}, commit "
              f"`{c.get('commit') or '?'}`; {len(ctx.df)} rows in `results.parquet`")
+    # The place for one line on the machine's load while the suites ran: after the device, before the run line
+    # (the first screen has room for exactly one more short line here).
     return [bullets([net, data, device, where])]
 
 
