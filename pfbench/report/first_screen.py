@@ -134,7 +134,7 @@ def _counted_agrees(df: pd.DataFrame, case: str, variant: str, metric: str) -> s
     a, c = value_of(d, backend="analytic"), value_of(d, backend="counted")
     if math.isnan(c) or math.isnan(a):
         return ""
-    return " = counted" if math.isclose(a, c, rel_tol=1e-9) else f" (counted {fmt(c)}, {(c - a) / a:+.2%})"
+    return " ✓" if math.isclose(a, c, rel_tol=1e-9) else f" (counted {fmt(c)}, {(c - a) / a:+.2%})"
 
 
 def section_summary(ctx: ReportContext) -> list[Block]:
@@ -171,8 +171,8 @@ def section_summary(ctx: ReportContext) -> list[Block]:
             shown = pick(v)
             row[label] = dashes.dash(absent(ctx, suite, metric, v, case)) if shown == "—" else shown
         rows.append(row)
-    return [table(pd.DataFrame(rows), f"Each variant against `{BASELINE}` (change in brackets); analytic counts "
-                                      "from pfbench.accounting; `>=` a lower bound (the sweep stopped first)",
+    return [table(pd.DataFrame(rows), f"Against `{BASELINE}` (change in brackets); analytic counts (pfbench."
+                                      "accounting), ✓ = the model's counted FLOPs agree; `>=` a lower bound",
                   html_id="variants"), *dashes.legend()]
 
 
