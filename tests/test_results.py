@@ -203,6 +203,7 @@ def test_timings_of_a_busy_machine_are_unknown_never_a_failure(tmp_path):
     row = one(compare_runs(a, b).table, case="train_step", variant="pyramid_ar", metric="time_s")
     assert row["verdict"] == "unknown: machine busy" and "load average 5.50 on 2 CPU(s)" in row["why"]
     assert main(["compare", str(a), str(b)]) == 0
+    assert main(["compare", str(a), str(b), "--ignore-load"]) == 1  # judged anyway when asked
 
 
 def test_a_change_that_rounds_to_zero_is_same(tmp_path):

@@ -88,11 +88,12 @@ def busy_suites(run_dir: str | Path, side: str) -> dict[str, str]:
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path, threshold: float | None = None, *,
-                 name_a: str | None = None, name_b: str | None = None) -> Comparison:
-    """Compare run folder B against baseline A (:func:`pfbench.results.compare.compare_results`)."""
+                 name_a: str | None = None, name_b: str | None = None, ignore_load: bool = False) -> Comparison:
+    """Compare run folder B against baseline A (:func:`pfbench.results.compare.compare_results`); with
+    ``ignore_load`` timings are tested even where a run's suite saw a load above its CPUs."""
     a, b = load_results(run_a), load_results(run_b)
-    busy = busy_suites(run_a, "A")
-    for suite, why in busy_suites(run_b, "B").items():
+    busy = {} if ignore_load else busy_suites(run_a, "A")
+    for suite, why in ({} if ignore_load else busy_suites(run_b, "B")).items():
         busy[suite] = f"{busy[suite]}; {why}" if suite in busy else why
     table = compare_results(a, b, threshold, rounds_a=load_rounds(run_a), rounds_b=load_rounds(run_b),
                             missing_why=suite_outcomes(run_b), busy=busy)

@@ -32,6 +32,9 @@ def register(subparsers) -> None:
                    help="relative change in the worse direction that fails, for every row: 5%% or 0.05 (default: "
                         "each metric's declared threshold, 5%% where none is declared, 50%% for timings)")
     p.add_argument("--all", action="store_true", help="list identical rows too")
+    p.add_argument("--ignore-load", action="store_true",
+                   help="test timings even where a run's suite saw a 1-minute load above its CPUs (by default "
+                        "those timings are 'unknown: machine busy')")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (summary, passed, counts, rows, warnings) instead of the table")
     p.add_argument("--csv", type=Path, default=None, help="also write the full comparison table to this CSV")
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         check_new_file(args.csv, "--csv", args.force)
     if args.html:
         check_new_file(args.html, "--html", args.force)
-    cmp = compare_runs(args.run_a, args.run_b, threshold)
+    cmp = compare_runs(args.run_a, args.run_b, threshold, ignore_load=args.ignore_load)
     table = cmp.table
     if args.csv:
         with atomic_path(args.csv) as tmp:
