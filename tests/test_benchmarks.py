@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from pfbench.benchmarks import all_benchmarks, direction, metric_spec, suite_files
-from pfbench.benchmarks.base import Metric
+from pfbench.benchmarks.base import Metric, mark_timed
 from pfbench.results.compare import compare_results
 from pfbench.results.schema import tidy_frame
 from pfbench.runner.catalog import SUITE_FILES
@@ -154,3 +154,14 @@ def test_a_zero_spread_is_no_evidence():
            "backend": "measured", "spread": 0.0}
     a, b = tidy_frame([{**row, "value": 9.5}]), tidy_frame([{**row, "value": 0.26}])
     assert compare_results(a, b).iloc[0]["verdict"] == "unknown: too few rounds"
+
+
+def test_a_timed_measure_of_a_busy_machine_is_unknown_and_others_are_judged():
+    a, b = _pair("speedup_vs_full_sequence", "throughput", 1.2, 0.4, backend="measured")
+    busy = {"throughput": "run B: load average 8 on 2 CPU(s)"}
+    assert compare_results(a, b, busy=busy)["verdict"].iloc[0] == "unknown: machine busy"
+    assert compare_results(a, b)["verdict"].iloc[0] == "regression"
+    a, b = _pair("peak_memory_bytes", "memory", 16.0, 32.0)  # not timed: the load does not excuse it
+    assert compare_results(a, b, busy={"memory": "busy"})["verdict"].iloc[0] == "regression"
+    with pytest.raises(ValueError, match="not declared"):
+        mark_timed((Metric("a", "s", "lower"),), "b")

@@ -17,10 +17,11 @@ from pfbench.benchmarks.base import Benchmark, Metric
 TIMING_FAIL_ABOVE = 0.5
 TIMING_METRICS: tuple[Metric, ...] = (
     Metric("time_s", "s", "lower", doc="median seconds per round (spread: IQR)", over_rounds=True,
-           fail_above=TIMING_FAIL_ABOVE),
+           fail_above=TIMING_FAIL_ABOVE, timed=True),
     Metric("time_mean_s", "s", "lower", doc="mean seconds per round (spread: standard deviation)", over_rounds=True,
-           fail_above=TIMING_FAIL_ABOVE),
-    Metric("time_min_s", "s", "lower", doc="fastest round", over_rounds=True, fail_above=TIMING_FAIL_ABOVE),
+           fail_above=TIMING_FAIL_ABOVE, timed=True),
+    Metric("time_min_s", "s", "lower", doc="fastest round", over_rounds=True, fail_above=TIMING_FAIL_ABOVE,
+           timed=True),
     Metric("rounds", "count", "setting", doc="timed rounds"),
 )
 _TIMING = {m.name: m for m in TIMING_METRICS}

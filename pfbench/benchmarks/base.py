@@ -29,6 +29,9 @@ class Metric:
     over_rounds: bool = False
     # relative change in the worse direction that fails `pfbench compare`; None: the command's default
     fail_above: float | None = None
+    # measured from elapsed time (a timing, a speed, a speedup): `pfbench compare` calls it inconclusive when the
+    # run's suite saw other processes compete for the CPUs
+    timed: bool = False
 
     def __post_init__(self) -> None:
         if self.better not in ("higher", "lower", "setting"):
@@ -37,6 +40,16 @@ class Metric:
             raise ValueError(f"metric {self.name!r}: a deterministic count has no rounds to test")
         if self.fail_above is not None and not 0 <= self.fail_above < float("inf"):
             raise ValueError(f"metric {self.name!r}: fail_above must be a non-negative fraction, got {self.fail_above}")
+
+
+def mark_timed(metrics: tuple[Metric, ...], *names: str) -> tuple[Metric, ...]:
+    """``metrics`` with those named declared ``timed``; a name that is not among them is a ValueError."""
+    from dataclasses import replace
+
+    unknown = set(names) - {m.name for m in metrics}
+    if unknown:
+        raise ValueError(f"mark_timed: {sorted(unknown)} are not declared metrics")
+    return tuple(replace(m, timed=True) if m.name in names else m for m in metrics)
 
 
 @dataclass(frozen=True)

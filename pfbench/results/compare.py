@@ -5,7 +5,9 @@ recorded, never by a metric's name or backend:
 - a metric declared ``over_rounds`` (pytest-benchmark's timings) is tested on the rounds both runs recorded
   (a two-sided rank test, :func:`pfbench.metrics.stats.rounds_differ_p`): worse only when the rounds differ AND the
   value moved beyond the declared threshold; ``unknown: too few rounds`` when either run has fewer rounds than the
-  test needs, ``unknown: machine busy`` when either run's suite saw a load above its CPUs (never a failure);
+  test needs (never a failure);
+- any metric declared ``timed`` (timings, speeds, speedups) is ``unknown: machine busy`` when either run's suite saw
+  a 1-minute load above its CPUs (never a failure);
 - any other measured metric is judged by its recorded spread (interval half-width, IQR): beyond the combined spread
   and the threshold; without a spread in either run, or a spread of 0 (an IQR over one round), it is
   ``unknown: too few rounds``;
@@ -121,6 +123,7 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float | None = 
     specs = [metric_spec(s, m) for s, m in zip(out["suite"], out["metric"])]
     out["direction"] = [direction(s, m) for s, m in zip(out["suite"], out["metric"])]
     out["deterministic"] = [bool(s and s.deterministic) for s in specs]
+    out["timed"] = [bool(s and s.timed) for s in specs]
     out["threshold"] = [threshold if threshold is not None else
                         (s.fail_above if s and s.fail_above is not None else DEFAULT_FAIL_ABOVE) for s in specs]
     ra, rb = rounds_index(rounds_a), rounds_index(rounds_b)
@@ -168,9 +171,9 @@ def _verdict(row, has_a: bool, has_b: bool, missing_why: dict[str, str],
     if row.direction == 0:
         return "differs", nan, "a setting"
     worse = (vb - va) * row.direction < 0
+    if row.timed and row.suite in busy:
+        return BUSY, nan, busy[row.suite]
     if isinstance(row.rounds_a, list) or isinstance(row.rounds_b, list):
-        if row.suite in busy:
-            return BUSY, nan, busy[row.suite]
         return _judge_rounds(row, worse, rel)
     if pd.isna(row.spread):
         return UNKNOWN, nan, "one measurement and no spread in either run"
