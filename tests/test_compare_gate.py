@@ -1,6 +1,6 @@
 """The comparison gate on real runs: two smoke runs of one commit, preset and seed pass `pfbench compare`; the same
 pair with one deterministic count edited fails naming that row; a run whose timed train step is made 2x slower
-(the sleep test hook of pfbench.measure.timing) fails naming the timing rows, unless the machine was busy while a
+(the busy-wait test hook of pfbench.measure.timing) fails naming the timing rows, unless the machine was busy while a
 run was timed (then the timings are `unknown: machine busy` and that test is skipped, saying so); `pfbench report
 A B` says the same as `pfbench compare A B`.
 

@@ -95,8 +95,10 @@ def synchronized(fn: Callable[..., Any], device: torch.device | str = "cpu", *,
         start = time.perf_counter()
         out = fn(*args, **kwargs)
         sync()
-        if slowdown > 1:
-            time.sleep((slowdown - 1) * (time.perf_counter() - start))
+        if slowdown > 1:  # busy-wait, as slower code would: a sleep lets the CPU idle and clock up
+            end = time.perf_counter() + (slowdown - 1) * (time.perf_counter() - start)
+            while time.perf_counter() < end:
+                pass
         return out
 
     return wrapped
@@ -107,8 +109,8 @@ TEST_HOOK_SLOWDOWN_ENV = "PFBENCH_TEST_HOOK_SLOWDOWN"
 
 def slowdown_test_hook(environ=None) -> float:
     """TEST HOOK, set only by tests/test_compare_gate.py: ``$PFBENCH_TEST_HOOK_SLOWDOWN=F`` makes every call that
-    :func:`synchronized` wraps (each timed step) sleep until it took F times as long, so a test can plant a genuine
-    slowdown and check that `pfbench compare` catches it. 1 (unset) in any real run."""
+    :func:`synchronized` wraps (each timed step) busy-wait until it took F times as long, so a test can plant a
+    genuine slowdown and check that `pfbench compare` catches it. 1 (unset) in any real run."""
     raw = (os.environ if environ is None else environ).get(TEST_HOOK_SLOWDOWN_ENV, "").strip()
     if not raw:
         return 1.0

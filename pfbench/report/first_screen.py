@@ -56,8 +56,9 @@ def verdict_frame(verdicts: list[Verdict], dashes: Dashes | None = None) -> pd.D
     def missing(v: Verdict, what: str) -> str:
         if dashes is None:
             return "—"
-        return dashes.dash(v.why if what == "value" and v.status == "not measured here" else
-                           "paper: its figure is stated with a measured verdict (claim text above)" if what == "paper" else f"{what}: {v.why}")
+        if what == "paper":
+            return dashes.dash("paper: its figure is stated with a measured verdict (claim text above)")
+        return dashes.dash(v.why if v.status == "not measured here" else f"{what}: {v.why}")
     return pd.DataFrame([{"claim": v.claim, "status": v.status, "this run": v.value or missing(v, "value"),
                           "paper": v.paper or missing(v, "paper"), "evidence / why": v.why} for v in verdicts])
 

@@ -87,7 +87,8 @@ def verdict_blocks(comparisons: list[Comparison], names: list[str]) -> list[Bloc
 
     blocks: list[Block] = []
     for cmp, name in zip(comparisons, names[1:]):
-        blocks.append(text(f"`{name}` against `{names[0]}` (as `pfbench compare`): **{'FAIL' if cmp.failed else 'pass'}**"
+        verdict = "FAIL" if cmp.failed else "pass"
+        blocks.append(text(f"`{name}` against `{names[0]}` (as `pfbench compare`): **{verdict}**"
                            f": {cmp.summary()}"))
         if cmp.missing_advice():
             blocks.append(bullets(cmp.missing_advice()))

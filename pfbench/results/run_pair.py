@@ -83,7 +83,8 @@ def busy_suites(run_dir: str | Path, side: str) -> dict[str, str]:
     for rec in statuses.to_dict("records"):
         load, cpus = rec.get("load_average_max"), rec.get("cpus")
         if load is not None and cpus and not pd.isna(load) and not pd.isna(cpus) and load > cpus:
-            out[rec["suite"]] = f"run {side}: load average {load:.2f} on {int(cpus)} CPU(s) while suite {rec['suite']} ran"
+            out[rec["suite"]] = (f"run {side}: load average {load:.2f} on {int(cpus)} CPU(s) while suite "
+                                 f"{rec['suite']} ran")
     return out
 
 
