@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from pfbench.benchmarks import all_benchmarks, direction, metric_spec, suite_files
-from pfbench.benchmarks.base import Metric
+from pfbench.benchmarks.base import Metric, mark_timed
 from pfbench.results.compare import compare_results
 from pfbench.results.schema import tidy_frame
 from pfbench.runner.catalog import SUITE_FILES
@@ -49,7 +49,9 @@ def test_metric_rejects_an_unknown_direction():
 
 
 def _pair(metric: str, suite: str, a: float, b: float, backend: str = "child_peak_rss"):
-    row = {"suite": suite, "case": "c", "variant": "full_sequence", "metric": metric, "backend": backend}
+    """One row in two runs, with a small recorded spread (a row without one is `unknown`)."""
+    row = {"suite": suite, "case": "c", "variant": "full_sequence", "metric": metric, "backend": backend,
+           "spread": 0.1}
     return tidy_frame([{**row, "value": a}]), tidy_frame([{**row, "value": b}])
 
 
@@ -125,3 +127,48 @@ def test_the_run_input_rows_are_declared_with_their_emitted_units():
                      for m, u in (("clips_used", "videos"), ("clips_skipped", "videos"), ("clip_frames", "frames"),
                                   ("latent_clips", "clips"), ("latent_frames", "frames"))])
     assert undeclared(df) == [] and unit_mismatches(df) == []
+def test_a_counted_backend_does_not_make_a_timing_deterministic():
+    """Only a declaration makes a row an exact count: a tokens timing carries backend 'counted' and stays a timing."""
+    a, b = _pair("time_mean_s", "tokens", 1.0, 2.0, backend="counted")
+    assert compare_results(a, b)["verdict"].iloc[0] != "changed"
+    a, b = _pair("max_tokens", "tokens", 10.0, 11.0, backend="measured")
+    assert compare_results(a, b)["verdict"].iloc[0] == "changed"
+
+
+def test_a_measure_without_spread_or_rounds_is_unknown():
+    row = {"suite": "memory", "case": "c", "variant": "v", "metric": "peak_memory_bytes", "backend": "x"}
+    a, b = tidy_frame([{**row, "value": 1e9}]), tidy_frame([{**row, "value": 3e9}])
+    out = compare_results(a, b).iloc[0]
+    assert out["verdict"] == "unknown: too few rounds" and "no spread" in out["why"]
+
+
+def test_points_on_a_measured_axis_are_matched_by_order():
+    """The FID curve against training wall seconds: the seconds differ between runs, the points still match."""
+    def run(seconds):
+        return tidy_frame([{"suite": "fid", "case": "convergence", "variant": "v", "metric": "fid", "value": 10.0 - i,
+                            "spread": 0.5, "x_name": "train_wall_s", "x_value": s} for i, s in enumerate(seconds)])
+    out = compare_results(run([1.31, 2.62]), run([1.57, 3.01]))
+    assert list(out["verdict"]) == ["same", "same"] and list(out["x_point"]) == ["#1", "#2"]
+    planned = [{"suite": "fid", "case": "ladder", "variant": "v", "metric": "ladder_target", "value": 1.0,
+                "x_name": "target_fraction", "x_value": 0.2}]
+    out = compare_results(tidy_frame(planned), tidy_frame([{**planned[0], "x_value": 0.4}]))
+    assert sorted(out["verdict"]) == ["missing", "new"]  # a planned axis is matched by its value
+
+
+def test_a_zero_spread_is_no_evidence():
+    """An IQR over one round is 0: a change beyond it says nothing."""
+    row = {"suite": "throughput", "case": "train_step", "variant": "v", "metric": "speedup_vs_full_sequence",
+           "backend": "measured", "spread": 0.0}
+    a, b = tidy_frame([{**row, "value": 9.5}]), tidy_frame([{**row, "value": 0.26}])
+    assert compare_results(a, b).iloc[0]["verdict"] == "unknown: too few rounds"
+
+
+def test_a_timed_measure_of_a_busy_machine_is_unknown_and_others_are_judged():
+    a, b = _pair("speedup_vs_full_sequence", "throughput", 1.2, 0.4, backend="measured")
+    busy = {"throughput": "run B: load average 8 on 2 CPU(s)"}
+    assert compare_results(a, b, busy=busy)["verdict"].iloc[0] == "unknown: machine busy"
+    assert compare_results(a, b)["verdict"].iloc[0] == "regression"
+    a, b = _pair("peak_memory_bytes", "memory", 16.0, 32.0)  # not timed: the load does not excuse it
+    assert compare_results(a, b, busy={"memory": "busy"})["verdict"].iloc[0] == "regression"
+    with pytest.raises(ValueError, match="not declared"):
+        mark_timed((Metric("a", "s", "lower"),), "b")

@@ -71,7 +71,11 @@ def test_train_then_sample_from_checkpoint(tmp_path, capsys):
     out = tmp_path / "s.gif"
     assert main(["sample", "--checkpoint", str(run / "last.pt"), "--label", "1", "--guidance", "2",
                  "--out", str(out)]) == 0
-    assert "variant pyramid_ar" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "variant pyramid_ar" in said
+    assert f"model: checkpoint {run / 'last.pt'}, step 3, trained (not EMA) weights" in said
+    assert main(["sample", "--checkpoint", str(run / "last.pt"), "--ema", "--out", str(tmp_path / "e.gif")]) == 0
+    assert "step 3, EMA weights" in capsys.readouterr().out
 
 
 def test_sample_errors_name_the_fix(tmp_path, capsys):

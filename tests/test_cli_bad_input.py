@@ -106,7 +106,9 @@ def test_3_compare_fails_on_missing_rows_and_warns_on_context(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "FAIL" in captured.out
     line = one_line_error_text(captured.err)
-    assert "missing" in line and "rerun those suites" in line
+    assert "missing" in line and "memory" in line
+    # the advice says what is true: B's memory suite passed, its rows file is gone
+    assert "row(s) of suite memory missing from B: suite memory passed in B but did not emit the row" in captured.err
     c = tmp_path / "c"
     shutil.copytree(FIXTURE, c)
     config = json.loads((c / "config.json").read_text())

@@ -83,3 +83,18 @@ def test_polynomial_mmd_matches_torch_fidelity():
     ref = kid_features_to_metric(torch.from_numpy(a), torch.from_numpy(b), kid_subsets=1, kid_subset_size=30,
                                  verbose=False)[KEY_METRIC_KID_MEAN]
     assert stats.polynomial_mmd(a, b) == pytest.approx(ref, rel=1e-9)
+
+
+def test_rank_test_minimum_rounds_and_error_rates():
+    """The fewest rounds at which the exact rank test can reach its level, and on simulated rounds with a known
+    truth: identical distributions are called different at most at about that level; a 2x slowdown is caught."""
+    import math
+
+    assert stats.min_rounds_for_rank_test(0.01) == 5 and 2 / math.comb(10, 5) < 0.01 <= 2 / math.comb(8, 4)
+    rng = np.random.default_rng(0)
+    same = [stats.rounds_differ_p(rng.lognormal(0, 0.3, 10), rng.lognormal(0, 0.3, 10)) for _ in range(400)]
+    slower = [stats.rounds_differ_p(rng.lognormal(0, 0.3, 10), 2 * rng.lognormal(0, 0.3, 10)) for _ in range(200)]
+    assert np.mean(np.array(same) < 0.01) <= 0.03
+    assert np.mean(np.array(slower) < 0.01) >= 0.9
+    with pytest.raises(ValueError, match="rounds on both sides"):
+        stats.rounds_differ_p([], [1.0])

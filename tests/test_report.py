@@ -131,3 +131,15 @@ def test_metric_throughput_lists_each_case_once():
                  metric="frames_per_second", value=13.2, backend="opencv-dis", source="benchmark")]
     shown = _speed_table(tidy_frame(rows))[0].content
     assert list(shown["case"]) == ["vbench-throughput/flow_score"]
+
+
+def test_every_dash_on_the_first_screen_says_why(built):
+    """A "—" in the verdict or per-variant table carries a numbered reason, listed under its table."""
+    md = (built / "report.md").read_text()
+    first = md[md.index("## Verdicts"):md.index("## Appendix")]
+    cells = [c.strip() for line in first.splitlines() if line.startswith("| ") for c in line.split("|")]
+    dashes = [c for c in cells if "—" in c]
+    assert dashes and all(re.search("—[¹²³⁴⁵⁶⁷⁸⁹]", c) for c in dashes), [c for c in dashes if c == "—"]
+    for mark in sorted({m for c in dashes for m in re.findall("—([¹²³⁴⁵⁶⁷⁸⁹])", c)}):
+        assert re.search(f"—{mark} [a-z]", first), f"no reason listed for —{mark}"
+    assert "final FID" in first and "FVD" in first  # both quality columns, with their N or the reason

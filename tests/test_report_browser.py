@@ -1,5 +1,6 @@
 """Seen in a real browser: report.html rendered by headless Chromium at 1400 x 900 shows the verdict table
-(id="verdicts") whole on the first screen. Skipped, naming how to enable it, where no Chromium is installed."""
+(id="verdicts") and the per-variant table (id="variants") whole on the first screen. Skipped, naming how to enable
+it, where no Chromium is installed."""
 from __future__ import annotations
 
 import json
@@ -17,11 +18,12 @@ FIXTURE = Path(__file__).parent / "fixtures" / "run_cpu"
 WIDTH, HEIGHT = 1400, 900
 CHROMIUM_ENV = "PFBENCH_CHROMIUM"
 CANDIDATES = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome", "headless_shell")
-# Runs after layout: the first screen's geometry of #verdicts, written into the DOM that --dump-dom prints.
+# Runs after layout: the first screen's geometry of #verdicts and #variants, written into the DOM --dump-dom prints.
 PROBE = """<script>window.addEventListener("load", () => {
-  const e = document.getElementById("verdicts"), r = e ? e.getBoundingClientRect() : null;
-  document.body.setAttribute("data-pf-probe", JSON.stringify({found: !!e, top: r && r.top, bottom: r && r.bottom,
-    left: r && r.left, right: r && r.right, rows: e ? e.querySelectorAll("tbody tr").length : 0,
+  const box = (id) => { const e = document.getElementById(id), r = e ? e.getBoundingClientRect() : null;
+    return {found: !!e, top: r && r.top, bottom: r && r.bottom, left: r && r.left, right: r && r.right,
+            rows: e ? e.querySelectorAll("tbody tr").length : 0}; };
+  document.body.setAttribute("data-pf-probe", JSON.stringify({...box("verdicts"), variants: box("variants"),
     width: window.innerWidth, height: window.innerHeight, scroll_width: document.documentElement.scrollWidth}));
 });</script>"""
 
@@ -65,6 +67,10 @@ def test_verdict_table_is_on_the_first_screen(browser, report_html):
     assert geo["rows"] >= 7, geo  # one line per claim of the paper
     assert 0 <= geo["top"] and geo["bottom"] <= HEIGHT, f"the verdict table is not whole on the first screen: {geo}"
     assert geo["left"] >= 0 and geo["right"] <= WIDTH and geo["scroll_width"] <= WIDTH, f"wider than 1400 px: {geo}"
+    table = geo["variants"]  # each variant against full_sequence: tokens, FLOPs, speed, memory, FID, FVD
+    assert table["found"] and table["rows"] >= 5, geo
+    assert geo["bottom"] <= table["top"] and table["bottom"] <= HEIGHT and table["right"] <= WIDTH, \
+        f"the per-variant table is not whole on the first screen: {geo}"
     shot = report_html.with_name("first_screen.png")  # to look at (pytest keeps the last runs' tmp folders)
     render(browser, report_html, f"--screenshot={shot}")
     assert shot.stat().st_size > 10_000
@@ -76,4 +82,14 @@ def test_the_probe_can_fail(browser, report_html, tmp_path):
     html = report_html.read_text(encoding="utf-8")
     page.write_text(html.replace("<body>", f'<body><div style="height:{2 * HEIGHT}px"></div>', 1), encoding="utf-8")
     geo = first_screen(browser, page)
-    assert geo["found"] and geo["top"] > HEIGHT
+    assert geo["found"] and geo["top"] > HEIGHT and geo["variants"]["bottom"] > HEIGHT
+
+
+def test_the_probe_sees_a_variant_table_pushed_below_the_fold(browser, report_html, tmp_path):
+    """Only the per-variant table pushed down (a tall block between the tables): the probe says it is off screen."""
+    page = tmp_path / "report.html"
+    html = report_html.read_text(encoding="utf-8")
+    page.write_text(html.replace('<table id="variants">', f'<div style="height:{HEIGHT}px"></div>'
+                                 '<table id="variants">', 1), encoding="utf-8")
+    geo = first_screen(browser, page)
+    assert geo["bottom"] <= HEIGHT and geo["variants"]["bottom"] > HEIGHT

@@ -10,6 +10,7 @@ import pytest
 
 from pfbench.cli.main import main
 from pfbench.results.compare import compare_results, parse_threshold
+from pfbench.results.run_pair import compare_runs
 from pfbench.results.rows import append_rows
 from pfbench.results.schema import COLUMNS, declared_unit
 from pfbench.results.store import collect_run, load_results, write_results
@@ -124,41 +125,92 @@ def copy_fixture(tmp_path: Path, name: str = "b") -> Path:
     return dest
 
 
-def edit_benchmark(run: Path, case: str, variant: str, factor: float) -> None:
+def edit_benchmark(run: Path, case: str, variant: str, factor: float, rounds: int | None = None) -> None:
+    """Scale one throughput entry's timed rounds (and the stats pytest-benchmark derives from them) by ``factor``;
+    with ``rounds``, first give it that many rounds (the fixture's rounds repeated with a small spread)."""
+    import numpy as np
+
     path = run / "benchmarks" / "throughput.json"
     data = json.loads(path.read_text())
     for b in data["benchmarks"]:
         if (b["extra_info"]["case"], b["extra_info"]["variant"]) == (case, variant):
-            b["stats"]["median"] *= factor
+            st = b["stats"]
+            seconds = np.array(st["data"], dtype=float)
+            if rounds is not None:
+                seconds = np.resize(seconds, rounds) * np.linspace(0.98, 1.02, rounds)
+            seconds = seconds * factor
+            q1, q3 = np.percentile(seconds, [25, 75])
+            st.update(data=seconds.tolist(), rounds=len(seconds), median=float(np.median(seconds)),
+                      mean=float(seconds.mean()), min=float(seconds.min()), max=float(seconds.max()),
+                      stddev=float(seconds.std(ddof=1)), iqr=float(q3 - q1))
     path.write_text(json.dumps(data, indent=4))
+
+
+def pair_with_rounds(tmp_path: Path, rounds: int = 8) -> tuple[Path, Path]:
+    """Two copies of the fixture whose throughput timings have ``rounds`` rounds each."""
+    a, b = copy_fixture(tmp_path, "a"), copy_fixture(tmp_path, "b")
+    for run in (a, b):
+        for case in ("train_step", "generate"):
+            for variant in ("full_sequence", "pyramid_ar"):
+                edit_benchmark(run, case, variant, 1.0, rounds)
+    return a, b
 
 
 def test_compare_unchanged_run_passes(tmp_path, capsys):
     b = copy_fixture(tmp_path)
     assert main(["compare", str(FIXTURE), str(b)]) == 0
-    assert "pass" in capsys.readouterr().out
+    assert ": pass" in capsys.readouterr().out
 
 
 def test_compare_flags_planted_regression(tmp_path, capsys):
-    b = copy_fixture(tmp_path)
-    edit_benchmark(b, "train_step", "pyramid_ar", 1.20)  # 20% slower median
-    assert main(["compare", str(FIXTURE), str(b), "--fail-above", "5%"]) == 1
+    a, b = pair_with_rounds(tmp_path)
+    edit_benchmark(b, "train_step", "pyramid_ar", 1.20)  # every round 20% slower
+    assert main(["compare", str(a), str(b), "--fail-above", "5%"]) == 1
     out = capsys.readouterr().out
     assert "regression" in out and "+20.0%" in out and "FAIL" in out
-    cmp = compare_results(collect_run(FIXTURE), collect_run(b), 0.05)
+    cmp = compare_runs(a, b, 0.05).table
     row = one(cmp, suite="throughput", case="train_step", variant="pyramid_ar", metric="time_s")
-    assert row["verdict"] == "regression" and bool(row["beyond_spread"])
-    assert main(["compare", str(FIXTURE), str(b), "--fail-above", "25%"]) == 0  # under a looser threshold: worse
+    assert row["verdict"] == "regression" and row["p_value"] < 0.01 and row["rounds_a"] == 8
+    assert main(["compare", str(a), str(b), "--fail-above", "25%"]) == 0  # under a looser threshold: worse
+    assert main(["compare", str(a), str(b)]) == 0  # timings declare 50%: a 20% slowdown is `worse`
 
 
 def test_compare_improvement_and_noise_do_not_fail(tmp_path):
-    b = copy_fixture(tmp_path)
+    a, b = pair_with_rounds(tmp_path)
     edit_benchmark(b, "generate", "pyramid_ar", 0.8)           # faster: better
-    edit_benchmark(b, "train_step", "full_sequence", 1.01)     # +1%: inside the IQR
-    cmp = compare_results(collect_run(FIXTURE), collect_run(b), 0.05)
+    edit_benchmark(b, "train_step", "full_sequence", 1.01)     # +1%: the rounds overlap
+    cmp = compare_runs(a, b, 0.05).table
     assert one(cmp, case="generate", variant="pyramid_ar", metric="time_s")["verdict"] == "better"
     assert one(cmp, case="train_step", variant="full_sequence", metric="time_s")["verdict"] == "within-noise"
+    assert main(["compare", str(a), str(b)]) == 0
+
+
+def test_too_few_rounds_is_unknown_never_a_failure(tmp_path):
+    b = copy_fixture(tmp_path)  # the fixture's timings have 3 rounds, fewer than the rank test needs
+    edit_benchmark(b, "train_step", "pyramid_ar", 3.0)
+    row = one(compare_runs(FIXTURE, b, 0.05).table, case="train_step", variant="pyramid_ar", metric="time_s")
+    assert row["verdict"] == "unknown: too few rounds" and "3 round(s) in A" in row["why"]
     assert main(["compare", str(FIXTURE), str(b)]) == 0
+
+
+def test_timings_of_a_busy_machine_are_unknown_never_a_failure(tmp_path):
+    a, b = pair_with_rounds(tmp_path)
+    edit_benchmark(b, "train_step", "pyramid_ar", 2.0)
+    assert main(["compare", str(a), str(b)]) == 1
+    status = b / "status" / "throughput.json"
+    data = json.loads(status.read_text())
+    status.write_text(json.dumps({**data, "load_average": 5.5, "cores": 2, "others_cpu_share": 0.6}))
+    row = one(compare_runs(a, b).table, case="train_step", variant="pyramid_ar", metric="time_s")
+    assert row["verdict"] == "unknown: machine busy" and "others took 60%" in row["why"].replace("other processes took", "others took")
+    assert main(["compare", str(a), str(b)]) == 0
+    assert main(["compare", str(a), str(b), "--ignore-load"]) == 1  # judged anyway when asked
+
+
+def test_a_change_that_rounds_to_zero_is_same(tmp_path):
+    a, b = pair_with_rounds(tmp_path)
+    edit_benchmark(b, "train_step", "pyramid_ar", 0.9999)
+    row = one(compare_runs(a, b).table, case="train_step", variant="pyramid_ar", metric="time_s")
+    assert row["verdict"] == "same" and row["why"] == "the change rounds to 0.0%"
 
 
 def test_compare_flags_changed_analytic_count(tmp_path):

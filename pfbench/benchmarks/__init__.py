@@ -11,11 +11,17 @@ from functools import lru_cache
 
 from pfbench.benchmarks.base import Benchmark, Metric
 
-# Rows results.benchmark_rows derives from every pytest-benchmark JSON entry, whatever the suite.
+# Rows results.benchmark_rows derives from every pytest-benchmark JSON entry, whatever the suite. Between two runs
+# on shared CPUs the same code's timings drift by tens of percent, so a timing regresses only when its rounds differ
+# (a rank test) AND it moved by more than TIMING_FAIL_ABOVE; `pfbench compare --fail-above` tightens it.
+TIMING_FAIL_ABOVE = 0.5
 TIMING_METRICS: tuple[Metric, ...] = (
-    Metric("time_s", "s", "lower", doc="median seconds per round (spread: IQR)"),
-    Metric("time_mean_s", "s", "lower", doc="mean seconds per round (spread: standard deviation)"),
-    Metric("time_min_s", "s", "lower", doc="fastest round"),
+    Metric("time_s", "s", "lower", doc="median seconds per round (spread: IQR)", over_rounds=True,
+           fail_above=TIMING_FAIL_ABOVE, timed=True),
+    Metric("time_mean_s", "s", "lower", doc="mean seconds per round (spread: standard deviation)", over_rounds=True,
+           fail_above=TIMING_FAIL_ABOVE, timed=True),
+    Metric("time_min_s", "s", "lower", doc="fastest round", over_rounds=True, fail_above=TIMING_FAIL_ABOVE,
+           timed=True),
     Metric("rounds", "count", "setting", doc="timed rounds"),
 )
 # What else ran while a suite timed something (pfbench.measure.machine_load): every pytest-benchmark entry records
@@ -63,6 +69,12 @@ def suite_files() -> dict[str, str]:
 def _index() -> dict[tuple[str, str], Metric]:
     """(suite, metric) -> declaration, built once (declarations are frozen data)."""
     return {(b.name, m.name): m for b in all_benchmarks() for m in b.metrics}
+
+
+@lru_cache(maxsize=None)
+def measured_axes() -> frozenset[tuple[str, str]]:
+    """(suite, x_name) of every x axis a benchmark declares measured (its points are matched by order)."""
+    return frozenset((b.name, x) for b in all_benchmarks() for x in b.measured_axes)
 
 
 def metric_spec(suite: str, metric: str) -> Metric | None:

@@ -23,12 +23,33 @@ class Metric:
     name: str
     unit: str
     better: Better
-    deterministic: bool = False  # analytic counts: equal across runs of the same config, compared exactly
+    deterministic: bool = False  # a count: equal across runs of the same config, compared exactly
     doc: str = ""
+    # a summary of the timed rounds pytest-benchmark recorded: `pfbench compare` tests those rounds (rank test)
+    over_rounds: bool = False
+    # relative change in the worse direction that fails `pfbench compare`; None: the command's default
+    fail_above: float | None = None
+    # measured from elapsed time (a timing, a speed, a speedup): `pfbench compare` calls it inconclusive when the
+    # run's suite saw other processes compete for the CPUs
+    timed: bool = False
 
     def __post_init__(self) -> None:
         if self.better not in ("higher", "lower", "setting"):
             raise ValueError(f"metric {self.name!r}: better must be 'higher', 'lower' or 'setting', got {self.better!r}")
+        if self.deterministic and self.over_rounds:
+            raise ValueError(f"metric {self.name!r}: a deterministic count has no rounds to test")
+        if self.fail_above is not None and not 0 <= self.fail_above < float("inf"):
+            raise ValueError(f"metric {self.name!r}: fail_above must be a non-negative fraction, got {self.fail_above}")
+
+
+def mark_timed(metrics: tuple[Metric, ...], *names: str) -> tuple[Metric, ...]:
+    """``metrics`` with those named declared ``timed``; a name that is not among them is a ValueError."""
+    from dataclasses import replace
+
+    unknown = set(names) - {m.name for m in metrics}
+    if unknown:
+        raise ValueError(f"mark_timed: {sorted(unknown)} are not declared metrics")
+    return tuple(replace(m, timed=True) if m.name in names else m for m in metrics)
 
 
 @dataclass(frozen=True)
@@ -62,6 +83,9 @@ class Benchmark:
     section: Callable[[Any], list] | None = None  # ReportContext -> report blocks
     verdicts: Callable[[Any], list[Verdict]] | None = None  # ReportContext -> verdict lines
     claims: tuple[Claim, ...] = ()  # the paper's claims its verdicts speak to, in first-screen order
+    # x axes (x_name) whose values are measurements, e.g. training wall seconds: `pfbench compare` matches their
+    # points by order, not by value
+    measured_axes: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     def metric(self, name: str) -> Metric | None:

@@ -138,7 +138,8 @@ KEYS: tuple[Key, ...] = (
     Key("sample.full_sequence_steps", "full_sequence_steps", "int", "sampler steps of the full-sequence baseline",
         positive),
     # timing
-    Key("timing.benchmark_rounds", "benchmark_rounds", "int", "timed rounds per measurement", positive),
+    Key("timing.benchmark_rounds", "benchmark_rounds", "int", "timed rounds per measurement", positive,
+        env="PFBENCH_BENCHMARK_ROUNDS"),
     Key("timing.warmup_rounds", "warmup_rounds", "int", "untimed warm-up rounds", non_negative),
     Key("timing.generate_rounds", "generate_rounds", "int", "timed rounds of a whole generation", positive),
     Key("timing.generate_batch", "generate_batch", "int", "videos per timed generation; 0 = train.batch_size",

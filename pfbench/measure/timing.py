@@ -7,6 +7,7 @@ around each repeat for device time. The sync points are a small protocol, so tes
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -88,13 +89,39 @@ def synchronized(fn: Callable[..., Any], device: torch.device | str = "cpu", *,
     `benchmark.pedantic(synchronized(step, device), ...)` makes each round cover the device work, not just launches.
     """
     sync = (ops or device_ops(device)).synchronize
+    slowdown = slowdown_test_hook()
 
     def wrapped(*args, **kwargs):
+        start = time.perf_counter()
         out = fn(*args, **kwargs)
         sync()
+        if slowdown > 1:  # busy-wait, as slower code would: a sleep lets the CPU idle and clock up
+            end = time.perf_counter() + (slowdown - 1) * (time.perf_counter() - start)
+            while time.perf_counter() < end:
+                pass
         return out
 
     return wrapped
+
+
+TEST_HOOK_SLOWDOWN_ENV = "PFBENCH_TEST_HOOK_SLOWDOWN"
+
+
+def slowdown_test_hook(environ=None) -> float:
+    """TEST HOOK, set only by tests/test_compare_gate.py: ``$PFBENCH_TEST_HOOK_SLOWDOWN=F`` makes every call that
+    :func:`synchronized` wraps (each timed step) busy-wait until it took F times as long, so a test can plant a
+    genuine slowdown and check that `pfbench compare` catches it. 1 (unset) in any real run."""
+    raw = (os.environ if environ is None else environ).get(TEST_HOOK_SLOWDOWN_ENV, "").strip()
+    if not raw:
+        return 1.0
+    try:
+        factor = float(raw)
+    except ValueError:
+        factor = float("nan")
+    if not 1 <= factor < 100:
+        raise ValueError(f"{TEST_HOOK_SLOWDOWN_ENV}={raw!r}: a test hook's slowdown factor between 1 and 100, e.g. 2; "
+                         f"unset it outside tests")
+    return factor
 
 
 # --------------------------------------------------------------------------------------------------- timing

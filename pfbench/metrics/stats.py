@@ -214,3 +214,31 @@ def median_ratio_interval(ratios, confidence: float = 0.95):
     if r.ndim == 1:
         return float(median), float(low), float(high)
     return median, low, high
+
+
+# ----------------------------------------------------------------------------------------------- rounds of a timing
+
+RANK_TEST_ALPHA = 0.01  # two-sided level at which two runs' rounds count as differently distributed
+
+
+def min_rounds_for_rank_test(alpha: float = RANK_TEST_ALPHA) -> int:
+    """The fewest rounds per run (equal counts) at which the exact two-sided Mann-Whitney test can reach ``alpha``:
+    its smallest p-value, two completely separated samples of n, is 2 / C(2n, n)."""
+    n = 1
+    while 2 / math.comb(2 * n, n) >= alpha:
+        n += 1
+    return n
+
+
+def rounds_differ_p(a, b) -> float:
+    """Two-sided Mann-Whitney U p-value that rounds ``a`` and ``b`` (seconds per round of two runs) come from one
+    distribution: rank-based, so a single slow round (another process woke up) moves it little. Exact for small
+    samples without ties, asymptotic otherwise (scipy's choice)."""
+    from scipy.stats import mannwhitneyu
+
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size == 0 or y.size == 0:
+        raise ValueError(f"rounds_differ_p needs rounds on both sides, got {x.size} and {y.size}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("rounds_differ_p: rounds must be finite seconds")
+    return float(mannwhitneyu(x, y, alternative="two-sided").pvalue)

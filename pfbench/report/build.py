@@ -28,10 +28,10 @@ def _guarded(title: str, section, ctx: ReportContext) -> list[Block]:
 
 
 def build_report(run_dir: str | Path, df: pd.DataFrame | None = None, compare_with: str | Path | None = None,
-                 threshold: float = 0.05) -> list[Block]:
+                 threshold: float | None = None) -> list[Block]:
     """All report blocks for a run folder (plots are written to run_dir/plots/ on the way)."""
     from pfbench.benchmarks import all_benchmarks
-    from pfbench.report.first_screen import section_summary, section_verdicts
+    from pfbench.report.first_screen import section_summary, section_verdicts, section_verdicts_full
 
     ctx = make_context(run_dir, df)
     benchmarks = all_benchmarks()
@@ -40,7 +40,9 @@ def build_report(run_dir: str | Path, df: pd.DataFrame | None = None, compare_wi
               heading("Verdicts on the paper's claims"), *_guarded("verdicts", lambda c: section_verdicts(
                   c, benchmarks), ctx),
               heading("Each variant against full_sequence"), *_guarded("summary", section_summary, ctx),
-              heading("Appendix: detailed measurements")]
+              heading("Appendix: detailed measurements"),
+              details("Verdicts in full", _guarded("verdicts in full", lambda c: section_verdicts_full(
+                  c, benchmarks), ctx))]
     blocks.append(details("Suites of this run", section_suites(ctx)))
     for b in benchmarks:
         if b.section is not None:
@@ -54,7 +56,7 @@ def build_report(run_dir: str | Path, df: pd.DataFrame | None = None, compare_wi
 
 
 def write_report(run_dir: str | Path, df: pd.DataFrame | None = None, compare_with: str | Path | None = None,
-                 threshold: float = 0.05) -> tuple[Path, Path]:
+                 threshold: float | None = None) -> tuple[Path, Path]:
     """Write report.md and report.html (self-contained) into the run folder; returns both paths."""
     run_dir = Path(run_dir)
     blocks = build_report(run_dir, df, compare_with, threshold)

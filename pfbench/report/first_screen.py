@@ -1,5 +1,6 @@
-"""The report's first screen: one verdict line per claim of the paper, then each variant against full_sequence
-(tokens, attention pairs, FLOPs, speedups, memory, quality) on one table."""
+"""The report's first screen (1400 x 900): one compact verdict line per claim of the paper, then each variant against
+full_sequence (tokens, attention pairs, FLOPs, speedups, memory, FID and FVD with their N) on one table. Every "—"
+carries a numbered reason under its table; the verdicts' full evidence folds below (:func:`section_verdicts_full`)."""
 from __future__ import annotations
 
 import math
@@ -31,12 +32,39 @@ def gather_verdicts(found: list[Verdict], claims: list[tuple[str, str, str]]) ->
     return out + [v for v in found if id(v) not in used]
 
 
-def verdict_frame(verdicts: list[Verdict]) -> pd.DataFrame:
-    return pd.DataFrame([{"claim": v.claim, "paper": v.paper or "—", "this run": v.value or "—",
-                          "status": v.status, "evidence / why": v.why} for v in verdicts])
+class Dashes:
+    """Numbered reasons for the "—" cells of one table: ``dash(why)`` is "—¹", ``legend()`` the lines under it."""
+    MARKS = "¹²³⁴⁵⁶⁷⁸⁹"
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def dash(self, why: str) -> str:
+        if why not in self.reasons:
+            self.reasons.append(why)
+        i = self.reasons.index(why)
+        return "—" + (self.MARKS[i] if i < len(self.MARKS) else f"[{i + 1}]")
+
+    def legend(self) -> list[Block]:
+        """One short paragraph: "—¹ why; —² why"."""
+        return [text("; ".join(f"—{self.MARKS[i] if i < len(self.MARKS) else f'[{i + 1}]'} {why}"
+                               for i, why in enumerate(self.reasons)) + ".")] if self.reasons else []
 
 
-def section_verdicts(ctx: ReportContext, benchmarks) -> list[Block]:
+def verdict_frame(verdicts: list[Verdict], dashes: Dashes | None = None) -> pd.DataFrame:
+    """The verdict table; with ``dashes`` a "—" cell says why through its numbered reason."""
+    def missing(v: Verdict, what: str) -> str:
+        if dashes is None:
+            return "—"
+        if what == "paper":
+            return dashes.dash("paper: its figure is stated with a measured verdict (claim text above)")
+        return dashes.dash(v.why if v.status == "not measured here" else f"{what}: {v.why}")
+    return pd.DataFrame([{"claim": v.claim, "status": v.status, "this run": v.value or missing(v, "value"),
+                          "paper": v.paper or missing(v, "paper"), "evidence / why": v.why} for v in verdicts])
+
+
+def run_verdicts(ctx: ReportContext, benchmarks) -> list[Verdict]:
+    """Every benchmark's verdicts, one or more per declared claim, in first-screen order."""
     found: list[Verdict] = []
     for b in benchmarks:
         if b.verdicts is not None:
@@ -44,8 +72,37 @@ def section_verdicts(ctx: ReportContext, benchmarks) -> list[Block]:
                 found += list(b.verdicts(ctx))
             except Exception as err:  # a broken verdict must not lose the report
                 found.append(Verdict(f"{b.title}", "inconclusive", "", "", f"verdict failed: {err}"))
-    return [table(verdict_frame(gather_verdicts(found, declared_claims(benchmarks))),
-                  "One line per claim of the paper; rules in README.md (Verdicts)", html_id="verdicts")]
+    return gather_verdicts(found, declared_claims(benchmarks))
+
+
+def section_verdicts(ctx: ReportContext, benchmarks) -> list[Block]:
+    """The compact verdict table of the first screen (one line a claim in HTML; full text in the fold below)."""
+    dashes = Dashes()
+    frame = verdict_frame(run_verdicts(ctx, benchmarks), dashes)
+    return [table(frame, "One line per claim of the paper (the whole evidence: 'Verdicts in full' below; rules: "
+                         "README.md, Verdicts)", html_id="verdicts"), *dashes.legend()]
+
+
+def section_verdicts_full(ctx: ReportContext, benchmarks) -> list[Block]:
+    """The verdict table with every line whole, for the fold below the first screen."""
+    return [table(verdict_frame(run_verdicts(ctx, benchmarks)), "Each verdict with its evidence")]
+
+
+def absent(ctx: ReportContext, suite: str, metric: str, variant: str, case: str | None = None) -> str:
+    """Why a variant's number is not in this run: the suite did not run or pass, emitted no such metric, skipped the
+    variant (its note), or did not measure that variant."""
+    df = ctx.df
+    state = ctx.suite_state(suite)
+    if not (df["suite"] == suite).any():
+        return state
+    rows = df[(df["suite"] == suite) & (df["metric"] == metric) & ((df["case"] == case) if case else True)]
+    if rows.empty:
+        return f"the {suite} suite emitted no {metric}" + (f" for {case}" if case else "")
+    mine = rows[rows["variant"] == variant]
+    if mine.empty:
+        return f"the {suite} suite did not measure {variant}" if variant != "…" else state
+    note = next((n for n in mine["note"] if n), "") or next((s for s in mine["status"] if s and s != "ok"), "")
+    return f"{suite}: {note}" if note else f"the {suite} suite recorded no value"
 
 
 @dataclass(frozen=True)
@@ -78,48 +135,77 @@ def _counted_agrees(df: pd.DataFrame, case: str, variant: str, metric: str) -> s
     a, c = value_of(d, backend="analytic"), value_of(d, backend="counted")
     if math.isnan(c) or math.isnan(a):
         return ""
-    return " = counted" if math.isclose(a, c, rel_tol=1e-9) else f" (counted {fmt(c)}, {(c - a) / a:+.2%})"
+    return " ✓" if math.isclose(a, c, rel_tol=1e-9) else f" (counted {fmt(c)}, {(c - a) / a:+.2%})"
 
 
 def section_summary(ctx: ReportContext) -> list[Block]:
-    """Each variant against full_sequence on one table."""
+    """Each variant against full_sequence on one table; every "—" is numbered with its reason under the table."""
     df = ctx.df
     preset = (ctx.config.get("preset") or {}).get("name") or next(iter(df["preset"].unique()), "")
     variants = order_variants([v for v in df["variant"].unique() if v in VARIANT_ORDER])
     if not variants:
         return [text("_No per-variant measurements in this run._")]
-    quality = _quality_columns(df)
+    dashes = Dashes()
+    quality = _quality_cells(df)
     rows = []
     for v in variants:
         row = {"variant": v}
-        for label, case in (("max tokens, 768p 10 s", "paper-768p-10s"), (f"max tokens, {preset}", preset)):
-            w = Where("tokens", "max_tokens", case, "analytic")
-            val, base = w.pick(df, v)[0], w.pick(df, BASELINE)[0]
-            row[label] = fmt(val, "tokens") + _vs(val, base) if val == val else "—"
-        w = Where("tokens", "attention_pairs", "paper-768p-10s", "analytic")
-        val, base = w.pick(df, v)[0], w.pick(df, BASELINE)[0]
-        row["attention pairs / sample, 768p 10 s"] = fmt(val, "pairs") + _vs(val, base) if val == val else "—"
+
+        def cell(where: Where, unit: str, suffix=lambda val, base: "") -> str:
+            val, bound = where.pick(df, v)
+            if val != val:
+                return dashes.dash(absent(ctx, where.suite, where.metric, v, where.case))
+            return fmt(val, unit, bound) + suffix(val, where.pick(df, BASELINE)[0])
+
+        for label, case in (("max tokens 768p 10 s", "paper-768p-10s"), (f"max tokens {preset}", preset)):
+            row[label] = cell(Where("tokens", "max_tokens", case, "analytic"), "tokens", _vs)
+        row["attention pairs 768p 10 s"] = cell(Where("tokens", "attention_pairs", "paper-768p-10s", "analytic"),
+                                                "pairs", _vs)
         for case in ("paper-768p-10s", preset):
-            w = Where("tokens", "train_flops_per_sample", case, "analytic")
-            val, base = w.pick(df, v)[0], w.pick(df, BASELINE)[0]
-            row[f"train FLOPs / sample, {case.replace('paper-768p-10s', '768p 10 s')}"] = (
-                fmt(val, "FLOP") + _vs(val, base) + _counted_agrees(df, case, v, "train_flops_per_sample")
-                if val == val else "—")
-        meas = Where("throughput", "speedup_vs_full_sequence", "train_step_interleaved").pick(df, v)[0]
-        if meas != meas:
-            meas = Where("throughput", "speedup_vs_full_sequence", "train_step").pick(df, v)[0]
-        pred = Where("throughput", "predicted_speedup", "train_step").pick(df, v)[0]
-        row["train-step speedup: measured / FLOP-predicted"] = (
-            "1x" if v == BASELINE else f"{fmt_x(meas)} / {fmt_x(pred)}")
-        peak, pb = Where("memory", "peak_memory_bytes", "memory_sweep").pick(df, v)
-        row["peak memory (preset clip)"] = fmt(peak, "bytes", pb)
-        fit, fb = Where("memory", "max_frames_fit").pick(df, v)
-        row["OOM frontier (latent frames)"] = fmt(fit, "frames", fb)
-        for label, pick in quality:
-            row[label] = pick(v)
+            row[f"train FLOPs / sample {case.replace('paper-768p-10s', '768p 10 s')}"] = cell(
+                Where("tokens", "train_flops_per_sample", case, "analytic"), "FLOP",
+                lambda val, base, case=case: _vs(val, base) + _counted_agrees(df, case, v, "train_flops_per_sample"))
+        row["train-step speedup measured / FLOPs"] = "1x" if v == BASELINE else _speedup(ctx, v, dashes)
+        row["peak memory"] = cell(Where("memory", "peak_memory_bytes", "memory_sweep"), "bytes")
+        row["OOM frontier (latent frames)"] = cell(Where("memory", "max_frames_fit"), "frames")
+        for label, pick, suite, metric, case in quality:
+            shown = pick(v)
+            row[label] = dashes.dash(absent(ctx, suite, metric, v, case)) if shown == "—" else shown
         rows.append(row)
-    return [table(pd.DataFrame(rows), f"Each variant against `{BASELINE}` (change in brackets); analytic counts "
-                                      "from pfbench.accounting; `>=` a lower bound (the sweep stopped first)")]
+    return [table(pd.DataFrame(rows), f"Against `{BASELINE}` (change in brackets); analytic counts (pfbench."
+                                      "accounting), ✓ = the model's counted FLOPs agree; `>=` a lower bound",
+                  html_id="variants"), *dashes.legend()]
+
+
+def _speedup(ctx: ReportContext, v: str, dashes: Dashes) -> str:
+    """'3.99x / 5.24x': the measured train-step speedup (interleaved pairs, else the separate medians) and the
+    FLOP-predicted one; a missing side is a numbered dash."""
+    df = ctx.df
+    meas = Where("throughput", "speedup_vs_full_sequence", "train_step_interleaved").pick(df, v)[0]
+    if meas != meas:
+        meas = Where("throughput", "speedup_vs_full_sequence", "train_step").pick(df, v)[0]
+    pred = Where("throughput", "predicted_speedup", "train_step").pick(df, v)[0]
+    if pred != pred:
+        pred = Where("throughput", "predicted_speedup", "train_step_interleaved").pick(df, v)[0]
+    measured = fmt_x(meas) if meas == meas else dashes.dash(absent(ctx, "throughput", "speedup_vs_full_sequence", v))
+    predicted = fmt_x(pred) if pred == pred else dashes.dash(absent(ctx, "throughput", "predicted_speedup", v))
+    return f"{measured} / {predicted}"
+
+
+def _quality_cells(df: pd.DataFrame) -> list[tuple[str, callable, str, str, str]]:
+    """(label, pick, suite, metric, case) of the first screen's quality columns: the final FID and the FVD always
+    (a run without them shows why), the VBench-style score when measured; the kernel distance stays in its section."""
+    where = {"final FID": ("fid", "fid", "convergence"), "final kernel": ("fid", "kid_blocked", "convergence"),
+             "FVD": ("vbench", "fvd", "variant_fvd"), "VBench": ("vbench", "vbench_quality_score", "variant_samples")}
+    cols = []
+    for label, pick in _quality_columns(df):
+        key = next(k for k in where if label.startswith(k))
+        if key != "final kernel":
+            cols.append((label, pick, *where[key]))
+    for key, label in (("final FID", "final FID (N)"), ("FVD", "FVD (N)")):
+        if not any(c[0].startswith(key) for c in cols):
+            cols.append((label, lambda v: "—", *where[key]))
+    return cols
 
 
 def _quality_columns(df: pd.DataFrame) -> list[tuple[str, callable]]:

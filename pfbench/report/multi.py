@@ -1,9 +1,11 @@
 """Several runs side by side (`pfbench report RUN_A RUN_B ...`): CPU vs GPU, before vs after a change.
 
-One table per measure (a declared, non-setting metric of a benchmark): a row per (case, variant, backend), one
-column per run, and the ratio of each later run to the first with its better/worse reading from the metric's
-declared direction. Swept points (x_value) and deterministic counts stay in each run's own report; the counts are
-summarised in one line (equal or not)."""
+Each later run is compared with the first by `pfbench compare`'s one code path (pfbench.results.run_pair): its
+verdict line, failures and missing rows come first, and the verdict of each row is what the measure tables' reading
+column shows, so this report and `pfbench compare A B` agree on what differs. One table per measure (a declared,
+non-setting metric of a benchmark): a row per (case, variant, backend), one column per run, and the ratio of each
+later run to the first. Swept points (x_value) and deterministic counts stay in each run's own report; the counts
+are summarised in one line (equal or not)."""
 from __future__ import annotations
 
 import math
@@ -15,27 +17,26 @@ from pfbench.core.files import read_json
 from pfbench.render.blocks import Block, bullets, heading, render_html, render_markdown, table, text
 from pfbench.render.format import fmt
 from pfbench.results.compare import context_differences
+from pfbench.results.run_pair import Comparison, compare_runs
 from pfbench.results.store import load_results
-
-SAME_WITHIN = 0.02  # ratios within 2% of 1 read "same"
 
 
 def run_name(run_dir: Path, config: dict) -> str:
     return str(config.get("run_id") or run_dir.name)
 
 
-def reading(ratio: float, direction: int) -> str:
-    """'better' / 'worse' / 'same' / '' for a ratio later/first of a metric with that direction."""
-    if math.isnan(ratio) or direction == 0:
-        return ""
-    if abs(ratio - 1) <= SAME_WITHIN:
-        return "same"
-    return "better" if (ratio > 1) == (direction > 0) else "worse"
+def _verdict_lookup(cmp: Comparison) -> dict[tuple, str]:
+    """(suite, case, variant, metric, backend) -> the comparison's verdict, for rows off any x axis."""
+    t = cmp.table[cmp.table["x_name"] == ""]
+    return {k: v for k, v in zip(zip(t["suite"], t["case"], t["variant"], t["metric"], t["backend"]), t["verdict"])}
 
 
-def measure_tables(frames: list[pd.DataFrame], names: list[str]) -> list[Block]:
+def measure_tables(frames: list[pd.DataFrame], names: list[str],
+                   comparisons: list[Comparison] | None = None) -> list[Block]:
     """One table per (suite, metric) of the declared, non-setting, non-deterministic metrics present in any run."""
-    from pfbench.benchmarks import all_benchmarks, direction, metric_spec
+    from pfbench.benchmarks import all_benchmarks, metric_spec
+
+    lookups = [_verdict_lookup(c) for c in comparisons] if comparisons else [{} for _ in names[1:]]
 
     keys = ["case", "variant", "backend"]
     blocks: list[Block] = []
@@ -55,37 +56,49 @@ def measure_tables(frames: list[pd.DataFrame], names: list[str]) -> list[Block]:
             wide = pd.concat(parts, axis=1)
             if wide.empty or wide[[f"_{n}" for n in names]].notna().sum(axis=1).max() < 2:
                 continue  # a measure only one run has: nothing to compare
-            sign = direction(bench.name, metric)
-            for name in names[1:]:
+            for name, lookup in zip(names[1:], lookups):
                 ratio = wide[f"_{name}"] / wide[f"_{names[0]}"]
                 wide[f"{name} / {names[0]}"] = [("—" if math.isnan(r) else f"{r:.3g}x") for r in ratio]
-                wide[f"{name}: reading"] = [reading(r, sign) for r in ratio]
+                wide[f"{name}: verdict"] = [lookup.get((bench.name, c, v, metric, be), "")
+                                            for c, v, be in wide.index]
             wide = wide.drop(columns=[f"_{n}" for n in names]).fillna("—").reset_index()
             side = {"higher": "higher is better", "lower": "lower is better"}[spec.better]
             blocks.append(table(wide, f"{bench.name} · `{metric}` ({spec.unit or 'no unit'}; {side})"))
     return blocks
 
 
-def deterministic_line(frames: list[pd.DataFrame], names: list[str]) -> str:
-    """Whether the analytic/counted numbers of every run equal the first run's."""
+def deterministic_line(comparisons: list[Comparison], names: list[str]) -> str:
+    """Whether the declared deterministic counts of every run equal the first run's (the comparisons' verdicts)."""
     from pfbench.results.compare import is_deterministic
 
-    def counts(df):
-        mask = pd.Series([is_deterministic(s, m, b) for s, m, b in zip(df["suite"], df["metric"], df["backend"])],
-                         index=df.index, dtype=bool)
-        d = df[mask & df["value"].notna()]
-        return {(r.suite, r.case, r.variant, r.metric, r.backend, r.x_value): r.value for r in d.itertuples()}
-    first = counts(frames[0])
     out = []
-    for df, name in zip(frames[1:], names[1:]):
-        other = counts(df)
-        shared = set(first) & set(other)
-        moved = sum(1 for k in shared if first[k] != other[k])
+    for cmp, name in zip(comparisons, names[1:]):
+        t = cmp.table
+        counted = t[[is_deterministic(s, m) for s, m in zip(t["suite"], t["metric"])]]
+        shared = counted[counted["value_a"].notna() & counted["value_b"].notna()]
+        moved = int((shared["verdict"] == "changed").sum())
         out.append(f"`{name}`: {len(shared)} deterministic counts shared with `{names[0]}`, {moved} differ")
     return "; ".join(out)
 
 
-def build_multi(run_dirs: list[Path]) -> list[Block]:
+def verdict_blocks(comparisons: list[Comparison], names: list[str]) -> list[Block]:
+    """Per later run: `pfbench compare`'s summary line, then its failing rows and missing-row advice."""
+    from pfbench.report.compare import format_comparison
+
+    blocks: list[Block] = []
+    for cmp, name in zip(comparisons, names[1:]):
+        verdict = "FAIL" if cmp.failed else "pass"
+        blocks.append(text(f"`{name}` against `{names[0]}` (as `pfbench compare`): **{verdict}**"
+                           f": {cmp.summary()}"))
+        if cmp.missing_advice():
+            blocks.append(bullets(cmp.missing_advice()))
+        failing = cmp.failures()
+        if not failing.empty:
+            blocks.append(table(format_comparison(failing.head(100)), f"`{name}`: the rows that fail the comparison"))
+    return blocks
+
+
+def build_multi(run_dirs: list[Path], threshold: float | None = None) -> tuple[list[Block], list[Comparison]]:
     run_dirs = [Path(p) for p in run_dirs]
     frames = [load_results(p) for p in run_dirs]
     configs = [read_json(p / "config.json") for p in run_dirs]
@@ -102,17 +115,23 @@ def build_multi(run_dirs: list[Path]) -> list[Block]:
                 for line in context_differences(frames[0], df)]
     if warnings:
         blocks.append(bullets(warnings))
-    blocks.append(text("Deterministic counts: " + deterministic_line(frames, names) + "."))
+    comparisons = [compare_runs(run_dirs[0], p, threshold, name_a=str(run_dirs[0]), name_b=str(p))
+                   for p in run_dirs[1:]]
+    blocks.append(heading("What differs"))
+    blocks += verdict_blocks(comparisons, names)
+    blocks.append(text("Deterministic counts: " + deterministic_line(comparisons, names) + "."))
     blocks.append(heading("One table per measure"))
-    tables = measure_tables(frames, names)
-    return blocks + (tables or [text("_No measure is present in two of these runs._")])
+    tables = measure_tables(frames, names, comparisons)
+    return blocks + (tables or [text("_No measure is present in two of these runs._")]), comparisons
 
 
-def write_multi(run_dirs: list[Path], out: Path) -> tuple[Path, Path]:
-    """Write report.md and report.html comparing the runs into the folder ``out`` (created)."""
-    blocks = build_multi(run_dirs)
+def write_multi(run_dirs: list[Path], out: Path,
+                threshold: float | None = None) -> tuple[Path, Path, list[Comparison]]:
+    """Write report.md and report.html comparing the runs into the folder ``out`` (created); returns both paths
+    and each later run's comparison with the first."""
+    blocks, comparisons = build_multi(run_dirs, threshold)
     out.mkdir(parents=True, exist_ok=True)
     md, page = out / "report.md", out / "report.html"
     md.write_text(render_markdown(blocks, out), encoding="utf-8")
     page.write_text(render_html(blocks, str(blocks[0].content)), encoding="utf-8")
-    return md, page
+    return md, page, comparisons

@@ -1,5 +1,17 @@
-"""Comparing two runs row by row: each change is classified by its benchmark's declarations (better direction,
-determinism), never by the metric's name.
+"""Comparing two runs row by row. Each change is judged by its benchmark's declarations and the evidence the runs
+recorded, never by a metric's name or backend:
+
+- a metric declared ``deterministic`` (a count) fails on any change (``changed``);
+- a metric declared ``over_rounds`` (pytest-benchmark's timings) is tested on the rounds both runs recorded
+  (a two-sided rank test, :func:`pfbench.metrics.stats.rounds_differ_p`): worse only when the rounds differ AND the
+  value moved beyond the declared threshold; ``unknown: too few rounds`` when either run has fewer rounds than the
+  test needs (never a failure);
+- any metric declared ``timed`` (timings, speeds, speedups) is ``unknown: machine busy`` when either run's suite saw
+  a 1-minute load above its CPUs (never a failure);
+- any other measured metric is judged by its recorded spread (interval half-width, IQR): beyond the combined spread
+  and the threshold; without a spread in either run, or a spread of 0 (an IQR over one round), it is
+  ``unknown: too few rounds``;
+- a change that rounds to 0.0% is ``same``.
 """
 from __future__ import annotations
 
@@ -7,20 +19,37 @@ import math
 
 import pandas as pd
 
-# ---------------------------------------------------------------------------------------------
-# Comparing two runs
-# ---------------------------------------------------------------------------------------------
+from pfbench.metrics.stats import RANK_TEST_ALPHA, min_rounds_for_rank_test, rounds_differ_p
 
-KEY_COLUMNS = ["suite", "case", "variant", "metric", "backend", "x_value"]
-DETERMINISTIC_BACKENDS = {"analytic", "counted", "paper"}
+KEY_COLUMNS = ["suite", "case", "variant", "metric", "backend", "x_name", "x_value"]
+DEFAULT_FAIL_ABOVE = 0.05  # a metric that declares no threshold of its own
+MIN_ROUNDS = min_rounds_for_rank_test(RANK_TEST_ALPHA)
+UNKNOWN = "unknown: too few rounds"
+BUSY = "unknown: machine busy"
+FAILING_VERDICTS = ("regression", "changed", "missing")
+# what each verdict means, for the help text and the report
+VERDICTS = {
+    "same": "equal, or a change that rounds to 0.0%",
+    "better": "moved in the better direction beyond the noise",
+    "worse": "moved in the worse direction beyond the noise, within the threshold",
+    "regression": "worse beyond the noise and the threshold (fails)",
+    "changed": "a declared deterministic count moved (fails)",
+    "within-noise": "moved within the spread, or the rounds do not differ",
+    UNKNOWN: "either run has too few rounds (or no spread) to tell noise from a change",
+    BUSY: "a timing measured while other processes competed for the CPUs (load above the CPU count) in either run",
+    "differs": "a setting (no better side) moved",
+    "missing": "in A, not in B (fails; `why` says whether B's suite was skipped, failed or did not emit it)",
+    "new": "in B only",
+    "n/a": "no value on one side",
+}
 
 
-def is_deterministic(suite: str, metric: str, backend: str) -> bool:
-    """An analytic/counted/paper row, or a metric its benchmark declares deterministic: any change is a failure."""
+def is_deterministic(suite: str, metric: str) -> bool:
+    """True when the suite's benchmark declares the metric a deterministic count (any change is a failure)."""
     from pfbench.benchmarks import metric_spec
 
     spec = metric_spec(suite, metric)
-    return backend in DETERMINISTIC_BACKENDS or bool(spec and spec.deterministic)
+    return bool(spec and spec.deterministic)
 
 
 def parse_threshold(text: str | float) -> float:
@@ -35,84 +64,153 @@ def parse_threshold(text: str | float) -> float:
     return value
 
 
-def _keyed(df: pd.DataFrame) -> pd.DataFrame:
+def _x_text(value) -> str:
+    return "" if value is None or pd.isna(value) else f"{float(value):.12g}"
+
+
+def keyed(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows indexed by their comparison key. On an x axis a benchmark declares measured (e.g. wall seconds
+    of training) the value differs between runs, so those points are keyed by their order ("#1", "#2", ...)."""
+    from pfbench.benchmarks import measured_axes
+
     out = df.copy()
-    out["x_key"] = out["x_value"].map(lambda v: "" if pd.isna(v) else f"{v:.12g}")
+    out["x_key"] = out["x_value"].map(_x_text)
+    measured = [(s, x) in measured_axes() for s, x in zip(out["suite"], out["x_name"])]
+    if any(measured):
+        group = ["suite", "case", "variant", "metric", "backend", "x_name"]
+        sub = out[measured]
+        rank = sub.groupby(group, sort=False)["x_value"].rank(method="first").astype(int)
+        out.loc[sub.index, "x_key"] = ["#" + str(r) for r in rank]
     keys = [c if c != "x_value" else "x_key" for c in KEY_COLUMNS]
     return out.drop_duplicates(subset=keys, keep="last").set_index(keys)
 
 
-def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float = 0.05) -> pd.DataFrame:
-    """Match rows of two runs (A = baseline, B = new) and classify each change.
+def rounds_index(rounds: list[tuple[dict, list[float]]] | None) -> dict[tuple, list[float]]:
+    """(suite, case, variant, backend, x_name, x_key) -> seconds per round, from a run's benchmark entries."""
+    out = {}
+    for cols, seconds in rounds or []:
+        key = (cols.get("suite", ""), cols.get("case", ""), cols.get("variant", ""), cols.get("backend", ""),
+               cols.get("x_name", ""), _x_text(cols.get("x_value")))
+        out[key] = seconds
+    return out
 
-    Columns: the key, unit, value_a, value_b, change (B - A), change_rel, spread (combined), beyond_spread,
-    direction, verdict. Verdicts: same, better, worse, regression (worse, beyond spread and beyond the
-    threshold), changed (a deterministic analytic/counted/paper number moved at all: a failure), differs
-    (moved, no better side), within-noise, missing (only in A), new (only in B), n/a (no value on a side;
-    a value in A that became oom/error in B is a regression).
+
+def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float | None = None, *,
+                    rounds_a: list | None = None, rounds_b: list | None = None,
+                    missing_why: dict[str, str] | None = None, busy: dict[str, str] | None = None) -> pd.DataFrame:
+    """Match rows of two runs (A = baseline, B = new) and classify each change (see :data:`VERDICTS`).
+
+    ``threshold``: the relative change in the worse direction that fails, for every row; None: each metric's
+    declared ``fail_above`` (DEFAULT_FAIL_ABOVE where none is declared). ``rounds_a`` / ``rounds_b``: the runs'
+    timed rounds (:func:`pfbench.results.store.load_rounds`). ``missing_why``: suite -> why B lacks its rows.
+    ``busy``: suite -> the load that makes its timings inconclusive (in either run).
+    Columns: the key, unit, value_a, value_b, status_a, status_b, change (B - A), change_rel, spread (combined),
+    rounds_a, rounds_b, p_value, direction, threshold, verdict, why.
     """
-    ka, kb = _keyed(a), _keyed(b)
+    from pfbench.benchmarks import direction, metric_spec
+
+    ka, kb = keyed(a), keyed(b)
     cols = ["unit", "value", "spread", "status"]
     joined = ka[cols].add_suffix("_a").join(kb[cols].add_suffix("_b"), how="outer")
     in_a, in_b = joined.index.isin(ka.index), joined.index.isin(kb.index)
     out = joined.reset_index()
-    out["x_value"] = pd.to_numeric(out.pop("x_key").replace("", None), errors="coerce")
     out["unit"] = out["unit_b"].fillna(out["unit_a"]).fillna("")
     out["change"] = out["value_b"] - out["value_a"]
     out["change_rel"] = out["change"] / out["value_a"].abs().where(out["value_a"] != 0)
     sa, sb = out["spread_a"], out["spread_b"]
     out["spread"] = sa.fillna(0) + sb.fillna(0)
     out.loc[sa.isna() & sb.isna(), "spread"] = float("nan")
-    out["beyond_spread"] = out["spread"].isna() | (out["change"].abs() > out["spread"])
-    from pfbench.benchmarks import direction
-
-    # the better side and determinism come from each benchmark's declarations (pfbench.benchmarks), never names
-    out["direction"] = [direction(su, m) for su, m in zip(out["suite"], out["metric"])]
-    out["deterministic"] = [is_deterministic(su, m, be) for su, m, be in zip(out["suite"], out["metric"],
-                                                                              out["backend"])]
-    verdicts = []
-    for row, has_a, has_b in zip(out.itertuples(index=False), in_a, in_b):
-        verdicts.append(_verdict(row, has_a, has_b, threshold))
-    out["verdict"] = verdicts
-    cols = KEY_COLUMNS + ["unit", "value_a", "value_b", "status_a", "status_b", "change", "change_rel", "spread",
-                          "beyond_spread", "direction", "verdict"]
+    specs = [metric_spec(s, m) for s, m in zip(out["suite"], out["metric"])]
+    out["direction"] = [direction(s, m) for s, m in zip(out["suite"], out["metric"])]
+    out["deterministic"] = [bool(s and s.deterministic) for s in specs]
+    out["timed"] = [bool(s and s.timed) for s in specs]
+    out["threshold"] = [threshold if threshold is not None else
+                        (s.fail_above if s and s.fail_above is not None else DEFAULT_FAIL_ABOVE) for s in specs]
+    ra, rb = rounds_index(rounds_a), rounds_index(rounds_b)
+    round_keys = list(zip(out["suite"], out["case"], out["variant"], out["backend"], out["x_name"], out["x_key"]))
+    over = [bool(s and s.over_rounds) for s in specs]
+    out["rounds_a"] = [ra.get(k) if o else None for k, o in zip(round_keys, over)]
+    out["rounds_b"] = [rb.get(k) if o else None for k, o in zip(round_keys, over)]
+    judged = [_verdict(row, has_a, has_b, missing_why or {}, busy or {})
+              for row, has_a, has_b in zip(out.itertuples(index=False), in_a, in_b)]
+    out["verdict"] = [v for v, _, _ in judged]
+    out["p_value"] = [p for _, p, _ in judged]
+    out["why"] = [w for _, _, w in judged]
+    out["x_value"] = pd.to_numeric(out["x_key"].where(~out["x_key"].str.startswith("#")).replace("", None),
+                                   errors="coerce")
+    out["x_point"] = out.pop("x_key")
+    for side in ("rounds_a", "rounds_b"):
+        out[side] = [len(r) if isinstance(r, list) else float("nan") for r in out[side]]
+    cols = KEY_COLUMNS + ["x_point", "unit", "value_a", "value_b", "status_a", "status_b", "change", "change_rel",
+                          "spread", "rounds_a", "rounds_b", "p_value", "direction", "threshold", "verdict", "why"]
     return out[cols].sort_values(KEY_COLUMNS[:4], kind="stable").reset_index(drop=True)
 
 
-def _verdict(row, has_a: bool, has_b: bool, threshold: float) -> str:
+def _verdict(row, has_a: bool, has_b: bool, missing_why: dict[str, str],
+             busy: dict[str, str]) -> tuple[str, float, str]:
+    """(verdict, p-value or NaN, why) of one matched row."""
+    nan = float("nan")
     if not has_a:
-        return "new"
+        return "new", nan, "only in B"
     if not has_b:
-        return "missing"
+        return "missing", nan, missing_why.get(row.suite, "not in B")
     va, vb = row.value_a, row.value_b
     if pd.isna(va) and pd.isna(vb):
-        return "same" if row.status_a == row.status_b else "n/a"
+        return ("same" if row.status_a == row.status_b else "n/a"), nan, f"no value ({row.status_a} / {row.status_b})"
     if pd.isna(vb) and row.status_b in ("oom", "error"):
-        return "regression"  # measured before, fails (out of memory / error) now
+        return "regression", nan, f"measured in A, {row.status_b} in B"
     if pd.isna(va) or pd.isna(vb):
-        return "n/a"
+        return "n/a", nan, f"no value in {'A' if pd.isna(va) else 'B'}"
     if math.isclose(va, vb, rel_tol=1e-9, abs_tol=0.0):
-        return "same"
+        return "same", nan, ""
     if row.deterministic:
-        return "changed"
-    if row.direction == 0:
-        return "differs"
-    if not row.beyond_spread:
-        return "within-noise"
-    worse = (vb - va) * row.direction < 0
-    if not worse:
-        return "better"
+        return "changed", nan, "a declared deterministic count moved"
     rel = abs(vb - va) / abs(va) if va != 0 else math.inf
-    return "regression" if rel > threshold else "worse"
+    if rel < 0.0005:
+        return "same", nan, "the change rounds to 0.0%"
+    if row.direction == 0:
+        return "differs", nan, "a setting"
+    worse = (vb - va) * row.direction < 0
+    if row.timed and row.suite in busy:
+        return BUSY, nan, busy[row.suite]
+    if isinstance(row.rounds_a, list) or isinstance(row.rounds_b, list):
+        return _judge_rounds(row, worse, rel)
+    if pd.isna(row.spread):
+        return UNKNOWN, nan, "one measurement and no spread in either run"
+    if row.spread <= 0:  # a measured spread of exactly 0 comes from one round (an IQR of one value), not from a test
+        return UNKNOWN, nan, "a spread of 0 in both runs (one round each)"
+    if abs(vb - va) <= row.spread:
+        return "within-noise", nan, "within the combined spread"
+    if not worse:
+        return "better", nan, "beyond the combined spread"
+    return ("regression" if rel > row.threshold else "worse"), nan, \
+        f"beyond the combined spread; {rel:.1%} {'>' if rel > row.threshold else '<='} {row.threshold:.0%}"
 
 
-FAILING_VERDICTS = ("regression", "changed", "missing")
+def _judge_rounds(row, worse: bool, rel: float) -> tuple[str, float, str]:
+    na = len(row.rounds_a) if isinstance(row.rounds_a, list) else 0
+    nb = len(row.rounds_b) if isinstance(row.rounds_b, list) else 0
+    if min(na, nb) < MIN_ROUNDS:
+        return UNKNOWN, float("nan"), f"{na} round(s) in A, {nb} in B; the rank test needs {MIN_ROUNDS} in each"
+    p = rounds_differ_p(row.rounds_a, row.rounds_b)
+    over = f"{na} vs {nb} rounds, rank test p = {p:.2g}"
+    if p >= RANK_TEST_ALPHA:
+        return "within-noise", p, f"{over} >= {RANK_TEST_ALPHA:g}"
+    if not worse:
+        return "better", p, over
+    return ("regression" if rel > row.threshold else "worse"), p, \
+        f"{over}; {rel:.1%} {'>' if rel > row.threshold else '<='} {row.threshold:.0%}"
 
 
 def comparison_failed(table: pd.DataFrame) -> bool:
     """True when a comparison holds a regression beyond the threshold, a changed deterministic count, or a
     baseline row that the new run lacks (lost results must not pass)."""
     return bool(table["verdict"].isin(FAILING_VERDICTS).any())
+
+
+def verdict_counts(table: pd.DataFrame) -> str:
+    """'same 120, unknown: too few rounds 12, ...' (most frequent first)."""
+    return ", ".join(f"{k} {v}" for k, v in table["verdict"].value_counts().items())
 
 
 CONTEXT_CHECKED = ("preset", "device", "dtype")

@@ -76,16 +76,10 @@ def benchmark_rows(data: dict, suite: str) -> list[dict]:
     when = data.get("datetime")
     rows: list[dict] = []
     for bench in data.get("benchmarks", []):
-        extra = dict(bench.get("extra_info") or {})
+        base, extra = _entry_base(bench, suite)
         stats = bench.get("stats") or {}
-        base = {"suite": suite, "source": "benchmark", "case": bench.get("name", ""), "variant": "", "backend": ""}
         if when:
             base["time"] = when
-        for key in _EXTRA_STRING_COLUMNS:
-            if isinstance(extra.get(key), str):
-                base[key] = extra.pop(key)
-        if isinstance(extra.get("x_value"), (int, float)) and not isinstance(extra["x_value"], bool):
-            base["x_value"] = float(extra.pop("x_value"))
         base.setdefault("status", "ok")
         group = bench.get("group")
         base["note"] = base.get("note") or (f"group {group}" if group else "")
@@ -109,12 +103,45 @@ def benchmark_rows(data: dict, suite: str) -> list[dict]:
     return rows
 
 
-def read_benchmark_json(path: str | Path, suite: str | None = None) -> list[dict]:
-    """Read one pytest-benchmark JSON file into rows; a broken file raises a ValueError naming it."""
-    path = Path(path)
+def _entry_base(bench: dict, suite: str) -> tuple[dict, dict]:
+    """(the row columns one pytest-benchmark entry fills, its numeric extra_info left to become rows)."""
+    extra = dict(bench.get("extra_info") or {})
+    base = {"suite": suite, "source": "benchmark", "case": bench.get("name", ""), "variant": "", "backend": ""}
+    for key in _EXTRA_STRING_COLUMNS:
+        if isinstance(extra.get(key), str):
+            base[key] = extra.pop(key)
+    if isinstance(extra.get("x_value"), (int, float)) and not isinstance(extra["x_value"], bool):
+        base["x_value"] = float(extra.pop("x_value"))
+    return base, extra
+
+
+def benchmark_rounds(data: dict, suite: str) -> list[tuple[dict, list[float]]]:
+    """(row columns, seconds of every timed round) per pytest-benchmark entry that kept its rounds
+    (``stats.data``; the runner passes --benchmark-json, which keeps them). The columns match the entry's rows
+    from :func:`benchmark_rows`, so a timing row finds its rounds by its key."""
+    out = []
+    for bench in data.get("benchmarks", []):
+        seconds = (bench.get("stats") or {}).get("data")
+        if isinstance(seconds, list) and all(isinstance(s, (int, float)) for s in seconds):
+            out.append((_entry_base(bench, suite)[0], [float(s) for s in seconds]))
+    return out
+
+
+def _read_benchmark_document(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid pytest-benchmark JSON ({err.msg}); rerun that suite "
                          f"(`pfbench run --resume RUN_DIR`) or delete the file") from None
-    return benchmark_rows(data, suite or path.stem)
+
+
+def read_benchmark_json(path: str | Path, suite: str | None = None) -> list[dict]:
+    """Read one pytest-benchmark JSON file into rows; a broken file raises a ValueError naming it."""
+    path = Path(path)
+    return benchmark_rows(_read_benchmark_document(path), suite or path.stem)
+
+
+def read_benchmark_rounds(path: str | Path, suite: str | None = None) -> list[tuple[dict, list[float]]]:
+    """The timed rounds of one pytest-benchmark JSON file (:func:`benchmark_rounds`)."""
+    path = Path(path)
+    return benchmark_rounds(_read_benchmark_document(path), suite or path.stem)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from pfbench.core.files import read_json
-from pfbench.results.rows import read_benchmark_json, read_rows_jsonl
+from pfbench.results.rows import read_benchmark_json, read_benchmark_rounds, read_rows_jsonl
 from pfbench.results.schema import RESULTS_CSV, RESULTS_PARQUET, tidy_frame
 
 # ---------------------------------------------------------------------------------------------
@@ -102,6 +102,14 @@ def load_results(run_dir: str | Path, *, refresh: bool = True) -> pd.DataFrame:
         return tidy_frame(pd.read_csv(run_dir / RESULTS_CSV).to_dict("records"))
     raise FileNotFoundError(f"{run_dir} has no results: run `pfbench run` first or point at a folder containing "
                             f"{RESULTS_PARQUET} (or rows/*.jsonl, benchmarks/*.json)")
+
+
+def load_rounds(run_dir: str | Path) -> list[tuple[dict, list[float]]]:
+    """Every pytest-benchmark entry's timed rounds in the run's benchmarks/*.json (empty when it has none)."""
+    out = []
+    for path in sorted((Path(run_dir) / "benchmarks").glob("*.json")):
+        out += read_benchmark_rounds(path)
+    return out
 
 
 def read_statuses(run_dir: str | Path) -> pd.DataFrame:

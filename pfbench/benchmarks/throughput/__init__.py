@@ -1,7 +1,7 @@
 """A training step and a full generation per variant: time, FLOPs (analytic and FlopCounterMode), FLOP/s, MFU,
 and the measured speedup over full_sequence beside the FLOP-predicted one."""
 from pfbench.benchmarks._lazy import lazy
-from pfbench.benchmarks.base import Benchmark, Claim, Metric
+from pfbench.benchmarks.base import Benchmark, Claim, Metric, mark_timed
 
 METRICS = (
     Metric("speedup_vs_full_sequence", "x", "higher", doc="full_sequence time / this variant's time (wall; "
@@ -49,6 +49,14 @@ METRICS = (
     Metric("energy_short_window", "", "setting"),
     Metric("a100_projection_s", "s", "lower", doc="projected A100 seconds at this run's MFU"),
 )
+
+
+# measured from elapsed time: inconclusive in `pfbench compare` when the machine was busy
+METRICS = mark_timed(
+    METRICS, "speedup_vs_full_sequence", "speedup_vs_full_sequence_ci_low", "speedup_vs_full_sequence_ci_high",
+    "speedup_cpu_vs_full_sequence", "speedup_cpu_vs_full_sequence_ci_low", "speedup_cpu_vs_full_sequence_ci_high",
+    "speedup_ratio", "achieved_flops_per_s", "mfu", "tokens_per_s", "samples_per_s", "frames_per_s",
+    "energy_per_call_j", "a100_projection_s")
 
 BENCHMARK = Benchmark(
     name="throughput", suite_file="test_throughput.py", title="Throughput", metrics=METRICS,

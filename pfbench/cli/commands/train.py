@@ -26,8 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a config key, e.g. --set data.latents=DIR (trains on precomputed latents)")
     p.add_argument("--steps", type=positive_int, default=None, help="total steps (default: the preset's train_steps)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="global batch, all processes together")
-    p.add_argument("--lr", type=float_range(0.0, 10.0, lo_open=True, what="a learning rate"), default=1e-3)
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--lr", type=float_range(0.0, 10.0, lo_open=True, what="a learning rate"), default=1e-3,
+                   help="AdamW learning rate (default 1e-3)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the initial weights and the data order (default 0)")
     p.add_argument("--device", default="cpu", type=device, help="cpu | cuda (under torchrun each rank takes cuda:LOCAL_RANK)")
     p.add_argument("--out", required=True, help="run folder: config.json, log.csv, last.pt, ckpt-<step>.pt; an "
                                                 "existing folder is resumed from its last.pt")
@@ -38,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", type=int_range(0, 10 ** 6, "a count"), default=3, help="ckpt-<step>.pt files kept besides last.pt")
     p.add_argument("--label-dropout", type=probability, default=0.1,
                    help="probability that a label is replaced by the null label (trains classifier-free guidance)")
-    p.add_argument("--ema-decay", type=probability, default=0.999)
+    p.add_argument("--ema-decay", type=probability, default=0.999,
+                   help="decay of the EMA weights kept beside the trained ones (default 0.999)")
     p.add_argument("--stream-chunk", type=positive_int, default=1,
                    help="samples per random stream; processes split whole chunks (1: any process count)")
     p.add_argument("--deterministic", action="store_true",

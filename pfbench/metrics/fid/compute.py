@@ -94,8 +94,10 @@ class FrameDataset(Dataset):
 
 
 def frames_from_path(path: str | Path, size: int, fps: float | None = None,
-                     max_frames_per_video: int | None = None) -> tuple[FrameDataset, list[str]]:
-    """Every image and (sampled) video frame under ``path`` as a FrameDataset; unreadable files are listed."""
+                     max_frames_per_video: int | None = None, progress: bool = False) -> tuple[FrameDataset, list[str]]:
+    """Every image and (sampled) video frame under ``path`` as a FrameDataset; unreadable files are listed.
+    ``progress``: a bar over the files on stderr (pfbench.core.progress)."""
+    from pfbench.core.progress import bar
     from pfbench.core.video_read import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoReadError, iter_frames
 
     root = Path(path)
@@ -103,7 +105,7 @@ def frames_from_path(path: str | Path, size: int, fps: float | None = None,
         raise FileNotFoundError(f"{root}: no such folder; pass a folder of images or videos")
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
     batches, groups, errors = [], [], []
-    for index, f in enumerate(files):
+    for index, f in enumerate(bar(files, desc=f"reading {root.name}", enabled=progress, unit="file")):
         ext = f.suffix.lower()
         try:
             if ext in IMAGE_EXTENSIONS:
@@ -140,10 +142,11 @@ class FidConfig:
     confidence: float = 0.95
     seed: int = 0
     features_dim: int | None = None       # also a Fréchet distance in this many dims, PCA fitted on the real set
+    progress: bool = False                # torch-fidelity's bar over the feature extraction (stderr, a terminal)
 
 
 def extract_features(dataset: Dataset, extractor: str = OFFLINE_EXTRACTOR, weights_path: str | None = None,
-                     batch_size: int = 64, device: str = "cpu") -> torch.Tensor:
+                     batch_size: int = 64, device: str = "cpu", progress: bool = False) -> torch.Tensor:
     """(N, D) float32 features of a uint8 dataset through torch-fidelity's extractor and data loader.
 
     Under torchrun (an initialized process group) each rank extracts a contiguous slice; all ranks get the
@@ -154,18 +157,21 @@ def extract_features(dataset: Dataset, extractor: str = OFFLINE_EXTRACTOR, weigh
     if ctx.distributed:
         return distributed.sharded_features(
             lambda part: _extract_local(part, extractor, weights_path, batch_size, ctx.device), dataset, ctx)
-    return _extract_local(dataset, extractor, weights_path, batch_size, device)
+    return _extract_local(dataset, extractor, weights_path, batch_size, device, progress)
 
 
 def _extract_local(dataset: Dataset, extractor: str, weights_path: str | None, batch_size: int,
-                   device: str) -> torch.Tensor:
+                   device: str, progress: bool = False) -> torch.Tensor:
+    from pfbench.core.progress import tty_progress
     from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
     weights = resolve_weights(extractor, weights_path)
     cuda = device.startswith("cuda")
     kwargs = {"feature_extractor_weights_path": weights} if weights else {}
     fe = create_feature_extractor(extractor, [_feature_layer(extractor)], cuda=cuda, verbose=False, **kwargs)
-    feats = get_featuresdict_from_dataset(dataset, fe, batch_size, cuda, save_cpu_ram=True, verbose=False)
+    # verbose: torch-fidelity's own tqdm bar over the samples (stderr)
+    feats = get_featuresdict_from_dataset(dataset, fe, batch_size, cuda, save_cpu_ram=True,
+                                          verbose=tty_progress(progress))
     return feats[_feature_layer(extractor)].float()  # (N, D)
 
 
@@ -236,8 +242,8 @@ def compute_fid(real, fake, config: FidConfig = None) -> FidResult:
         raise ValueError(f"unknown extractor {config.extractor!r}: choose one of {', '.join(EXTRACTORS)}")
     ds_real = real if isinstance(real, Dataset) else FrameDataset(real, spec.input_size)
     ds_fake = fake if isinstance(fake, Dataset) else FrameDataset(fake, spec.input_size)
-    f1, f2 = (extract_features(ds, config.extractor, config.weights_path, config.batch_size, config.device)
-              for ds in (ds_real, ds_fake))
+    f1, f2 = (extract_features(ds, config.extractor, config.weights_path, config.batch_size, config.device,
+                               config.progress) for ds in (ds_real, ds_fake))
     return metrics_from_features(f1, f2, config, getattr(ds_real, "groups", None), getattr(ds_fake, "groups", None))
 
 

