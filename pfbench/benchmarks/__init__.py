@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pfbench.benchmarks.base import Benchmark, Metric
+from pfbench.benchmarks.base import TIMING_FAIL_ABOVE, Benchmark, Metric
 
-# Rows results.benchmark_rows derives from every pytest-benchmark JSON entry, whatever the suite. Between two runs
-# on shared CPUs the same code's timings drift by tens of percent, so a timing regresses only when its rounds differ
-# (a rank test) AND it moved by more than TIMING_FAIL_ABOVE; `pfbench compare --fail-above` tightens it.
-TIMING_FAIL_ABOVE = 0.5
+# Rows results.benchmark_rows derives from every pytest-benchmark JSON entry, whatever the suite: a timing regresses
+# only when its rounds differ (a rank test) AND it moved by more than TIMING_FAIL_ABOVE; `pfbench compare
+# --fail-above` tightens it.
 TIMING_METRICS: tuple[Metric, ...] = (
     Metric("time_s", "s", "lower", doc="median seconds per round (spread: IQR)", over_rounds=True,
            fail_above=TIMING_FAIL_ABOVE, timed=True),

@@ -42,14 +42,21 @@ class Metric:
             raise ValueError(f"metric {self.name!r}: fail_above must be a non-negative fraction, got {self.fail_above}")
 
 
+# Between two runs on shared CPUs the same code's timings drift by tens of percent: a timed metric that declares no
+# threshold of its own fails `pfbench compare` only when it moved beyond its noise AND by more than this.
+TIMING_FAIL_ABOVE = 0.5
+
+
 def mark_timed(metrics: tuple[Metric, ...], *names: str) -> tuple[Metric, ...]:
-    """``metrics`` with those named declared ``timed``; a name that is not among them is a ValueError."""
+    """``metrics`` with those named declared ``timed`` (threshold TIMING_FAIL_ABOVE unless one is declared); a
+    name that is not among them is a ValueError."""
     from dataclasses import replace
 
     unknown = set(names) - {m.name for m in metrics}
     if unknown:
         raise ValueError(f"mark_timed: {sorted(unknown)} are not declared metrics")
-    return tuple(replace(m, timed=True) if m.name in names else m for m in metrics)
+    return tuple(replace(m, timed=True, fail_above=TIMING_FAIL_ABOVE if m.fail_above is None else m.fail_above)
+                 if m.name in names else m for m in metrics)
 
 
 @dataclass(frozen=True)

@@ -103,8 +103,11 @@ def window(start: CpuSnapshot, end: CpuSnapshot, cores: int | None = None) -> Ma
     own = max(end.own_s - start.own_s, 0.0)
     others = max((end.busy_s - start.busy_s) - own, 0.0)
     steal = max(end.steal_s - start.steal_s, 0.0)
-    return MachineWindow(seconds, cores, load, min(others / total, 1.0), min(steal / total, 1.0),
-                         min(own / total, 1.0), source="/proc/stat")
+
+    def share(part: float) -> float:  # rounded: a difference of float tick sums leaves 1e-13 where 0 was meant
+        return min(round(part / total, 4), 1.0)
+
+    return MachineWindow(seconds, cores, load, share(others), share(steal), share(own), source="/proc/stat")
 
 
 class MachineProbe:

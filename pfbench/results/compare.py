@@ -6,8 +6,9 @@ recorded, never by a metric's name or backend:
   (a two-sided rank test, :func:`pfbench.metrics.stats.rounds_differ_p`): worse only when the rounds differ AND the
   value moved beyond the declared threshold; ``unknown: too few rounds`` when either run has fewer rounds than the
   test needs (never a failure);
-- any metric declared ``timed`` (timings, speeds, speedups) is ``unknown: machine busy`` when either run's suite saw
-  a 1-minute load above its CPUs (never a failure);
+- any metric declared ``timed`` (timings, speeds, speedups) is ``unknown: machine busy`` when either run's suite ran
+  on a busy machine (pfbench.measure.machine_load.BUSY_RULE over its recorded window; never a failure), and fails
+  only beyond its threshold (50% unless it declares one: timings drift between runs);
 - any other measured metric is judged by its recorded spread (interval half-width, IQR): beyond the combined spread
   and the threshold; without a spread in either run, or a spread of 0 (an IQR over one round), it is
   ``unknown: too few rounds``;
@@ -36,7 +37,7 @@ VERDICTS = {
     "changed": "a declared deterministic count moved (fails)",
     "within-noise": "moved within the spread, or the rounds do not differ",
     UNKNOWN: "either run has too few rounds (or no spread) to tell noise from a change",
-    BUSY: "a timing measured while other processes competed for the CPUs (load above the CPU count) in either run",
+    BUSY: "a timing measured while other processes competed for the CPUs (a busy machine) in either run",
     "differs": "a setting (no better side) moved",
     "missing": "in A, not in B (fails; `why` says whether B's suite was skipped, failed or did not emit it)",
     "new": "in B only",

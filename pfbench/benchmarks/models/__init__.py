@@ -2,7 +2,7 @@
 latency and memory at each pyramid stage's latent size, measured per-stage cost against the FLOP-predicted one,
 and a pyramid schedule's end-to-end saving measured by timing pfbench's samplers over the real module."""
 from pfbench.benchmarks._lazy import lazy
-from pfbench.benchmarks.base import Benchmark, Metric
+from pfbench.benchmarks.base import Benchmark, Metric, mark_timed
 
 METRICS = (
     Metric("forward_s", "s", "lower", doc="median seconds of one forward at the stage's latent size"),
@@ -21,6 +21,10 @@ METRICS = (
                                                          "(card) and flop-counter (module) backends"),
     Metric("counted_vs_analytic", "fraction", "setting", True, doc="module FLOPs / card FLOPs - 1 (full config)"),
 )
+
+# measured from elapsed time: inconclusive in `pfbench compare` when the machine was busy
+METRICS = mark_timed(METRICS, "forward_s", "stage_cost_measured", "stage_cost_measured_over_predicted", "sample_s",
+                     "pyramid_saving_measured")
 
 BENCHMARK = Benchmark(
     name="models", suite_file="test_diffusers_models.py",

@@ -14,7 +14,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("config", help="print a commented config file (TOML) or the list of keys",
                               description="Configs are TOML files: `pfbench config show cpu > study.toml`, edit, then "
                                           "`pfbench run --config study.toml`.")
-    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", help="show: a commented config file; keys: every key")
     show = sub.add_parser("show", help="print a preset or a config file, resolved and commented")
     show.add_argument("name", metavar="NAME|FILE", help=f"a built-in preset ({', '.join(PRESETS)}) or a TOML file")
     show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key first")

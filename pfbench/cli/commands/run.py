@@ -57,8 +57,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, and the key list in the epilog kept one key a line."""
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The key list in the epilog kept one key a line (each option states its own default)."""
 
 
 def run(args: argparse.Namespace) -> int:
