@@ -38,7 +38,7 @@ from reference_model.variants import VARIANTS
 
 GIB = 2**30
 # Wall-seconds limit per ladder (frames, resolution) per variant; other presets (GPU) get DEFAULT_TIME_LIMIT_S.
-TIME_LIMIT_S = {"smoke": 3.0, "cpu": 7.0, "gpu-smoke": 5.0, "gpu": 20.0}
+TIME_LIMIT_S = {"smoke": 1.5, "cpu": 3.0, "gpu-smoke": 5.0, "gpu": 20.0}
 DEFAULT_TIME_LIMIT_S = 240.0
 # On CUDA these variants are swept a second time with activation checkpointing on (rows "<variant>+checkpointing").
 CHECKPOINTED_VARIANTS = ("full_sequence", "pyramid_ar")

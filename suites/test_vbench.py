@@ -66,7 +66,7 @@ def test_offline_dimension_throughput(benchmark, pf_preset, pf_record, clips, ct
                     f"the cpu preset: its cost barely depends on the content the other clips vary (within 20% across the three, "
                     f"measured)")
     frames = clips[clip]
-    rounds = 1 if pf_preset.name == "smoke" else min(2, pf_preset.benchmark_rounds)  # + 1 warm-up: 45 runs on cpu
+    rounds = 1 if pf_preset.name in ("smoke", "cpu") else min(2, pf_preset.benchmark_rounds)  # + 1 warm-up
     result = benchmark.pedantic(lambda: score_stream(chunk_array(frames, 16), FPS, [dimension], ctx),
                                 rounds=rounds, warmup_rounds=1, iterations=1)
     score = result[0][dimension]

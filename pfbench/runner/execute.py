@@ -31,11 +31,16 @@ Echo = Callable[[str], None]
 
 
 
+# pytest plugins no suite uses, blocked in each suite's process: importing hypothesis alone costs ~1.3 s a suite
+UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:xdist", "-p", "no:xdist.looponfail")
+
+
 def suite_command(spec: RunSpec, suite: str, suite_file: Path) -> list[str]:
     """The pytest command line of one suite (the suites/conftest.py contract): the run's config.json, device and
     folder; pytest-benchmark JSON for the tidy table, and a save into the run's pytest-benchmark storage."""
     run_dir = spec.run_dir.resolve()
     return [sys.executable, "-m", "pytest", str(suite_file), "-q", "-rfEs", "-p", "no:cacheprovider",
+            *UNUSED_PLUGINS,
             "--pf-config", str(run_dir / "config.json"), "--pf-preset", spec.preset.name,
             "--pf-device", spec.device, "--pf-run-dir", str(run_dir),
             "--benchmark-json", str(run_dir / "benchmarks" / f"{suite}.json"),

@@ -13,19 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_model_state_dict,
-    get_optimizer_state_dict,
-    set_model_state_dict,
-    set_optimizer_state_dict,
-)
-
 from pfbench.core.distributed import DistContext, gather_list
 from pfbench.train.checkpoint import CHECKPOINT_FORMAT, load_payload, trained_time_conditioning
 
-_FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
-_LOAD = StateDictOptions(full_state_dict=True)
+
+
+def _dcp():
+    """torch.distributed.checkpoint.state_dict, imported when a checkpoint is written or read: importing it costs
+    ~1.3 s, which every process that only trains or measures (each suite, each memory child) would pay."""
+    from torch.distributed.checkpoint import state_dict
+
+    return state_dict
 
 
 @dataclass
@@ -128,8 +126,10 @@ def set_rng_state(s: dict) -> None:
 def build_payload(identity: dict, preset, core, opt, sched, ema: EmaWeights, progress: Progress,
                   ctx: DistContext) -> dict:
     """The checkpoint dict (call on every rank: FSDP2 gathers shards, RNG states are gathered per rank)."""
-    model_sd = get_model_state_dict(core, options=_FULL)
-    opt_sd = get_optimizer_state_dict(core, opt, options=_FULL)
+    dcp = _dcp()
+    full = dcp.StateDictOptions(full_state_dict=True, cpu_offload=True)
+    model_sd = dcp.get_model_state_dict(core, options=full)
+    opt_sd = dcp.get_optimizer_state_dict(core, opt, options=full)
     rngs = gather_list([rng_state()], ctx)
     return {
         "format": CHECKPOINT_FORMAT, "identity": identity, "model_config": identity["model_config"],
@@ -155,8 +155,10 @@ def load_run_payload(path) -> dict:
 
 def restore(payload: dict, core, opt, sched, ema: EmaWeights, progress: Progress, ctx: DistContext) -> None:
     """Put a checkpoint back into a freshly built model/optimizer/schedule (any world size)."""
-    set_model_state_dict(core, payload["state_dict"], options=_LOAD)
-    set_optimizer_state_dict(core, opt, payload["optimizer"], options=_LOAD)
+    dcp = _dcp()
+    load = dcp.StateDictOptions(full_state_dict=True)
+    dcp.set_model_state_dict(core, payload["state_dict"], options=load)
+    dcp.set_optimizer_state_dict(core, opt, payload["optimizer"], options=load)
     sched.load_state_dict(payload["scheduler"])
     ema.load_state_dict(payload["ema"])
     for k, v in payload["progress"].items():

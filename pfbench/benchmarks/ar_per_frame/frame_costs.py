@@ -53,7 +53,7 @@ def ar_cost_config(preset: Preset, window: int | None = None) -> ARCostConfig:
     if window is None:
         window = preset.ar_window
     schedule = preset.sampling_schedule()
-    rounds = min(preset.benchmark_rounds, 2 if preset.device == "cpu" else 3)  # cpu: a default run's minutes
+    rounds = min(preset.benchmark_rounds, 1 if preset.device == "cpu" else 3)  # cpu: a default run's minutes
     return ARCostConfig(frames=preset.frames, window=window, rounds=rounds,
                         warmup_rounds=min(preset.warmup_rounds, 1), schedule=schedule)
 
