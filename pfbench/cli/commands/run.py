@@ -25,7 +25,7 @@ def register(subparsers) -> None:
         formatter_class=_HelpFormatter,
     )
     p.add_argument("--preset", default=None, choices=list(PRESETS),
-                   help=f"a built-in config (default: {DEFAULT_PRESET}; smoke takes about 2.5 minutes on 2 cores)")
+                   help=f"a built-in config (default: {DEFAULT_PRESET}; smoke takes about 2 minutes on 2 cores)")
     p.add_argument("--config", type=existing_file, default=None, metavar="FILE",
                    help="your TOML config (start from `pfbench config show cpu`; base = \"NAME\" inherits a preset)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
