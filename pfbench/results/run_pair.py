@@ -81,24 +81,22 @@ def busy_suites(run_dir: str | Path, side: str) -> dict[str, str]:
     the hypervisor stole more) than :data:`pfbench.measure.machine_load.BUSY_RULE` allows."""
     statuses = read_statuses(run_dir) if (Path(run_dir) / "status").is_dir() else pd.DataFrame()
     out = {}
-    for rec in statuses.to_dict("records"):
-        others, steal = rec.get("others_cpu_share"), rec.get("steal_share")
-        others = None if others is None or pd.isna(others) else float(others)
-        steal = None if steal is None or pd.isna(steal) else float(steal)
-        if BUSY_RULE.busy(others, steal):
-            load, cores = rec.get("load_average"), rec.get("cores")
-            where = (f", load average {load:.2f} on {int(cores)} cores"
-                     if load is not None and cores and not pd.isna(load) and not pd.isna(cores) else "")
-            out[rec["suite"]] = (f"run {side}: other processes took {others or 0.0:.0%} of the CPU"
-                                 + (f", steal {steal:.0%}" if steal else "") + f"{where} while suite "
-                                 f"{rec['suite']} ran")
+    for rec in statuses.to_dict("records"):  # read_statuses gives NaN where a status file lacks a share
+        others, steal, load, cores = (rec.get(k) for k in ("others_cpu_share", "steal_share", "load_average", "cores"))
+        known = [not pd.isna(v) for v in (others, steal, load, cores)]
+        if not BUSY_RULE.busy(others if known[0] else None, steal if known[1] else None):
+            continue
+        out[rec["suite"]] = (f"run {side}: other processes took {others if known[0] else 0.0:.0%} of the CPU"
+                             + (f", steal {steal:.0%}" if known[1] and steal else "")
+                             + (f", load average {load:.2f} on {int(cores)} cores" if known[2] and known[3] else "")
+                             + f" while suite {rec['suite']} ran")
     return out
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path, threshold: float | None = None, *,
                  name_a: str | None = None, name_b: str | None = None, ignore_load: bool = False) -> Comparison:
     """Compare run folder B against baseline A (:func:`pfbench.results.compare.compare_results`); with
-    ``ignore_load`` timings are tested even where a run's suite saw a load above its CPUs."""
+    ``ignore_load`` timings are tested even where a run's suite ran on a busy machine (:func:`busy_suites`)."""
     a, b = load_results(run_a), load_results(run_b)
     busy = {} if ignore_load else busy_suites(run_a, "A")
     for suite, why in ({} if ignore_load else busy_suites(run_b, "B")).items():
