@@ -33,8 +33,8 @@ def register(subparsers) -> None:
                         "each metric's declared threshold, 5%% where none is declared, 50%% for timings)")
     p.add_argument("--all", action="store_true", help="list identical rows too")
     p.add_argument("--ignore-load", action="store_true",
-                   help="test timings even where a run's suite saw a 1-minute load above its CPUs (by default "
-                        "those timings are 'unknown: machine busy')")
+                   help="test timings even where a run's suite ran on a busy machine (other processes took > 15%% of "
+                        "the CPU, or steal > 5%%; by default those timings are 'unknown: machine busy')")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (summary, passed, counts, rows, warnings) instead of the table")
     p.add_argument("--csv", type=Path, default=None, help="also write the full comparison table to this CSV")
