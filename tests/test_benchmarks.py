@@ -172,3 +172,47 @@ def test_a_timed_measure_of_a_busy_machine_is_unknown_and_others_are_judged():
     assert compare_results(a, b, busy={"memory": "busy"})["verdict"].iloc[0] == "regression"
     with pytest.raises(ValueError, match="not declared"):
         mark_timed((Metric("a", "s", "lower"),), "b")
+
+
+def test_a_timed_spread_over_few_rounds_is_no_evidence_but_many_rounds_are():
+    """A models forward timed 3 times: its IQR says nothing about the next process. The same change over 10
+    recorded rounds each, beyond the spread and the threshold, is a regression."""
+    row = {"suite": "models", "case": "wan", "variant": "stage1", "metric": "forward_s", "backend": "measured",
+           "spread": 0.001}
+    few = compare_results(tidy_frame([{**row, "value": 0.01, "rounds": 3}]),
+                          tidy_frame([{**row, "value": 0.018, "rounds": 3}])).iloc[0]
+    assert few["verdict"] == "unknown: too few rounds" and "3 round(s) in A, 3 in B" in few["why"]
+    assert few["rounds_a"] == 3
+    many = compare_results(tidy_frame([{**row, "value": 0.01, "rounds": 10}]),
+                           tidy_frame([{**row, "value": 0.018, "rounds": 10}])).iloc[0]
+    assert many["verdict"] == "regression"
+    # a count is not excused by its rounds: only timed metrics are
+    mem = {"suite": "memory", "case": "c", "variant": "v", "metric": "peak_memory_bytes", "spread": 1.0}
+    out = compare_results(tidy_frame([{**mem, "value": 1e9, "rounds": 1}]),
+                          tidy_frame([{**mem, "value": 3e9, "rounds": 1}])).iloc[0]
+    assert out["verdict"] == "regression"
+
+
+def test_a_bound_is_not_judged_as_a_measurement():
+    row = {"suite": "memory", "case": "frontier", "variant": "v", "metric": "max_frames_fit"}
+    a = tidy_frame([{**row, "value": 11.0, "spread": 0.1}])
+    b = tidy_frame([{**row, "value": 5.0, "spread": 0.1, "bound": "lower"}])
+    out = compare_results(a, b).iloc[0]
+    assert out["verdict"] == "unknown: a bound" and "B: a lower bound" in out["why"]
+    assert compare_results(a, tidy_frame([{**row, "value": 5.0, "spread": 0.1}])).iloc[0]["verdict"] == "regression"
+
+
+def test_sweep_points_beyond_a_time_capped_stop_are_not_missing():
+    """B's frontier search stopped at 4 frames (its time cap, a skipped point): A's points at 4 and 8 frames are
+    'cut short', never 'missing'; a point before the stop that B lacks is still missing and fails."""
+    def point(x, **kw):
+        return {"suite": "memory", "case": "frames_sweep", "variant": "v", "metric": "peak_memory_bytes",
+                "x_name": "latent_frames", "x_value": x, "value": 1e8 * x, **kw}
+    a = tidy_frame([point(1), point(2), point(4), point(8)])
+    b = tidy_frame([point(2), point(4, value=None, status="skipped", note="time cap, not memory")])
+    out = compare_results(a, b).set_index("x_value")["verdict"]
+    assert out[1.0] == "missing" and out[2.0] == "same"
+    assert out[8.0] == "unknown: sweep cut short"
+    assert out[4.0] == "n/a"  # a value in A, a skipped point in B: nothing to compare, nothing lost
+    why = compare_results(a, b).set_index("x_value")["why"][8.0]
+    assert "stopped at latent_frames = 4" in why and "time cap" in why

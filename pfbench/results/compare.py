@@ -8,7 +8,9 @@ recorded, never by a metric's name or backend:
   test needs (never a failure);
 - any metric declared ``timed`` (timings, speeds, speedups) is ``unknown: machine busy`` when either run's suite ran
   on a busy machine (pfbench.measure.machine_load.BUSY_RULE over its recorded window; never a failure), and fails
-  only beyond its threshold (50% unless it declares one: timings drift between runs);
+  only beyond its threshold (50% unless it declares one: timings drift between runs), and is
+  ``unknown: too few rounds`` when its row records fewer rounds than the rank test needs in either run: the spread
+  of three rounds says nothing about the next process;
 - any other measured metric is judged by its recorded spread (interval half-width, IQR): beyond the combined spread
   and the threshold; without a spread in either run, or a spread of 0 (an IQR over one round), it is
   ``unknown: too few rounds``;
@@ -27,7 +29,11 @@ DEFAULT_FAIL_ABOVE = 0.05  # a metric that declares no threshold of its own
 MIN_ROUNDS = min_rounds_for_rank_test(RANK_TEST_ALPHA)
 UNKNOWN = "unknown: too few rounds"
 BUSY = "unknown: machine busy"
+BOUND = "unknown: a bound"
+CUT_SHORT = "unknown: sweep cut short"
 FAILING_VERDICTS = ("regression", "changed", "missing")
+# verdicts a listing leaves out unless asked for every row: nothing moved, a setting moved, or nothing can be said
+QUIET_VERDICTS = ("same", "differs", UNKNOWN, BUSY, BOUND, CUT_SHORT)
 # what each verdict means, for the help text and the report
 VERDICTS = {
     "same": "equal, or a change that rounds to 0.0%",
@@ -38,6 +44,8 @@ VERDICTS = {
     "within-noise": "moved within the spread, or the rounds do not differ",
     UNKNOWN: "either run has too few rounds (or no spread) to tell noise from a change",
     BUSY: "a timing measured while other processes competed for the CPUs (a busy machine) in either run",
+    BOUND: "one run's value is only a lower or upper bound (e.g. a frontier search its time cap stopped)",
+    CUT_SHORT: "a sweep point of A that B's sweep did not reach because its time cap stopped it (a skipped point)",
     "differs": "a setting (no better side) moved",
     "missing": "in A, not in B (fails; `why` says whether B's suite was skipped, failed or did not emit it)",
     "new": "in B only",
@@ -75,6 +83,8 @@ def keyed(df: pd.DataFrame) -> pd.DataFrame:
     from pfbench.benchmarks import measured_axes
 
     out = df.copy()
+    if "rounds" not in out:
+        out["rounds"] = float("nan")
     out["x_key"] = out["x_value"].map(_x_text)
     measured = [(s, x) in measured_axes() for s, x in zip(out["suite"], out["x_name"])]
     if any(measured):
@@ -111,8 +121,11 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float | None = 
     from pfbench.benchmarks import direction, metric_spec
 
     ka, kb = keyed(a), keyed(b)
-    cols = ["unit", "value", "spread", "status"]
+    if "bound" not in ka:
+        ka["bound"], kb["bound"] = "", ""
+    cols = ["unit", "value", "spread", "status", "rounds", "bound"]
     joined = ka[cols].add_suffix("_a").join(kb[cols].add_suffix("_b"), how="outer")
+    joined = joined.rename(columns={"rounds_a": "recorded_rounds_a", "rounds_b": "recorded_rounds_b"})
     in_a, in_b = joined.index.isin(ka.index), joined.index.isin(kb.index)
     out = joined.reset_index()
     out["unit"] = out["unit_b"].fillna(out["unit_a"]).fillna("")
@@ -132,7 +145,8 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float | None = 
     over = [bool(s and s.over_rounds) for s in specs]
     out["rounds_a"] = [ra.get(k) if o else None for k, o in zip(round_keys, over)]
     out["rounds_b"] = [rb.get(k) if o else None for k, o in zip(round_keys, over)]
-    judged = [_verdict(row, has_a, has_b, missing_why or {}, busy or {})
+    cuts = sweep_cuts(b)
+    judged = [_verdict(row, has_a, has_b, missing_why or {}, busy or {}, cuts)
               for row, has_a, has_b in zip(out.itertuples(index=False), in_a, in_b)]
     out["verdict"] = [v for v, _, _ in judged]
     out["p_value"] = [p for _, p, _ in judged]
@@ -140,20 +154,35 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float | None = 
     out["x_value"] = pd.to_numeric(out["x_key"].where(~out["x_key"].str.startswith("#")).replace("", None),
                                    errors="coerce")
     out["x_point"] = out.pop("x_key")
-    for side in ("rounds_a", "rounds_b"):
-        out[side] = [len(r) if isinstance(r, list) else float("nan") for r in out[side]]
+    for side in ("a", "b"):
+        out[f"rounds_{side}"] = [len(r) if isinstance(r, list) else n
+                                 for r, n in zip(out[f"rounds_{side}"], out[f"recorded_rounds_{side}"])]
     cols = KEY_COLUMNS + ["x_point", "unit", "value_a", "value_b", "status_a", "status_b", "change", "change_rel",
                           "spread", "rounds_a", "rounds_b", "p_value", "direction", "threshold", "verdict", "why"]
     return out[cols].sort_values(KEY_COLUMNS[:4], kind="stable").reset_index(drop=True)
 
 
-def _verdict(row, has_a: bool, has_b: bool, missing_why: dict[str, str],
-             busy: dict[str, str]) -> tuple[str, float, str]:
+def sweep_cuts(df: pd.DataFrame) -> dict[tuple, tuple[float, str]]:
+    """(suite, case, variant, x_name) -> (x, note) of the first point a sweep skipped (its time cap stopped it
+    there): points beyond it were never measured in that run."""
+    skipped = df[(df["status"] == "skipped") & (df["x_name"] != "") & df["x_value"].notna()]
+    out: dict[tuple, tuple[float, str]] = {}
+    for row in skipped.sort_values("x_value").itertuples(index=False):
+        out.setdefault((row.suite, row.case, row.variant, row.x_name), (float(row.x_value), str(row.note)))
+    return out
+
+
+def _verdict(row, has_a: bool, has_b: bool, missing_why: dict[str, str], busy: dict[str, str],
+             cuts: dict[tuple, tuple[float, str]]) -> tuple[str, float, str]:
     """(verdict, p-value or NaN, why) of one matched row."""
     nan = float("nan")
     if not has_a:
         return "new", nan, "only in B"
     if not has_b:
+        cut = cuts.get((row.suite, row.case, row.variant, row.x_name))
+        x = pd.to_numeric(row.x_key, errors="coerce") if row.x_key and not row.x_key.startswith("#") else nan
+        if cut and pd.notna(x) and x >= cut[0]:
+            return CUT_SHORT, nan, f"B's sweep stopped at {row.x_name} = {cut[0]:g}: {cut[1]}".rstrip(": ")
         return "missing", nan, missing_why.get(row.suite, "not in B")
     va, vb = row.value_a, row.value_b
     if pd.isna(va) and pd.isna(vb):
@@ -166,6 +195,9 @@ def _verdict(row, has_a: bool, has_b: bool, missing_why: dict[str, str],
         return "same", nan, ""
     if row.deterministic:
         return "changed", nan, "a declared deterministic count moved"
+    bounds = [f"{side}: a {b} bound" for side, b in (("A", row.bound_a), ("B", row.bound_b)) if b in ("lower", "upper")]
+    if bounds:
+        return BOUND, nan, "; ".join(bounds)
     rel = abs(vb - va) / abs(va) if va != 0 else math.inf
     if rel < 0.0005:
         return "same", nan, "the change rounds to 0.0%"
@@ -176,6 +208,10 @@ def _verdict(row, has_a: bool, has_b: bool, missing_why: dict[str, str],
         return BUSY, nan, busy[row.suite]
     if isinstance(row.rounds_a, list) or isinstance(row.rounds_b, list):
         return _judge_rounds(row, worse, rel)
+    few = [n for n in (row.recorded_rounds_a, row.recorded_rounds_b) if pd.notna(n) and n < MIN_ROUNDS]
+    if row.timed and few:
+        return UNKNOWN, nan, (f"{_count(row.recorded_rounds_a)} round(s) in A, {_count(row.recorded_rounds_b)} in B; "
+                              f"a spread over fewer than {MIN_ROUNDS} rounds is no evidence")
     if pd.isna(row.spread):
         return UNKNOWN, nan, "one measurement and no spread in either run"
     if row.spread <= 0:  # a measured spread of exactly 0 comes from one round (an IQR of one value), not from a test
@@ -186,6 +222,10 @@ def _verdict(row, has_a: bool, has_b: bool, missing_why: dict[str, str],
         return "better", nan, "beyond the combined spread"
     return ("regression" if rel > row.threshold else "worse"), nan, \
         f"beyond the combined spread; {rel:.1%} {'>' if rel > row.threshold else '<='} {row.threshold:.0%}"
+
+
+def _count(n) -> str:
+    return "?" if pd.isna(n) else f"{int(n)}"
 
 
 def _judge_rounds(row, worse: bool, rel: float) -> tuple[str, float, str]:

@@ -83,14 +83,15 @@ def benchmark_rows(data: dict, suite: str) -> list[dict]:
         base.setdefault("status", "ok")
         group = bench.get("group")
         base["note"] = base.get("note") or (f"group {group}" if group else "")
+        timed = {**base, "rounds": stats.get("rounds")}  # the time rows summarise that many rounds
         if "median" in stats:
-            rows.append({**base, "metric": "time_s", "value": stats["median"], "unit": "s",
+            rows.append({**timed, "metric": "time_s", "value": stats["median"], "unit": "s",
                          "spread": stats.get("iqr"), "spread_kind": "iqr"})
         if "mean" in stats:
-            rows.append({**base, "metric": "time_mean_s", "value": stats["mean"], "unit": "s",
+            rows.append({**timed, "metric": "time_mean_s", "value": stats["mean"], "unit": "s",
                          "spread": stats.get("stddev"), "spread_kind": "std"})
         if "min" in stats:
-            rows.append({**base, "metric": "time_min_s", "value": stats["min"], "unit": "s"})
+            rows.append({**timed, "metric": "time_min_s", "value": stats["min"], "unit": "s"})
         if "rounds" in stats:
             rows.append({**base, "metric": "rounds", "value": stats["rounds"], "unit": "count"})
         for key, value in extra.items():

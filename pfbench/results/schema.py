@@ -7,16 +7,17 @@ import pandas as pd
 
 # What was measured (written by suites or derived from pytest-benchmark JSON). ``bound``: "" when ``value`` is the
 # measurement itself, "lower" when the true value is at least ``value`` (e.g. a frontier search stopped by its time
-# cap), "upper" when it is at most ``value``; runs written before the column existed read as "".
+# cap), "upper" when it is at most ``value``; runs written before the column existed read as "". ``rounds``: how many
+# independent measurements ``value`` and ``spread`` summarise (NaN when not recorded).
 MEASURE_COLUMNS = [
-    "suite", "case", "variant", "metric", "value", "unit", "spread", "spread_kind", "bound", "backend",
+    "suite", "case", "variant", "metric", "value", "unit", "spread", "spread_kind", "rounds", "bound", "backend",
     "x_name", "x_value", "status", "note",
 ]
 # Where and when it was measured (added by the collector from config.json / env.json).
 CONTEXT_COLUMNS = ["run_id", "preset", "device", "dtype", "seed", "commit", "time", "source"]
 COLUMNS = ["run_id"] + MEASURE_COLUMNS + [c for c in CONTEXT_COLUMNS if c != "run_id"]
 
-FLOAT_COLUMNS = ["value", "spread", "x_value"]
+FLOAT_COLUMNS = ["value", "spread", "rounds", "x_value"]
 STRING_COLUMNS = [c for c in COLUMNS if c not in FLOAT_COLUMNS + ["seed"]]
 BOUNDS = ("", "lower", "upper")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pfbench.cli.args import add_force, check_new_file, existing_dir
 from pfbench.core.files import atomic_path
-from pfbench.results.compare import MIN_ROUNDS, RANK_TEST_ALPHA, parse_threshold
+from pfbench.results.compare import MIN_ROUNDS, QUIET_VERDICTS, RANK_TEST_ALPHA, parse_threshold
 from pfbench.results.run_pair import compare_runs
 
 
@@ -31,7 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("--fail-above", default=None, metavar="FRACTION",
                    help="relative change in the worse direction that fails, for every row: 5%% or 0.05 (default: "
                         "each metric's declared threshold, 5%% where none is declared, 50%% for timings)")
-    p.add_argument("--all", action="store_true", help="list identical rows too")
+    p.add_argument("--all", action="store_true",
+                   help="list every row (by default the table and --json list only rows that moved beyond the noise "
+                        "or are missing; the summary line counts all)")
     p.add_argument("--ignore-load", action="store_true",
                    help="test timings even where a run's suite ran on a busy machine (other processes took > 15%% of "
                         "the CPU, or steal > 5%%; by default those timings are 'unknown: machine busy')")
@@ -61,13 +63,16 @@ def run(args: argparse.Namespace) -> int:
         from pfbench.report.compare import comparison_html
         with atomic_path(args.html) as tmp:
             Path(tmp).write_text(comparison_html(cmp), encoding="utf-8")
-    shown = table if args.all else table[table["verdict"] != "same"]
+    shown = table if args.all else table[~table["verdict"].isin(QUIET_VERDICTS)]
     for line in cmp.warnings():
         print(f"pfbench compare: warning: {line}", file=sys.stderr)
     if args.json:
         print(json.dumps(_as_json(cmp, shown), indent=1, allow_nan=False))
     else:
-        print("no differences" if shown.empty else format_comparison(shown).to_string(index=False))
+        print("nothing moved beyond the noise" if shown.empty else format_comparison(shown).to_string(index=False))
+        quiet = {v: n for v, n in cmp.counts.items() if v in QUIET_VERDICTS}
+        if quiet and not args.all:
+            print("\nnot listed: " + ", ".join(f"{v} {n}" for v, n in quiet.items()) + " (--all lists every row)")
         print(f"\n{cmp.summary()}")
     if cmp.failed:
         reasons = [f"{n} {v}" for v, n in cmp.counts.items() if v in ("regression", "changed", "missing")]
