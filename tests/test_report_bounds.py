@@ -61,3 +61,12 @@ def test_fmt_writes_infinite_ends_instead_of_failing():
 
     assert fmt(float("inf"), "x") == "inf" and fmt(float("-inf"), "FLOP") == "-inf" and sci(float("inf")) == "inf"
     assert fmt(float("inf"), "x", bound="lower") == ">= inf"
+
+
+def test_a_value_with_its_interval_keeps_only_the_digits_the_interval_supports():
+    from pfbench.render.format import fmt_pm
+
+    assert fmt_pm(220.3, 5.349) == "220.3 ± 5.3"
+    assert fmt_pm(5392.0, 1156.0) == "5,400 ± 1,200"
+    assert fmt_pm(0.52331, 0.0123) == "0.523 ± 0.012"
+    assert fmt_pm(7.0, float("nan")) == "7" and fmt_pm(7.0, 0.0) == "7"  # no interval: the value as fmt shows it

@@ -63,15 +63,19 @@ def test_first_screen_puts_each_variant_fvd_with_its_n_next_to_fid(tmp_path):
             _row("variant_fvd", "spatial_pyramid", "fvd", None, "skipped", "skipped: preset smoke")]
     rows += [_row("variant_fvd", v, "fvd_videos", 8.0, note="N: 8 videos scored against 8 reference videos")
              for v in ("pyramid_ar", "full_sequence")]
-    cols = dict(_quality_columns(_ctx(rows, tmp_path).df))
-    pick = cols["FVD [i3d-kinetics-400] (debiased ± 95% CI, N)"]
-    assert pick("pyramid_ar") == "120.5 ± 10 (N=8)" and pick("full_sequence") == "300 (N=8)"  # no fvd_debiased rows
+    cols = dict(_quality_columns(_ctx(rows, tmp_path).df, []))
+    pick = cols["FVD [i3d-kinetics-400] (debiased ± 95% CI; N=8 videos)"]  # one N for all: in the header
+    assert pick("pyramid_ar") == "120 ± 10" and pick("full_sequence") == "300"  # no fvd_debiased rows
     assert pick("spatial_pyramid") == "—"
+    rows[-1] = {**rows[-1], "value": 6.0}  # variants with different N: each cell says its own
+    cols = dict(_quality_columns(_ctx(rows, tmp_path).df, []))
+    pick = cols["FVD [i3d-kinetics-400] (debiased ± 95% CI, N videos)"]
+    assert pick("pyramid_ar") == "120 ± 10 (N=8)" and pick("full_sequence") == "300 (N=6)"
 
 
 def test_first_screen_centres_the_fvd_interval_where_it_was_computed_and_flags_bias(tmp_path):
     """The ± is the half-width of the interval around the debiased FVD: the cell shows that centre (not the plain
-    FVD), then N, then the flag when the variant's FVD is bias-dominated (its bias_dominated row is 1)."""
+    FVD), then a mark when the variant's FVD is bias-dominated (its bias_dominated row is 1)."""
     from pfbench.report.first_screen import _quality_columns
 
     rows = []
@@ -80,7 +84,9 @@ def test_first_screen_centres_the_fvd_interval_where_it_was_computed_and_flags_b
                  _row("variant_fvd", variant, "fvd_debiased", centre, spread=12.0),
                  _row("variant_fvd", variant, "fvd_videos", 8.0),
                  _row("variant_fvd", variant, "bias_dominated", flag)]
-    cols = dict(_quality_columns(_ctx(rows, tmp_path).df))
-    pick = cols["FVD [i3d-kinetics-400] (debiased ± 95% CI, N)"]
-    assert pick("pyramid_ar") == "95.25 ± 12 (N=8) (bias-dominated: N < 10 D)"
-    assert pick("full_sequence") == "280 ± 12 (N=8)"
+    notes = []
+    cols = dict(_quality_columns(_ctx(rows, tmp_path).df, notes))
+    pick = cols["FVD [i3d-kinetics-400] (debiased ± 95% CI; N=8 videos)"]
+    assert pick("pyramid_ar") == "95 ± 12†"
+    assert pick("full_sequence") == "280 ± 12"
+    assert len(notes) == 1 and notes[0].startswith("† bias-dominated")

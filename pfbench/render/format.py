@@ -41,6 +41,16 @@ def fmt(value: float, unit: str = "", bound: str = "") -> str:
     return BOUND_PREFIX.get(bound or "", "") + out
 
 
+def fmt_pm(value: float, half: float) -> str:
+    """'220.3 ± 5.3', '5,400 ± 1,200': the half-width to two significant digits and the value to the same decimal
+    place (digits beyond the interval's are noise); without a positive finite half-width just ``fmt(value)``."""
+    if value is None or half is None or not all(map(math.isfinite, (value, half))) or half <= 0:
+        return fmt(value)
+    places = 1 - math.floor(math.log10(half))
+    decimals = max(places, 0)
+    return f"{round(value, places):,.{decimals}f} ± {round(half, places):,.{decimals}f}"
+
+
 def fmt_x(v: float) -> str:
     """A speedup: '2.31x'; missing -> '—'."""
     return "—" if v is None or pd.isna(v) else f"{v:.2f}x"

@@ -11,7 +11,7 @@ import pandas as pd
 from pfbench.benchmarks.base import Verdict
 from pfbench.render.blocks import Block, table, text
 from pfbench.render.context import ReportContext, bound_of, value_of
-from pfbench.render.format import fmt, fmt_x
+from pfbench.render.format import fmt, fmt_pm, fmt_x
 from pfbench.render.style import BASELINE, VARIANT_ORDER, order_variants
 
 
@@ -145,8 +145,8 @@ def section_summary(ctx: ReportContext) -> list[Block]:
     variants = order_variants([v for v in df["variant"].unique() if v in VARIANT_ORDER])
     if not variants:
         return [text("_No per-variant measurements in this run._")]
-    dashes = Dashes()
-    quality = _quality_cells(df)
+    dashes, notes = Dashes(), []
+    quality = _quality_cells(df, notes)
     rows = []
     for v in variants:
         row = {"variant": v}
@@ -174,7 +174,7 @@ def section_summary(ctx: ReportContext) -> list[Block]:
         rows.append(row)
     return [table(pd.DataFrame(rows), f"Against `{BASELINE}` (change in brackets); analytic counts (pfbench."
                                       "accounting), ✓ = the model's counted FLOPs agree; `>=` a lower bound",
-                  html_id="variants"), *dashes.legend()]
+                  html_id="variants"), *dashes.legend(), *([text("; ".join(notes) + ".")] if notes else [])]
 
 
 def _speedup(ctx: ReportContext, v: str, dashes: Dashes) -> str:
@@ -192,13 +192,19 @@ def _speedup(ctx: ReportContext, v: str, dashes: Dashes) -> str:
     return f"{measured} / {predicted}"
 
 
-def _quality_cells(df: pd.DataFrame) -> list[tuple[str, callable, str, str, str]]:
+BIAS_MARK = "†"
+BIAS_NOTE = (f"{BIAS_MARK} bias-dominated: fewer samples than 10x the feature dimension, so the Fréchet distance "
+             "mostly measures its own bias at this N; the verdicts read the clip-blocked kernel distance")
+
+
+def _quality_cells(df: pd.DataFrame, notes: list[str]) -> list[tuple[str, callable, str, str, str]]:
     """(label, pick, suite, metric, case) of the first screen's quality columns: the final FID and the FVD always
-    (a run without them shows why), the VBench-style score when measured; the kernel distance stays in its section."""
+    (a run without them shows why), the VBench-style score when measured; the kernel distance stays in its section.
+    Footnotes the cells point to are appended to ``notes``."""
     where = {"final FID": ("fid", "fid", "convergence"), "final kernel": ("fid", "kid_blocked", "convergence"),
              "FVD": ("vbench", "fvd", "variant_fvd"), "VBench": ("vbench", "vbench_quality_score", "variant_samples")}
     cols = []
-    for label, pick in _quality_columns(df):
+    for label, pick in _quality_columns(df, notes):
         key = next(k for k in where if label.startswith(k))
         if key != "final kernel":
             cols.append((label, pick, *where[key]))
@@ -208,22 +214,38 @@ def _quality_cells(df: pd.DataFrame) -> list[tuple[str, callable, str, str, str]
     return cols
 
 
-def _quality_columns(df: pd.DataFrame) -> list[tuple[str, callable]]:
-    """One column per (quality measure, extractor): distances of different extractors never share a column."""
+def _sizes(rows: pd.DataFrame, n_metric: str) -> tuple[dict[str, str], str]:
+    """Per variant its sample-size text ("N=24, D=1280") from its size rows, and the header's text when every
+    variant has the same ("" otherwise; then the cells carry their own)."""
+    per = {}
+    for v, d in rows.groupby("variant"):
+        got = {m: d[d["metric"] == m]["value"] for m in (n_metric, "feature_dim")}
+        if got[n_metric].empty:
+            continue
+        dim = f", D={got['feature_dim'].iloc[0]:.0f}" if not got["feature_dim"].empty else ""
+        per[v] = f"N={got[n_metric].iloc[0]:.0f}{dim}"
+    same = set(per.values())
+    return per, (next(iter(same)) if len(same) == 1 else "")
+
+
+def _flagged(rows: pd.DataFrame, v: str) -> bool:
+    flag = rows[(rows["variant"] == v) & (rows["metric"] == "bias_dominated")]["value"]
+    return not flag.empty and flag.iloc[0] == 1
+
+
+def _quality_columns(df: pd.DataFrame, notes: list[str]) -> list[tuple[str, callable]]:
+    """One column per (quality measure, extractor): distances of different extractors never share a column. N and D
+    go in the header when all variants share them, a bias-dominated value carries a mark explained in ``notes``."""
     cols = []
     conv = df[(df["suite"] == "fid") & (df["case"] == "convergence")]
-    sizes = conv[conv["metric"].isin(["fake_frames", "feature_dim", "bias_dominated"])]
+    sizes, shared = _sizes(conv, "fake_frames")
 
-    def n_and_flag(v: str, with_flag: bool) -> str:
-        """' (N=24, D=1280, bias-dominated)' from the variant's size rows; '' when the run has none."""
-        got = {m: sizes[(sizes["variant"] == v) & (sizes["metric"] == m)]["value"] for m in
-               ("fake_frames", "feature_dim", "bias_dominated")}
-        if got["fake_frames"].empty:
+    def mark(rows: pd.DataFrame, v: str) -> str:
+        if not _flagged(rows, v):
             return ""
-        flag = ", bias-dominated" if with_flag and not got["bias_dominated"].empty and \
-            got["bias_dominated"].iloc[0] == 1 else ""
-        dim = f", D={got['feature_dim'].iloc[0]:.0f}" if not got["feature_dim"].empty else ""
-        return f" (N={got['fake_frames'].iloc[0]:.0f}{dim}{flag})"
+        if BIAS_NOTE not in notes:
+            notes.append(BIAS_NOTE)
+        return BIAS_MARK
 
     for metric, label in (("fid", "final FID"), ("kid_blocked", "final kernel distance")):
         rows = conv[(conv["metric"] == metric) & (conv["x_name"] == "train_flops") & conv["value"].notna()]
@@ -235,40 +257,50 @@ def _quality_columns(df: pd.DataFrame) -> list[tuple[str, callable]]:
                 if dv.empty:
                     return "—"
                 last = dv.iloc[-1]
-                half = "" if pd.isna(last["spread"]) else f" ± {fmt(last['spread'])}"
-                return f"{fmt(last['value'])}{half}{n_and_flag(v, metric == 'fid')}"
-            cols.append((f"{label} [{extractor or '?'}] (95% CI over seeds, N per set)", final))
+                own = f" ({sizes[v]})" if v in sizes and not shared else ""
+                return f"{fmt_pm(last['value'], last['spread'])}{own}" + (mark(conv, v) if metric == "fid" else "")
+            per_set = f"; {shared} per set" if shared else ", N per set"
+            cols.append((f"{label} [{extractor or '?'}] (± 95% CI over seeds{per_set})", final))
     ok_fvd = df[(df["suite"] == "vbench") & (df["case"] == "variant_fvd") & (df["status"] == "ok")]
     fvd = ok_fvd[ok_fvd["metric"] == "fvd"]
     for extractor in dict.fromkeys(fvd["backend"]):
         d = ok_fvd[ok_fvd["backend"] == extractor]
+        videos, shared_n = _sizes(d, "fvd_videos")
 
-        def final_fvd(v, d=d):
+        def final_fvd(v, d=d, videos=videos, shared_n=shared_n):
             """The interval's centre (fvd_debiased, where the half-sample interval is computed) ± its half-width,
-            N, and a flag when the FVD is bias-dominated; runs without fvd_debiased rows show fvd ± spread."""
+            N, and a mark when the FVD is bias-dominated; runs without fvd_debiased rows show fvd ± spread."""
             dv = d[d["variant"] == v]
             row = lambda m: dv[dv["metric"] == m].iloc[0] if (dv["metric"] == m).any() else None
-            r, centre, nv, flag = row("fvd"), row("fvd_debiased"), row("fvd_videos"), row("bias_dominated")
+            r, centre = row("fvd"), row("fvd_debiased")
             if r is None:
                 return "—"
             shown = r if centre is None else centre
-            half = "" if pd.isna(shown.get("spread")) else f" ± {fmt(shown['spread'])}"
-            out = f"{fmt(shown['value'])}{half}" + (f" (N={int(nv['value'])})" if nv is not None else "")
-            return out + (" (bias-dominated: N < 10 D)" if flag is not None and flag["value"] == 1 else "")
-        cols.append((f"FVD [{extractor}] (debiased ± 95% CI, N)", final_fvd))
+            own = f" ({videos[v]})" if v in videos and not shared_n else ""
+            return f"{fmt_pm(shown['value'], shown['spread'])}{own}{mark(d, v)}"
+        per_set = f"; {shared_n.replace(',', ' videos,', 1) if ',' in shared_n else shared_n + ' videos'}" \
+            if shared_n else ", N videos"
+        cols.append((f"FVD [{extractor}] (debiased ± 95% CI{per_set})", final_fvd))
     q = df[(df["suite"] == "vbench") & (df["metric"] == "vbench_quality_score") & (df["case"] == "variant_samples")]
     dims = df[(df["suite"] == "vbench") & (df["case"] == "variant_samples") & (df["status"] == "ok")]
     if not q.empty:
         from pfbench.metrics.vbench.names import QUALITY_DIMENSIONS
 
+        have = {v: [m for m in QUALITY_DIMENSIONS if ((dims["variant"] == v) & (dims["metric"] == m)).any()]
+                for v in q["variant"].unique()}
+        counts = {len(h) for h in have.values()}
+        shared_dims = next(iter(counts)) if len(counts) == 1 else None
+        total = len(QUALITY_DIMENSIONS)
+
         def score(v):
             dv = q[q["variant"] == v]
             if dv.empty or dv["value"].isna().all():
                 return "—"
-            have = [m for m in QUALITY_DIMENSIONS if ((dims["variant"] == v) & (dims["metric"] == m)).any()]
-            return f"{fmt(dv['value'].iloc[0])} ({len(have)} of {len(QUALITY_DIMENSIONS)} dims, partial)" \
-                if len(have) < len(QUALITY_DIMENSIONS) else fmt(dv["value"].iloc[0])
+            own = len(have.get(v, []))
+            partial = f" ({own} of {total} dims)" if own < total and shared_dims is None else ""
+            return fmt(dv["value"].iloc[0]) + partial
         used = dims[dims["metric"].isin(QUALITY_DIMENSIONS) & dims["value"].notna()]
         backend = ", ".join(b for b in dict.fromkeys(used["backend"]) if b) or "?"  # the dimensions' backends
-        cols.append((f"VBench-style quality [{backend}]", score))
+        part = f"; {shared_dims} of {total} dims, partial" if shared_dims is not None and shared_dims < total else ""
+        cols.append((f"VBench-style quality [{backend}]{part}", score))
     return cols
