@@ -53,7 +53,8 @@ def _run(nproc: int, preset, device: str, out) -> dict | None:
     except subprocess.TimeoutExpired:
         return None
     if p.returncode != 0:
-        raise RuntimeError(f"torchrun with {nproc} process(es) failed ({p.returncode}): {p.stderr[-1500:]}")
+        err = p.stderr if len(p.stderr) <= 2000 else f"{p.stderr[:1000]}\n...\n{p.stderr[-1000:]}"  # a rank's own
+        raise RuntimeError(f"torchrun with {nproc} process(es) failed ({p.returncode}): {err}")  # error comes first
     return json.loads(out.read_text())
 
 

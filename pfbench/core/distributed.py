@@ -118,11 +118,15 @@ def current(device: str = "cpu") -> DistContext:
 
 @contextlib.contextmanager
 def session(device: str = "cpu"):
-    """``with session(device) as ctx``: join torchrun's group for a command, leave it at the end."""
+    """``with session(device) as ctx``: join torchrun's group for a command, leave it at the end. On a normal exit
+    the ranks meet at a barrier first: a rank that tears gloo down while its peer still talks to it can abort the
+    peer at exit ("terminate called without an active exception"), failing a job whose work was done."""
     joined = launched_by_torchrun() and not dist.is_initialized()
     ctx = init(device)
     try:
         yield ctx
+        if joined:
+            barrier(ctx)
     finally:
         if joined:
             shutdown()
