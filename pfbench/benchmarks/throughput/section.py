@@ -22,8 +22,8 @@ def section_throughput(ctx: ReportContext) -> list[Block]:
     timed = b[b["metric"] == "time_s"]
     blocks = [text("Median seconds per call with the interquartile range (IQR) over rounds; speedups are "
                    f"relative to `{BASELINE}` (measured) beside the FLOP-predicted speedup. The "
-                   "`train_step_interleaved` case times at least 10 alternating rounds (full_sequence and every "
-                   "variant back to back, the order reversed every other round) and takes the median of the "
+                   "`train_step_interleaved` case times at least 10 alternating rounds (full_sequence and each "
+                   "paired variant back to back; ar_full_history only in `train_step`, the order reversed every other round) and takes the median of the "
                    "per-round ratios with its exact order-statistic 95% interval (wall and process CPU time), so a "
                    "change of machine speed during the run cancels out.")]
     if not timed.empty:
