@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 
 from pfbench.benchmarks.fid.convergence import Curve, ladder_ratios, ladder_targets
 from pfbench.benchmarks.fid.verdicts import ladder_call
@@ -32,7 +33,16 @@ from pfbench.metrics.stats import t_interval
 
 RHO = 0.6          # correlation of frames within a clip
 REPS = 200
+# The ablations' simulations are cheap (3 seeds at one point): 600 repetitions put a rate's 95% sampling error near
+# +-1.6%, so a 95% interval's coverage is not judged on the luck of 200 draws (+-3%).
+ABLATION_REPS = 600
 FASTER = ("reproduced", "partly reproduced")
+ON_CPU = ("smoke", "cpu")  # gpu-smoke runs its quality experiments at smoke's sizes (test below)
+# The gpu preset's sizes (128 generated vs 256 held-out clips x 8 frames in 1280 dimensions, 7 points, 3 seeds) are
+# ~250 TFLOP of kernel matrices for 200 repetitions: simulated on a CUDA device, the same code as on the CPU.
+GPU_ONLY = ("gpu",)
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="the gpu preset's sizes need a CUDA GPU (~250 TFLOP); run this file there")
 
 
 @dataclass(frozen=True)
@@ -46,61 +56,99 @@ class Sizes:
     fractions: tuple[float, ...]
     dim: int = 1280  # EfficientNet-Lite0's pooled features (the default extractor)
 
+    @property
+    def device(self) -> str:
+        return "cuda" if self.name in GPU_ONLY else "cpu"
+
 
 def preset_sizes(name: str) -> Sizes:
     c = experiment_shape(get_preset(name)).convergence
     return Sizes(name, c.sample_clips, c.heldout_clips, c.frames, c.seeds, c.eval_fractions)
 
 
-PRESETS = [preset_sizes("smoke"), preset_sizes("cpu")]
+PRESETS = {name: preset_sizes(name) for name in ON_CPU + GPU_ONLY}
+PRESET_PARAMS = [pytest.param(n, marks=needs_cuda) if n in GPU_ONLY else n for n in PRESETS]
 
 
-def clips(rng, reps: int, n_clips: int, frames: int, direction: np.ndarray, offset, scale) -> np.ndarray:
+def generator(sizes: Sizes, seed: int) -> torch.Generator:
+    return torch.Generator(device=sizes.device).manual_seed(seed)
+
+
+def clips(gen, reps: int, n_clips: int, frames: int, direction: torch.Tensor, offset, scale) -> torch.Tensor:
     """(reps, n_clips * frames, D) clip-structured features: clip mean ~ N(offset * direction, RHO s^2 I), frames
     add N(0, (1 - RHO) s^2 I). ``direction``: (D,) with |direction|^2 ~ D; ``offset``, ``scale``: (reps,)."""
-    dim = len(direction)
-    offset, scale = np.asarray(offset, np.float32), np.asarray(scale, np.float32)
-    centre = rng.standard_normal((reps, n_clips, 1, dim), dtype=np.float32) * np.float32(math.sqrt(RHO))
-    x = centre + rng.standard_normal((reps, n_clips, frames, dim), dtype=np.float32) * np.float32(math.sqrt(1 - RHO))
-    x = x * scale[:, None, None, None] + offset[:, None, None, None] * direction.astype(np.float32)
+    dim, dev = len(direction), direction.device
+    offset = torch.as_tensor(offset, dtype=torch.float32, device=dev)
+    scale = torch.as_tensor(scale, dtype=torch.float32, device=dev)
+    centre = torch.randn((reps, n_clips, 1, dim), generator=gen, device=dev) * math.sqrt(RHO)
+    x = centre + torch.randn((reps, n_clips, frames, dim), generator=gen, device=dev) * math.sqrt(1 - RHO)
+    x = x * scale[:, None, None, None] + offset[:, None, None, None] * direction
     return x.reshape(reps, n_clips * frames, dim)
 
 
-def blocked_mmd_batch(x: np.ndarray, y: np.ndarray, frames: int, halves: int, rng) -> tuple[np.ndarray, np.ndarray]:
+def _off_clip(n: int, frames: int, dev) -> torch.Tensor:
+    """(n, n) 1.0 where two frames belong to different clips."""
+    clip_of = torch.arange(n, device=dev) // frames
+    return (clip_of[:, None] != clip_of[None, :]).double()
+
+
+class Reference:
+    """Every repetition's held-out set (R, Ny, D) and what each comparison against it reuses: the clip-blocked
+    kernel matrix, the centred features, the mean and the covariance trace."""
+
+    def __init__(self, feats: torch.Tensor, frames: int):
+        d, n = feats.shape[-1], feats.shape[1]
+        self.feats, self.frames = feats, frames
+        self.off = _off_clip(n, frames, feats.device)                               # (Ny, Ny)
+        self.kernel = ((feats @ feats.mT / d + 1) ** 3).double() * self.off         # (R, Ny, Ny)
+        self.centred = ((feats - feats.mean(1, keepdim=True)) / math.sqrt(n - 1)).double()
+        self.mean = feats.mean(1).double()                                          # (R, D)
+        self.trace = (self.centred ** 2).sum((1, 2))                                # (R,)
+
+
+def blocked_mmd_batch(x: torch.Tensor, ref: Reference, halves: int, gen) -> tuple[np.ndarray, np.ndarray]:
     """pfbench.metrics.small_sample.blocked_mmd for every repetition at once, and its half-sample se (over
-    ``halves`` half-samples of each set's clips): x (R, Nx, D), y (R, Ny, D) -> (R,), (R,)."""
-    d = x.shape[-1]
-    kxx = ((x @ x.transpose(0, 2, 1) / d + 1) ** 3).astype(np.float64)  # (R, Nx, Nx)
-    kyy = ((y @ y.transpose(0, 2, 1) / d + 1) ** 3).astype(np.float64)
-    kxy = ((x @ y.transpose(0, 2, 1) / d + 1) ** 3).astype(np.float64)  # (R, Nx, Ny)
-    cx, cy = np.arange(x.shape[1]) // frames, np.arange(y.shape[1]) // frames
-    ox, oy = (cx[:, None] != cx[None, :]).astype(float), (cy[:, None] != cy[None, :]).astype(float)
+    ``halves`` half-samples of each set's clips): x (R, Nx, D) against ``ref`` -> (R,), (R,)."""
+    y, frames, oy, kyy = ref.feats, ref.frames, ref.off, ref.kernel
+    d, reps, dev = x.shape[-1], x.shape[0], x.device
+    ox = _off_clip(x.shape[1], frames, dev)
+    kxx = ((x @ x.mT / d + 1) ** 3).double() * ox                # (R, Nx, Nx), same-clip pairs dropped
+    kxy = ((x @ y.mT / d + 1) ** 3).double()                     # (R, Nx, Ny)
 
     def stat(mx, my):  # masks (..., R, N) of the frames kept
-        wx = np.einsum("...rn,rnm,...rm->...r", mx, kxx * ox, mx) / np.einsum("...rn,nm,...rm->...r", mx, ox, mx)
-        wy = np.einsum("...rn,rnm,...rm->...r", my, kyy * oy, my) / np.einsum("...rn,nm,...rm->...r", my, oy, my)
-        xy = np.einsum("...rn,rnm,...rm->...r", mx, kxy, my) / (mx.sum(-1) * my.sum(-1))
+        wx = torch.einsum("...rn,rnm,...rm->...r", mx, kxx, mx) / torch.einsum("...rn,nm,...rm->...r", mx, ox, mx)
+        wy = torch.einsum("...rn,rnm,...rm->...r", my, kyy, my) / torch.einsum("...rn,nm,...rm->...r", my, oy, my)
+        xy = torch.einsum("...rn,rnm,...rm->...r", mx, kxy, my) / (mx.sum(-1) * my.sum(-1))
         return wx + wy - 2 * xy
 
-    reps = x.shape[0]
-    full = stat(np.ones((reps, x.shape[1])), np.ones((reps, y.shape[1])))
+    full = stat(torch.ones(reps, x.shape[1], dtype=torch.float64, device=dev),
+                torch.ones(reps, y.shape[1], dtype=torch.float64, device=dev))
 
-    def half_masks(n_frames: int, clip_of: np.ndarray) -> np.ndarray:
-        n = clip_of.max() + 1
-        keep = rng.random((halves, reps, n)).argsort(-1) < n // 2  # (H, R, clips)
-        return keep[..., clip_of].astype(float)  # (H, R, frames)
+    def half_masks(n_frames: int) -> torch.Tensor:
+        n = n_frames // frames
+        keep = torch.rand((halves, reps, n), generator=gen, device=dev).argsort(-1) < n // 2  # (H, R, clips)
+        return keep.repeat_interleave(frames, dim=-1).double()  # (H, R, frames)
 
-    return full, stat(half_masks(x.shape[1], cx), half_masks(y.shape[1], cy)).std(axis=0, ddof=1)
+    se = stat(half_masks(x.shape[1]), half_masks(y.shape[1])).std(dim=0, correction=1)
+    return full.cpu().numpy(), se.cpu().numpy()
 
 
-def frechet_batch(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The Fréchet distance (pfbench.metrics.stats.frechet_distance, N < D form) for every repetition."""
-    fx = (x - x.mean(1, keepdims=True)) / np.float32(math.sqrt(x.shape[1] - 1))  # (R, Nx, D)
-    fy = (y - y.mean(1, keepdims=True)) / np.float32(math.sqrt(y.shape[1] - 1))
-    cross = np.linalg.svd((fx @ fy.transpose(0, 2, 1)).astype(np.float64), compute_uv=False).sum(-1)
-    mean = ((x.mean(1) - y.mean(1)).astype(np.float64) ** 2).sum(-1)
-    own = (fx.astype(np.float64) ** 2).sum((1, 2)) + (fy.astype(np.float64) ** 2).sum((1, 2))
-    return np.maximum(mean + own - 2 * cross, 0.0)
+def frechet_batch(x: torch.Tensor, ref: Reference) -> np.ndarray:
+    """The Fréchet distance (pfbench.metrics.stats.frechet_distance, N < D form) for every repetition; the trace
+    term is the nuclear norm of fx fy^T, the square roots of the eigenvalues of (fx fy^T)(fx fy^T)^T."""
+    fx = ((x - x.mean(1, keepdim=True)) / math.sqrt(x.shape[1] - 1)).double()  # (R, Nx, D)
+    m = fx @ ref.centred.mT                                                     # (R, Nx, Ny)
+    cross = torch.linalg.eigvalsh(m @ m.mT).clamp(min=0).sqrt().sum(-1)
+    mean = ((x.mean(1).double() - ref.mean) ** 2).sum(-1)
+    own = (fx ** 2).sum((1, 2)) + ref.trace
+    return (mean + own - 2 * cross).clamp(min=0).cpu().numpy()
+
+
+def diversity(fake: torch.Tensor, ref: Reference) -> np.ndarray:
+    """(R,) covariance-trace ratio of each repetition's generated set to its reference (written out: torch's var
+    over the middle dimension is ~10x slower on a CPU)."""
+    centred = fake - fake.mean(1, keepdim=True)
+    return ((centred * centred).sum((1, 2)).double() / (fake.shape[1] - 1) / ref.trace).cpu().numpy()
 
 
 def offset(cost: np.ndarray) -> np.ndarray:
@@ -120,10 +168,12 @@ SCENARIOS = {
 }
 
 
-def run_arm(rng, sizes: Sizes, real: np.ndarray, direction: np.ndarray, arm: str, reps: int) -> list[dict]:
+def run_arm(rng, gen, sizes: Sizes, real: Reference, direction: torch.Tensor, arm: str, reps: int) -> list[dict]:
     """Per seed: the kernel distance, its se, the diversity ratio and (for the arms the old Fréchet rule is shown
     on) the Fréchet distance at every evaluation point, (P, reps) each."""
-    with_fd = arm in ("base", "collapsed")
+    # the old Fréchet rule is shown where the default run computes it; at the gpu preset's N the batched
+    # eigendecompositions (200 of 1024 x 1024 per point) would cost more than the rest of the simulation
+    with_fd = arm in ("base", "collapsed") and sizes.device == "cpu"
     mult, scale, seed_sd = ARMS[arm]
     costs = np.asarray(sizes.fractions) * 16.0
     out = []
@@ -131,11 +181,11 @@ def run_arm(rng, sizes: Sizes, real: np.ndarray, direction: np.ndarray, arm: str
         effect = np.exp(seed_sd * rng.standard_normal(reps))  # this seed's slower or faster training
         kid, se, fd, div = [], [], [], []
         for c in costs:
-            fake = clips(rng, reps, sizes.fake_clips, sizes.frames, direction, effect * offset(mult * c),
+            fake = clips(gen, reps, sizes.fake_clips, sizes.frames, direction, effect * offset(mult * c),
                          np.full(reps, scale))
-            k, e = blocked_mmd_batch(fake, real, sizes.frames, 4, rng)
+            k, e = blocked_mmd_batch(fake, real, 4, gen)
             kid.append(k), se.append(e), fd.append(frechet_batch(fake, real) if with_fd else np.zeros(reps))
-            div.append(fake.var(1, ddof=1).sum(-1) / real.var(1, ddof=1).sum(-1))
+            div.append(diversity(fake, real))
         out.append(dict(kid=np.array(kid), se=np.array(se), fd=np.array(fd), div=np.array(div)))
     return out
 
@@ -154,10 +204,11 @@ def ladder_outcome(sizes: Sizes, base: list[dict], var: list[dict], r: int, stat
 
 def simulate_convergence(sizes: Sizes, reps: int = REPS, seed: int = 0) -> dict:
     """Every scenario's rates of each call, coverage of the true ratio, and the old Fréchet rule's calls."""
-    rng = np.random.default_rng(seed)
-    direction = rng.standard_normal(sizes.dim)
-    real = clips(rng, reps, sizes.real_clips, sizes.frames, direction, np.zeros(reps), np.ones(reps))
-    arms = {arm: run_arm(rng, sizes, real, direction, arm, reps) for arm in ARMS}
+    rng, gen = np.random.default_rng(seed), generator(sizes, seed)  # per-seed effects; the features
+    direction = torch.randn(sizes.dim, generator=gen, device=sizes.device)
+    real = Reference(clips(gen, reps, sizes.real_clips, sizes.frames, direction, np.zeros(reps), np.ones(reps)),
+                     sizes.frames)
+    arms = {arm: run_arm(rng, gen, sizes, real, direction, arm, reps) for arm in ARMS}
     table = {}
     for scenario, (b_arm, v_arm, truth) in SCENARIOS.items():
         base, var = arms[b_arm], arms[v_arm]
@@ -181,22 +232,27 @@ def simulate_convergence(sizes: Sizes, reps: int = REPS, seed: int = 0) -> dict:
 
 @pytest.fixture(scope="module")
 def convergence_table():
-    table = {(sizes.name, sc): r for sizes in PRESETS for sc, r in simulate_convergence(sizes).items()}
-    print("\nFID convergence: ladder on the clip-blocked kernel distance with the diversity guard "
-          f"({REPS} repetitions; 'Fréchet rule': the old ladder on the Fréchet distance, no guard)")
-    print(f"{'preset':7s} {'scenario':24s} {'faster':>7s} {'count':>6s} {'~3x':>6s} {'coverage':>9s} "
-          f"{'Fréchet rule faster':>20s}")
-    for (preset, scenario), r in table.items():
-        cov = "—" if r["coverage"] is None else f"{r['coverage']:.1%}"
-        fd = "—" if r["fd_faster"] is None else f"{r['fd_faster']:.1%}"
-        print(f"{preset:7s} {scenario:24s} {r['faster']:7.1%} {r['count_faster']:6d} {r['consistent']:6.1%} "
-              f"{cov:>9s} {fd:>20s}")
+    """preset name -> {scenario: rates}, simulated the first time a test asks for that preset."""
+    tables: dict[str, dict] = {}
+
+    def table(preset: str) -> dict:
+        if preset not in tables:
+            tables[preset] = simulate_convergence(PRESETS[preset])
+            print(f"\nFID convergence at {preset}'s sizes: ladder on the clip-blocked kernel distance with the "
+                  f"diversity guard ({REPS} repetitions; 'Fréchet rule': the old ladder on the Fréchet distance)")
+            print(f"{'scenario':24s} {'faster':>7s} {'count':>6s} {'~3x':>6s} {'coverage':>9s} {'Fréchet rule faster':>20s}")
+            for scenario, r in tables[preset].items():
+                cov = "—" if r["coverage"] is None else f"{r['coverage']:.1%}"
+                fd = "—" if r["fd_faster"] is None else f"{r['fd_faster']:.1%}"
+                print(f"{scenario:24s} {r['faster']:7.1%} {r['count_faster']:6d} {r['consistent']:6.1%} "
+                      f"{cov:>9s} {fd:>20s}")
+        return tables[preset]
     return table
 
 
-@pytest.mark.parametrize("preset", [p.name for p in PRESETS])
+@pytest.mark.parametrize("preset", PRESET_PARAMS)
 def test_convergence_verdict_holds_at_the_presets_sizes(convergence_table, preset):
-    t = {s: convergence_table[(preset, s)] for s in SCENARIOS}
+    t = convergence_table(preset)
     assert t["a_identical"]["faster"] <= 0.05, t["a_identical"]
     assert t["d_identical_seed_var"]["faster"] <= 0.05, t["d_identical_seed_var"]
     assert t["c_worse_less_diverse"]["count_faster"] == 0, t["c_worse_less_diverse"]
@@ -207,66 +263,77 @@ def test_convergence_verdict_holds_at_the_presets_sizes(convergence_table, prese
 def test_the_old_fid_rule_is_fooled_by_a_less_diverse_generator(convergence_table):
     """The reason the ladder reads the kernel distance: at the cpu preset's sizes a bias-dominated Fréchet ladder
     calls the collapsing generator faster."""
-    assert convergence_table[("cpu", "c_worse_less_diverse")]["fd_faster"] > 0.5
+    assert convergence_table("cpu")["c_worse_less_diverse"]["fd_faster"] > 0.5
 
 
 # ----------------------------------------------------------------------------------------------- ablations
 
-def simulate_paired_gaps(sizes: Sizes, gap: float, scale_b: float = 1.0, reps: int = REPS, seed: int = 1):
+def simulate_paired_gaps(sizes: Sizes, gap: float, scale_b: float = 1.0, reps: int = ABLATION_REPS, seed: int = 1):
     """Per-seed clip-blocked kernel distances of two settings (a, b) of one model at the end of training:
     (reps, seeds) each; ``gap`` shifts b's offset (positive: b worse), ``scale_b`` its diversity."""
-    rng = np.random.default_rng(seed)
-    direction = rng.standard_normal(sizes.dim)
-    real = clips(rng, reps, sizes.real_clips, sizes.frames, direction, np.zeros(reps), np.ones(reps))
+    rng, gen = np.random.default_rng(seed), generator(sizes, seed)
+    direction = torch.randn(sizes.dim, generator=gen, device=sizes.device)
+    real = Reference(clips(gen, reps, sizes.real_clips, sizes.frames, direction, np.zeros(reps), np.ones(reps)),
+                     sizes.frames)
     a, b, da, db = [], [], [], []
     for _ in range(sizes.seeds):
         effect = np.exp(0.3 * rng.standard_normal(reps))  # shared by the pair: same init, data, sample seeds
         base = effect * offset(16.0)
-        fa = clips(rng, reps, sizes.fake_clips, sizes.frames, direction, base, np.ones(reps))
-        fb = clips(rng, reps, sizes.fake_clips, sizes.frames, direction, base + gap, np.full(reps, scale_b))
-        a.append(blocked_mmd_batch(fa, real, sizes.frames, 2, rng)[0])
-        b.append(blocked_mmd_batch(fb, real, sizes.frames, 2, rng)[0])
-        da.append(fa.var(1, ddof=1).sum(-1) / real.var(1, ddof=1).sum(-1))
-        db.append(fb.var(1, ddof=1).sum(-1) / real.var(1, ddof=1).sum(-1))
+        fa = clips(gen, reps, sizes.fake_clips, sizes.frames, direction, base, np.ones(reps))
+        fb = clips(gen, reps, sizes.fake_clips, sizes.frames, direction, base + gap, np.full(reps, scale_b))
+        a.append(blocked_mmd_batch(fa, real, 2, gen)[0])
+        b.append(blocked_mmd_batch(fb, real, 2, gen)[0])
+        da.append(diversity(fa, real)), db.append(diversity(fb, real))
     # per-seed kernel distances (reps, seeds) of a and b, and their seed-mean diversity ratios (reps,)
     return np.array(a).T, np.array(b).T, np.array(da).T.mean(1), np.array(db).T.mean(1)
 
 
-@pytest.fixture(scope="module")
-def ablation_table():
+def ablation_rates(sizes: Sizes) -> dict[str, float]:
+    """What each ablation verdict's rule calls, over ABLATION_REPS simulated runs at ``sizes``."""
     table = {}
-    for sizes in PRESETS:
-        a, b, _, _ = simulate_paired_gaps(sizes, 0.0)
-        margin = lambda ref: EQUIVALENCE_MARGIN * np.abs(ref.mean(1))  # noqa: E731
-        ivs = [t_interval(a[r] - b[r]) for r in range(REPS)]
-        table[(sizes.name, "corrective noise, identical: false 'worse without it'")] = np.mean(
-            [superiority(lo, hi).status == "reproduced" for _, lo, hi in ivs])
-        table[(sizes.name, "paired interval coverage of 0, identical")] = np.mean(
-            [lo <= 0 <= hi for _, lo, hi in ivs if lo == lo] or [1.0])
-        worse_a, ref_b, _, _ = simulate_paired_gaps(sizes, 0.0, seed=2)
-        # causal truly worse by 3x the margin: a false "no worse" must stay rare
-        m = margin(ref_b)
-        gap = 3 * m
-        table[(sizes.name, "causal worse by 3 margins: false 'no worse'")] = np.mean(
-            [non_inferiority(*t_interval(worse_a[r] + gap[r] - ref_b[r])[1:], m[r]).status == "reproduced"
-             for r in range(REPS)])
-        table[(sizes.name, "temporal different by 3 margins: false 'equivalent'")] = np.mean(
-            [equivalence(worse_a[r] + gap[r] - ref_b[r], m[r])[0].status == "reproduced" for r in range(REPS)])
-        la, lb, dla, dlb = simulate_paired_gaps(sizes, 0.0, scale_b=0.6, seed=3)  # b less diverse, same mean offset
-        table[(sizes.name, "less diverse setting called better")] = np.mean(
-            [diversity_guard(superiority(*t_interval(la[r] - lb[r])[1:]), dlb[r], dla[r]).status == "reproduced"
-             for r in range(REPS)])
-        table[(sizes.name, "less diverse setting called better, no guard")] = np.mean(
-            [superiority(*t_interval(la[r] - lb[r])[1:]).status == "reproduced" for r in range(REPS)])
-    print("\nAblations (clip-blocked kernel distance, paired seeds)")
-    for (preset, what), rate in table.items():
-        print(f"{preset:7s} {what:58s} {rate:6.1%}")
+    a, b, _, _ = simulate_paired_gaps(sizes, 0.0)
+    margin = lambda ref: EQUIVALENCE_MARGIN * np.abs(ref.mean(1))  # noqa: E731
+    ivs = [t_interval(a[r] - b[r]) for r in range(ABLATION_REPS)]
+    table["corrective noise, identical: false 'worse without it'"] = np.mean(
+        [superiority(lo, hi).status == "reproduced" for _, lo, hi in ivs])
+    table["paired interval coverage of 0, identical"] = np.mean(
+        [lo <= 0 <= hi for _, lo, hi in ivs if lo == lo] or [1.0])
+    worse_a, ref_b, _, _ = simulate_paired_gaps(sizes, 0.0, seed=2)
+    # causal truly worse by 3x the margin: a false "no worse" must stay rare
+    m = margin(ref_b)
+    gap = 3 * m
+    table["causal worse by 3 margins: false 'no worse'"] = np.mean(
+        [non_inferiority(*t_interval(worse_a[r] + gap[r] - ref_b[r])[1:], m[r]).status == "reproduced"
+         for r in range(ABLATION_REPS)])
+    table["temporal different by 3 margins: false 'equivalent'"] = np.mean(
+        [equivalence(worse_a[r] + gap[r] - ref_b[r], m[r])[0].status == "reproduced" for r in range(ABLATION_REPS)])
+    la, lb, dla, dlb = simulate_paired_gaps(sizes, 0.0, scale_b=0.6, seed=3)  # b less diverse, same mean offset
+    table["less diverse setting called better"] = np.mean(
+        [diversity_guard(superiority(*t_interval(la[r] - lb[r])[1:]), dlb[r], dla[r]).status == "reproduced"
+         for r in range(ABLATION_REPS)])
+    table["less diverse setting called better, no guard"] = np.mean(
+        [superiority(*t_interval(la[r] - lb[r])[1:]).status == "reproduced" for r in range(ABLATION_REPS)])
     return table
 
 
-@pytest.mark.parametrize("preset", [p.name for p in PRESETS])
+@pytest.fixture(scope="module")
+def ablation_table():
+    """preset name -> {rule: rate}, simulated the first time a test asks for that preset."""
+    tables: dict[str, dict] = {}
+
+    def table(preset: str) -> dict:
+        if preset not in tables:
+            tables[preset] = ablation_rates(PRESETS[preset])
+            print(f"\nAblations at {preset}'s sizes (clip-blocked kernel distance, paired seeds)")
+            for what, rate in tables[preset].items():
+                print(f"{what:58s} {rate:6.1%}")
+        return tables[preset]
+    return table
+
+
+@pytest.mark.parametrize("preset", PRESET_PARAMS)
 def test_ablation_verdicts_hold_at_the_presets_sizes(ablation_table, preset):
-    t = {k[1]: v for k, v in ablation_table.items() if k[0] == preset}
+    t = ablation_table(preset)
     assert t["corrective noise, identical: false 'worse without it'"] <= 0.05, t
     assert t["paired interval coverage of 0, identical"] >= 0.93, t
     assert t["causal worse by 3 margins: false 'no worse'"] <= 0.05, t
@@ -274,10 +341,29 @@ def test_ablation_verdicts_hold_at_the_presets_sizes(ablation_table, preset):
     assert t["less diverse setting called better"] == 0.0, t
 
 
+def test_the_batched_statistics_are_the_harness_own():
+    """The simulation's batched kernel distance, Fréchet distance and diversity ratio equal, repetition by
+    repetition, what pfbench.metrics computes on one set pair."""
+    from pfbench.metrics.small_sample import blocked_mmd
+    from pfbench.metrics.stats import frechet_distance
+
+    sizes = Sizes("check", fake_clips=3, real_clips=5, frames=4, seeds=1, fractions=(1.0,), dim=16)
+    gen = generator(sizes, 7)
+    direction = torch.randn(sizes.dim, generator=gen)
+    ref = Reference(clips(gen, 2, 5, 4, direction, np.zeros(2), np.ones(2)), 4)
+    fake = clips(gen, 2, 3, 4, direction, np.array([0.3, 1.0]), np.array([1.0, 0.6]))
+    kid, _ = blocked_mmd_batch(fake, ref, 2, gen)
+    fd, div = frechet_batch(fake, ref), diversity(fake, ref)
+    for r in range(2):
+        x, y = fake[r].numpy(), ref.feats[r].numpy()
+        assert kid[r] == pytest.approx(blocked_mmd(x, y, np.arange(12) // 4, np.arange(20) // 4), rel=1e-5)
+        assert fd[r] == pytest.approx(frechet_distance(x, y), rel=1e-5)
+        assert div[r] == pytest.approx(np.trace(np.cov(x.T)) / np.trace(np.cov(y.T)), rel=1e-5)
+
+
 def test_the_simulated_sizes_cover_gpu_smoke():
     """gpu-smoke runs its quality experiments at the smoke preset's sizes, so the smoke rows above are its rows too;
-    the gpu preset's sizes (128 generated vs 256 held-out clips x 8 frames in 1280 dimensions, 7 points, 3 seeds)
-    are ~500 TFLOP of kernel matrices for 200 repetitions: not simulated on a CPU."""
+    the gpu preset's sizes are simulated by the same code on a CUDA device (the [gpu] cases, skipped without one)."""
     smoke, gpu_smoke = preset_sizes("smoke"), preset_sizes("gpu-smoke")
     assert (smoke.fake_clips, smoke.real_clips, smoke.frames, smoke.seeds, smoke.fractions) == (
         gpu_smoke.fake_clips, gpu_smoke.real_clips, gpu_smoke.frames, gpu_smoke.seeds, gpu_smoke.fractions)
