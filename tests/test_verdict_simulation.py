@@ -219,14 +219,15 @@ def simulate_convergence(sizes: Sizes, reps: int = REPS, seed: int = 0) -> dict:
             base_div = np.mean([run["div"][-1, r] for run in base])
             calls.append(ladder_call(final.low, final.high, div, base_div)[0])
             covered += truth is not None and final.low <= truth <= final.high
-            if scenario.startswith("c_"):  # the old rule: a Fréchet ladder, no diversity guard
+            if scenario.startswith("c_") and sizes.device == "cpu":  # the old rule: a Fréchet ladder, no guard
                 fd = ladder_outcome(sizes, base, var, r, "fd")
                 fd_faster += ladder_call(fd.low, fd.high, math.nan, math.nan)[0] in FASTER
         table[scenario] = dict(faster=float(np.mean([c in FASTER for c in calls])),
                                count_faster=int(sum(c in FASTER for c in calls)),
                                consistent=float(np.mean([c == "reproduced" for c in calls])),
                                coverage=covered / reps if truth is not None else None,
-                               fd_faster=fd_faster / reps if scenario.startswith("c_") else None)
+                               fd_faster=fd_faster / reps if scenario.startswith("c_") and sizes.device == "cpu"
+                               else None)
     return table
 
 
