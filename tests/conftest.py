@@ -10,10 +10,16 @@ torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # The longest test files (measured with --durations), started first: the README's command hands whole files to two
-# workers (--dist loadfile) in collection order, and a 2-minute file left to the end runs with the other core idle.
+# workers (--dist loadfile), and a 2-minute file left to the end runs with the other core idle. xdist would order
+# the files by their number of tests (the one-test smoke-run file last); here they keep the collection order below.
 LONGEST_FIRST = ("test_smoke_run.py", "test_compare_gate.py", "test_fvd.py", "test_verdict_simulation.py",
                  "test_user_config.py", "test_metrics_reduced_flow.py", "test_train_kill.py",
                  "test_train_sharded_eval.py", "test_train_distributed.py")
+
+
+def pytest_configure(config):
+    if getattr(config.option, "loadscopereorder", None) is not None:  # pytest-xdist >= 3.6, in the controller
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(items):

@@ -11,10 +11,7 @@ the other (A, the slow one, B), so drift of the machine's load splits between th
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,21 +21,22 @@ from pfbench.measure.timing import TEST_HOOK_SLOWDOWN_ENV
 from pfbench.results.compare import BUSY, MIN_ROUNDS
 from pfbench.results.run_pair import compare_runs
 
-ROOT = Path(__file__).resolve().parents[1]
 ONE_STEP = "test_train_step and not interleaved and spatial_pyramid"
 ROUNDS = 10
 
 
-def _run(out: Path, slowdown: float | None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update(PYTEST_ADDOPTS=f'-k "{ONE_STEP}"', PFBENCH_BENCHMARK_ROUNDS=str(ROUNDS), OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])))
-    env.pop(TEST_HOOK_SLOWDOWN_ENV, None)
-    if slowdown:
-        env[TEST_HOOK_SLOWDOWN_ENV] = str(slowdown)
-    return subprocess.run([sys.executable, "-m", "pfbench.cli", "run", "--preset", "smoke", "--suites", "throughput",
-                           "--seed", "0", "--no-report", "--out", str(out)], cwd=out.parent, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+def _run(out: Path, slowdown: float | None) -> int:
+    """One `pfbench run` of the throughput suite's spatial_pyramid train step, in this process (its suite still runs
+    in a pytest subprocess, which inherits these variables); the slowdown hook only where asked."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTEST_ADDOPTS", f'-k "{ONE_STEP}"')
+        mp.setenv("PFBENCH_BENCHMARK_ROUNDS", str(ROUNDS))
+        mp.setenv("OMP_NUM_THREADS", "1")
+        mp.delenv(TEST_HOOK_SLOWDOWN_ENV, raising=False)
+        if slowdown:
+            mp.setenv(TEST_HOOK_SLOWDOWN_ENV, str(slowdown))
+        return main(["run", "--preset", "smoke", "--suites", "throughput", "--seed", "0", "--no-report",
+                     "--out", str(out)])
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +46,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("gate")
     dirs = {"a": root / "a", "slow": root / "slow", "b": root / "b"}
     for k, d in dirs.items():
-        proc = _run(d, 2.0 if k == "slow" else None)
-        assert proc.returncode == 0, f"run {k}:\n{proc.stdout}"
+        assert _run(d, 2.0 if k == "slow" else None) == 0, f"run {k}: {(d / 'logs' / 'throughput.log').read_text()}"
     dirs["edited"] = root / "edited"
     shutil.copytree(dirs["b"], dirs["edited"])
     path = dirs["edited"] / "benchmarks" / "throughput.json"
