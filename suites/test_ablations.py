@@ -151,7 +151,7 @@ def _summarise(case, metric, per_setting: dict, note: str, backend: str, gap: tu
         m, lo, hi = paired_difference(values, np.zeros(len(values)))
         rows.append(dict(case=case, variant=setting, metric=metric, value=m, unit=unit, backend=backend,
                          spread=None if np.isnan(hi) else (hi - lo) / 2, spread_kind="ci95_seeds",
-                         note=f"mean of {len(values)} seeds; " + note))
+                         rounds=len(values), note=f"mean of {len(values)} seeds; " + note))
         rows += [dict(case="per_seed", variant=f"{case}/{setting}/seed{i}", metric=metric, value=v, unit=unit,
                       backend=backend, note=note) for i, v in enumerate(values)]
     if gap:
