@@ -8,7 +8,7 @@ import pandas as pd
 
 from pfbench.render.blocks import Block, bullets, heading, render_html, table, text
 from pfbench.render.format import fmt
-from pfbench.results.compare import MIN_ROUNDS, RANK_TEST_ALPHA
+from pfbench.results.compare import MIN_ROUNDS, QUIET_VERDICTS, RANK_TEST_ALPHA
 from pfbench.results.run_pair import Comparison, compare_runs
 
 
@@ -31,10 +31,15 @@ def comparison_blocks(cmp: Comparison) -> list[Block]:
     if cmp.missing_advice():
         blocks.append(bullets(cmp.missing_advice()))
     order = {"regression": 0, "changed": 1, "missing": 2, "worse": 3, "better": 4}
-    interesting = cmp.table[cmp.table["verdict"] != "same"]
+    interesting = cmp.table[~cmp.table["verdict"].isin(QUIET_VERDICTS)]
     interesting = interesting.iloc[interesting["verdict"].map(lambda v: order.get(v, 9)).argsort(kind="stable")]
+    quiet = ", ".join(f"{v} {n}" for v, n in cmp.counts.items() if v in QUIET_VERDICTS)
+    if interesting.empty:
+        blocks.append(text("No row moved beyond the noise" + (f" (not listed: {quiet})." if quiet else ".")))
+        return blocks
     blocks.append(table(format_comparison(interesting.head(300)),
-                        "Rows that are not the same, failures first (A = baseline, B = new)"))
+                        "Rows that moved beyond the noise or are missing, failures first (A = baseline, B = new)"
+                        + (f"; not listed: {quiet} (`pfbench compare --all` lists every row)" if quiet else "")))
     return blocks
 
 
