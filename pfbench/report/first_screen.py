@@ -214,18 +214,19 @@ def _quality_cells(df: pd.DataFrame, notes: list[str]) -> list[tuple[str, callab
     return cols
 
 
-def _sizes(rows: pd.DataFrame, n_metric: str) -> tuple[dict[str, str], str]:
-    """Per variant its sample-size text ("N=24, D=1280") from its size rows, and the header's text when every
-    variant has the same ("" otherwise; then the cells carry their own)."""
-    per = {}
+def _sizes(rows: pd.DataFrame, n_metric: str, noun: str = "") -> tuple[dict[str, str], str]:
+    """Per variant its sample-size text for a cell ("N=24, D=1280") from its size rows, and the header's text when
+    every variant has the same (with ``noun``: "N=6 videos, D=400"; "" otherwise, then the cells carry their own)."""
+    sizes = {}
     for v, d in rows.groupby("variant"):
         got = {m: d[d["metric"] == m]["value"] for m in (n_metric, "feature_dim")}
-        if got[n_metric].empty:
-            continue
-        dim = f", D={got['feature_dim'].iloc[0]:.0f}" if not got["feature_dim"].empty else ""
-        per[v] = f"N={got[n_metric].iloc[0]:.0f}{dim}"
-    same = set(per.values())
-    return per, (next(iter(same)) if len(same) == 1 else "")
+        if not got[n_metric].empty:
+            sizes[v] = (f"N={got[n_metric].iloc[0]:.0f}",
+                        f", D={got['feature_dim'].iloc[0]:.0f}" if not got["feature_dim"].empty else "")
+    shared = set(sizes.values())
+    header = "" if len(shared) != 1 else "{}{}{}".format(next(iter(shared))[0], f" {noun}" if noun else "",
+                                                         next(iter(shared))[1])
+    return {v: n + dim for v, (n, dim) in sizes.items()}, header
 
 
 def _flagged(rows: pd.DataFrame, v: str) -> bool:
@@ -265,7 +266,7 @@ def _quality_columns(df: pd.DataFrame, notes: list[str]) -> list[tuple[str, call
     fvd = ok_fvd[ok_fvd["metric"] == "fvd"]
     for extractor in dict.fromkeys(fvd["backend"]):
         d = ok_fvd[ok_fvd["backend"] == extractor]
-        videos, shared_n = _sizes(d, "fvd_videos")
+        videos, shared_n = _sizes(d, "fvd_videos", "videos")
 
         def final_fvd(v, d=d, videos=videos, shared_n=shared_n):
             """The interval's centre (fvd_debiased, where the half-sample interval is computed) ± its half-width,
@@ -278,8 +279,7 @@ def _quality_columns(df: pd.DataFrame, notes: list[str]) -> list[tuple[str, call
             shown = r if centre is None else centre
             own = f" ({videos[v]})" if v in videos and not shared_n else ""
             return f"{fmt_pm(shown['value'], shown['spread'])}{own}{mark(d, v)}"
-        per_set = f"; {shared_n.replace(',', ' videos,', 1) if ',' in shared_n else shared_n + ' videos'}" \
-            if shared_n else ", N videos"
+        per_set = f"; {shared_n}" if shared_n else ", N videos"
         cols.append((f"FVD [{extractor}] (debiased ± 95% CI{per_set})", final_fvd))
     q = df[(df["suite"] == "vbench") & (df["metric"] == "vbench_quality_score") & (df["case"] == "variant_samples")]
     dims = df[(df["suite"] == "vbench") & (df["case"] == "variant_samples") & (df["status"] == "ok")]

@@ -83,8 +83,9 @@ def keyed(df: pd.DataFrame) -> pd.DataFrame:
     from pfbench.benchmarks import measured_axes
 
     out = df.copy()
-    if "rounds" not in out:
-        out["rounds"] = float("nan")
+    for col, missing in (("rounds", float("nan")), ("bound", "")):  # frames built before these columns existed
+        if col not in out:
+            out[col] = missing
     out["x_key"] = out["x_value"].map(_x_text)
     measured = [(s, x) in measured_axes() for s, x in zip(out["suite"], out["x_name"])]
     if any(measured):
@@ -121,8 +122,6 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, threshold: float | None = 
     from pfbench.benchmarks import direction, metric_spec
 
     ka, kb = keyed(a), keyed(b)
-    if "bound" not in ka:
-        ka["bound"], kb["bound"] = "", ""
     cols = ["unit", "value", "spread", "status", "rounds", "bound"]
     joined = ka[cols].add_suffix("_a").join(kb[cols].add_suffix("_b"), how="outer")
     joined = joined.rename(columns={"rounds_a": "recorded_rounds_a", "rounds_b": "recorded_rounds_b"})

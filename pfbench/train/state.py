@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from pfbench.core.distributed import DistContext, gather_list
 from pfbench.train.checkpoint import CHECKPOINT_FORMAT, load_payload, trained_time_conditioning
-
 
 
 def _dcp():
