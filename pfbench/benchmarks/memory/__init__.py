@@ -5,7 +5,7 @@ from pfbench.benchmarks.base import Benchmark, Metric, mark_timed
 
 METRICS = (
     Metric("peak_memory_bytes", "bytes", "lower"),
-    Metric("peak_memory_increase_bytes", "bytes", "lower", doc="peak above the child's start-up footprint"),
+    Metric("peak_memory_increase_bytes", "bytes", "lower", doc="peak above the process's memory just before the step"),
     Metric("memory_per_frame_bytes", "bytes", "lower", doc="slope of the increase over latent frames"),
     Metric("max_frames_fit", "frames", "higher", doc="largest latent-frame count within the budget"),
     Metric("max_tokens_per_frame_fit", "tokens", "higher", doc="largest tokens per frame within the budget"),

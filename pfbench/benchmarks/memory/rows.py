@@ -18,7 +18,7 @@ def points_to_rows(variant: str, points: list[dict], *, device_kind: str, budget
     """Tidy rows for the measured points of one variant (both sweeps).
 
     CPU: ``peak_memory_bytes`` = absolute child peak RSS, ``peak_memory_increase_bytes`` = peak minus the
-    child's RSS after model creation (both backend ``child_peak_rss``). CUDA: ``peak_memory_bytes`` once per
+    child's RSS just before that step (both backend ``child_peak_rss``). CUDA: ``peak_memory_bytes`` once per
     backend (max allocated, max reserved, NVML device used) and the increase of max allocated over the model.
     An out-of-memory is a row with value None and status "oom"; a time-capped size is status "skipped".
     """

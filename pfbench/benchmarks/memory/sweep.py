@@ -15,8 +15,8 @@ Each sweep has a time budget: a size predicted (largest fitting step time x toke
 for attention) to overrun it is not measured, and when nothing more fits the time the search ends with a
 "skipped" point and the largest size that fitted is a lower bound (``bound`` "lower"): a time cap, not a failure.
 
-CPU (backend ``child_peak_rss``): one spawned child per variant runs both ladders
-(``pfbench.measure.child_rss.peak_rss_in_child`` with a relative RLIMIT_AS budget, so running out raises MemoryError /
+CPU (backend ``child_peak_rss``): one child process per variant runs both ladders
+(``pfbench.measure.child_rss.peak_rss_in_child``, forked from a server that imported torch once, with a relative RLIMIT_AS budget, so running out raises MemoryError /
 "can't allocate memory" inside the child instead of swapping). Before each size the child resets its RSS
 high-water mark (``/proc/self/clear_refs`` = 5, Linux >= 4.0) after handing freed heap memory back to the OS
 (glibc ``malloc_trim``), and reads ``VmHWM`` after the step, so each number is that size's own peak even after a
@@ -24,7 +24,10 @@ larger size, the other sweep or a caught out-of-memory (the same size read the s
 numbers are the running maximum over the sizes so far (ascending sizes: the same thing while memory grows), and
 each point says so. Two numbers per size, named apart:
   * ``peak_rss_bytes``: the child's absolute peak RSS (interpreter, torch, model and the step);
-  * ``increase_bytes``: that peak minus the child's RSS right after model creation (the step's own footprint).
+  * ``increase_bytes``: that peak minus the child's RSS just before the step (after the collection and trim), the
+    step's own footprint. One-time state of the warm-up step (library pages it touched, allocator pools) is not
+    counted: it differs between a spawned child and one forked from a server that imported torch (15 against 23 MiB
+    at the smoke preset), while the steps' own increases agree within ~0.2 MiB.
 The budget caps the address space the target (model creation included) may add over the child's size after
 imports; address space is a little larger than RSS, so the budget is reached slightly before RSS would reach it.
 The child writes a progress line before and after each size to a file, so if it dies (kernel OOM killer,
@@ -35,7 +38,7 @@ CUDA (backends ``cuda_max_allocated`` / ``cuda_max_reserved`` / ``nvml_device_us
 device's capacity and an out-of-memory is ``torch.cuda.OutOfMemoryError``. ``increase_bytes`` is max allocated
 minus the allocated bytes after the model was moved to the device.
 
-The child target must be importable by name ('spawn' pickles it by reference), hence this module.
+The child target must be importable by name (it is pickled by reference), hence this module.
 """
 from __future__ import annotations
 
@@ -85,6 +88,8 @@ def training_step(variant: str, model, preset: Preset, point: dict, *, device: s
 
 
 # --------------------------------------------------------------------------------------------------- CPU child
+# imported once in the children's fork server, not in each child (torch alone is ~2.5 s of a child's start)
+CHILD_PRELOAD = ("torch", "pfbench.benchmarks.memory.sweep", "pfbench.train.loop", "reference_model.variants")
 def _malloc_trim() -> bool:
     """Give the C heap's free memory back to the OS (glibc malloc_trim); False where unavailable.
 
@@ -155,7 +160,7 @@ def sweep_variant_in_child(variant: str, preset: Preset, sweeps: list[list[dict]
         step_s = time.perf_counter() - t0
         gc.collect()
         peak = self_peak_rss_bytes()  # no /proc: the lifetime peak, the weakest fallback
-        return dict(status=status, message=message, peak_rss_bytes=peak, increase_bytes=peak - baseline,
+        return dict(status=status, message=message, peak_rss_bytes=peak, increase_bytes=peak - (rss_before or 0),
                     hwm_reset=reset, rss_before_bytes=rss_before, step_s=step_s)
 
     points = []
@@ -198,7 +203,7 @@ def _points_from_progress(path: str, child: MemoryResult) -> tuple[list[dict], i
 def measure_variant_cpu(variant: str, preset: Preset, *, budget_bytes: int, seed: int = 0,
                         time_limit_s: float | None = None, timeout_s: float = 600.0, num_threads: int | None = 1,
                         sweeps: Iterable[str] = ("frames_sweep", "resolution_sweep")) -> dict:
-    """Both ladders of one variant in one spawned child under an address-space budget.
+    """Both ladders of one variant in one child process under an address-space budget.
 
     ``num_threads`` sets the child's torch intra-op threads (None: torch's default). One thread is the default:
     memory does not depend on it beyond per-thread scratch, and on a CPU shared with other work two OpenMP
@@ -211,7 +216,7 @@ def measure_variant_cpu(variant: str, preset: Preset, *, budget_bytes: int, seed
     try:
         child = peak_rss_in_child(sweep_variant_in_child, variant, preset, ladders, seed, progress_path,
                                   time_limit_s, num_threads, budget_bytes, budget_bytes=budget_bytes,
-                                  timeout_s=timeout_s)
+                                  timeout_s=timeout_s, preload=CHILD_PRELOAD)
         if child.status == "ok":
             out = child.result
             points, baseline, hwm_reset = out["points"], out["baseline_rss_bytes"], out["hwm_reset"]
