@@ -47,24 +47,55 @@ def test_proc_stat_is_parsed_in_clock_ticks(tmp_path):
     assert busy == pytest.approx(170 / hz) and total == pytest.approx(1000 / hz) and steal == pytest.approx(10 / hz)
 
 
+SPIN = "import time\nend = time.time() + {s}\nwhile time.time() < end: pass"
+
+
 def test_a_busy_loop_in_another_process_shows_as_others_share():
     import subprocess
     import sys
 
     if _proc_stat() is None:
         pytest.skip("no /proc/stat on this machine: the shares are unknown here (load average only)")
-    # a child that spins for 1 s while this process sleeps: the child is not waited for inside the window
-    child = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 1.0\nwhile time.time() < end: pass"])
-    try:
-        with MachineProbe() as probe:
-            import time
+    import psutil
 
-            time.sleep(0.8)
-    finally:
-        child.wait(timeout=30)
+    # a process that is not this one's descendant (started by a child that exits at once, so init adopts it)
+    # spins for 1.2 s while this process sleeps for 0.8 s
+    quiet = "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL"
+    starter = (f"import subprocess, sys\n"
+               f"print(subprocess.Popen([sys.executable, '-c', {SPIN.format(s=1.2)!r}], {quiet}).pid)")
+    spinner = int(subprocess.run([sys.executable, "-c", starter], check=True, timeout=30, capture_output=True,
+                                 text=True).stdout)
+    with MachineProbe() as probe:
+        import time
+
+        time.sleep(0.8)
     w = probe.window
+    if psutil.pid_exists(spinner):  # the next test's window must not see it
+        psutil.wait_procs([psutil.Process(spinner)], timeout=30)
     assert w.others_share * w.cores * w.seconds >= 0.4  # at least ~half of the child's spinning CPU-seconds seen
     assert w.own_share < 0.1
+
+
+def _spin(seconds: float) -> None:
+    exec(SPIN.format(s=seconds))
+
+
+def test_a_process_forked_for_us_by_a_fork_server_is_our_own_cpu():
+    """The suite processes of `pfbench run` and the memory ladders' children are forked by a server
+    (multiprocessing's 'forkserver'): not this process's children, but its descendants, and their CPU is its own."""
+    import multiprocessing
+
+    if _proc_stat() is None or "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs /proc/stat and the 'forkserver' start method")
+    ctx = multiprocessing.get_context("forkserver")
+    with MachineProbe() as probe:
+        child = ctx.Process(target=_spin, args=(0.8,))
+        child.start()
+        child.join(30)
+    w = probe.window
+    assert child.exitcode == 0
+    assert w.own_share * w.cores * w.seconds >= 0.6, w  # the child's 0.8 CPU-seconds are ours
+    assert w.others_share < 0.15, w
 
 
 def test_busy_rule():

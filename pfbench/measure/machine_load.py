@@ -1,8 +1,9 @@
 """What else ran while something was timed: the machine's load, the CPU share other processes took, steal time.
 
 A timing on a shared CPU is only as good as the machine was quiet. ``MachineProbe`` takes two snapshots of
-/proc/stat (every CPU's busy, idle and steal time) and of this process's own CPU time (all its threads, and the
-children it has waited for, so a runner that waits for its suite's process counts that process as its own); the
+/proc/stat (every CPU's busy, idle and steal time) and of this process's own CPU time (all its threads, the
+children it has waited for, and its live descendants with the children they waited for: a suite process forked for
+the runner by a fork server is the runner's grandchild, and counts as its own); the
 window between them says how much of the machine's capacity *other* processes used (machine busy time minus this
 process's), how much the hypervisor stole, and the 1-minute load average at both ends. Off Linux (no /proc/stat)
 only the load average is known and the shares are None, with the source saying so.
@@ -27,7 +28,7 @@ class CpuSnapshot:
     busy_s: float | None    # user + nice + system + irq + softirq (guest time is inside user); None off Linux
     total_s: float | None   # busy + idle + iowait + steal
     steal_s: float | None   # time the hypervisor ran other guests on our virtual CPUs
-    own_s: float            # this process's user + system time (all threads) and that of its reaped children
+    own_s: float            # user + system time of this process, its reaped children and its live descendants
     load1: float            # 1-minute load average (nan where unknown)
 
 
@@ -46,14 +47,37 @@ def _proc_stat(path: Path = PROC_STAT) -> tuple[float, float, float] | None:
     return busy / hz, (busy + idle + iowait + steal) / hz, steal / hz
 
 
+def own_cpu_seconds() -> float:
+    """User + system seconds of this process (all threads) and the children it reaped, plus every live descendant's
+    own and reaped-children time (psutil): a process forked for us by a server (multiprocessing's 'forkserver') is
+    the server's child, so its time reaches us only through the server. A descendant orphaned before it ends
+    (reparented to init) is lost; none of pfbench's own processes do that."""
+    times = os.times()
+    total = times.user + times.system + times.children_user + times.children_system
+    try:
+        import psutil
+    except ImportError:
+        return total
+    try:
+        descendants = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return total
+    for proc in descendants:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:  # ended (and reaped) since the listing: its time is in its parent's children time
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 def snapshot(path: Path = PROC_STAT) -> CpuSnapshot:
     """The counters now."""
     stat = _proc_stat(path)
-    times = os.times()
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     busy, total, steal = stat if stat else (None, None, None)
     return CpuSnapshot(wall_s=time.perf_counter(), busy_s=busy, total_s=total, steal_s=steal,
-                       own_s=times.user + times.system + times.children_user + times.children_system, load1=load1)
+                       own_s=own_cpu_seconds(), load1=load1)
 
 
 @dataclass(frozen=True)
