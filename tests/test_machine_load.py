@@ -95,7 +95,6 @@ def test_a_process_forked_for_us_by_a_fork_server_is_our_own_cpu():
     w = probe.window
     assert child.exitcode == 0
     assert w.own_share * w.cores * w.seconds >= 0.6, w  # the child's 0.8 CPU-seconds are ours
-    assert w.others_share < 0.15, w
 
 
 def test_busy_rule():

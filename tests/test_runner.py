@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -148,7 +149,7 @@ def test_ctrl_c_records_interrupted_and_stops(tmp_path, monkeypatch):
         def terminate(self):
             self.terminated = True
 
-    monkeypatch.setattr(execute.subprocess, "Popen", InterruptedChild)
+    monkeypatch.setattr(execute, "start_suite", InterruptedChild)
     run = tmp_path / "run"
     run.mkdir()
     spec = folder.RunSpec(run_dir=run, run_id="x", preset=get_preset("smoke"), suites=("tokens", "throughput"),
@@ -188,3 +189,29 @@ def test_suite_env_drops_xdist_worker_variables(monkeypatch, tmp_path):
     spec = folder.RunSpec(run_dir=tmp_path, run_id="r", preset=get_preset("smoke"), suites=("tokens",), device="cpu")
     env = execute.suite_env(spec, "tokens")
     assert not [k for k in env if k.startswith("PYTEST_XDIST_")] and env["PFBENCH_SUITE"] == "tokens"
+
+
+def test_forked_and_fresh_suite_processes_record_the_same(tmp_path, monkeypatch):
+    """A suite forked from the runner's server (torch and pytest imported once) and one started as the log's
+    command in a fresh interpreter (PFBENCH_FRESH_SUITES=1) give the same statuses, exit codes, notes and rows."""
+    from pfbench.runner.launch import FRESH_ENV, forking_available
+
+    suites = fake_suites(tmp_path, empty=("memory",))
+    outcome = {}
+    for mode in ("forked", "fresh"):
+        monkeypatch.setenv(FRESH_ENV, "1" if mode == "fresh" else "0")
+        assert forking_available(dict(os.environ)) == (mode == "forked")
+        run = tmp_path / mode
+        assert main(["run", "--preset", "smoke", "--suites", "throughput,tokens,memory", "--out", str(run),
+                     "--suites-dir", str(suites), "--no-report"]) == 1
+        log = (run / "logs" / "tokens.log").read_text().splitlines()
+        assert log[0].startswith("$ ") and " -m pytest " in log[0] and any("1 passed" in line for line in log)
+        rows = pd.read_parquet(run / "results.parquet")
+        outcome[mode] = ({s: (status(run, s)["status"], status(run, s)["exit_code"],
+                              re.sub(r" in [\d.]+s", "", status(run, s)["note"]))  # pytest's own seconds differ
+                          for s in ("throughput", "tokens", "memory")},
+                         sorted(rows.loc[rows["suite"] == "tokens", "metric"].unique()))
+    assert outcome["forked"] == outcome["fresh"]
+    statuses = outcome["forked"][0]
+    assert statuses["tokens"][:2] == ("passed", 0) and statuses["throughput"][:2] == ("failed", 1)
+    assert calls(suites) == ["throughput", "tokens"] * 2

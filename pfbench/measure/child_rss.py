@@ -7,6 +7,7 @@ work (the VBench-style dimensions' speed rows) does not pay ~3 s of torch start-
 """
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import multiprocessing.connection
 import resource
@@ -127,8 +128,21 @@ def child_context(preload: tuple[str, ...] = ()) -> multiprocessing.context.Base
     if preload and "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(list(preload))
+        atexit.unregister(stop_fork_server)
+        atexit.register(stop_fork_server)
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def stop_fork_server() -> None:
+    """Stop this process's fork server and wait for it (at exit): the CPU time of the children it forked reaches
+    this process only when it is reaped here. Left to end by itself it would be orphaned, and a machine window
+    around this process (the runner's, per suite) would count that time as another process's."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if getattr(server, "_forkserver_pid", None) is not None and hasattr(server, "_stop"):
+        server._stop()
 
 
 def peak_rss_in_child(target: Callable[..., Any], *args, budget_bytes: int | None = None,

@@ -1,4 +1,4 @@
-"""Run the benchmark suites, one pytest subprocess each, and collect the run.
+"""Run the benchmark suites, one pytest process each (``pfbench.runner.launch``), and collect the run.
 
 Every suite gets the run's config.json (``--pf-config`` / $PFBENCH_CONFIG), never just a preset name, so a resume
 and the report measure and show what the run was started with. A suite that fails is recorded and the others still
@@ -19,17 +19,11 @@ from pfbench.measure.machine_load import snapshot, window
 from pfbench.results.schema import utc_now_iso
 from pfbench.runner.catalog import SUITE_FILES
 from pfbench.runner.folder import RunSpec, SuiteStatus, set_aside_attempt
+from pfbench.runner.launch import start_suite
 
 STATUS_BY_EXIT = {0: "passed", 1: "failed", 5: "skipped"}  # anything else: error (usage, internal, timeout)
 
 Echo = Callable[[str], None]
-
-
-
-
-
-
-
 
 # pytest plugins no suite uses, blocked in each suite's process: importing hypothesis alone costs ~1.3 s a suite
 UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:xdist", "-p", "no:xdist.looponfail")
@@ -69,7 +63,7 @@ def suite_env(spec: RunSpec, suite: str) -> dict:
 
 
 def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
-    """Run one suite in a pytest subprocess, log to logs/<suite>.log, write status/<suite>.json.
+    """Run one suite in a pytest process of its own, log to logs/<suite>.log, write status/<suite>.json.
 
     KeyboardInterrupt stops the child, records status ``interrupted`` and is re-raised.
     """
@@ -95,21 +89,18 @@ def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
         (run_dir / log_rel).write_text(f"{suite_file} not found\n", encoding="utf-8")
         return finish("skipped", None, "suite file not present")
     cmd = suite_command(spec, suite, suite_file)
-    with open(run_dir / log_rel, "w", encoding="utf-8") as log:
-        log.write("$ " + " ".join(cmd) + "\n")
-        log.flush()
-        proc = subprocess.Popen(cmd, cwd=spec.repo_root, env=suite_env(spec, suite), stdout=log,
-                                stderr=subprocess.STDOUT)
-        try:
-            code = proc.wait(timeout=spec.timeout_s)
-        except subprocess.TimeoutExpired:
-            _stop(proc)
-            return finish("error", None, f"timed out after {spec.timeout_s:g} s; raise --timeout-s or use a "
-                                         f"smaller --preset")
-        except KeyboardInterrupt:
-            _stop(proc)
-            finish("interrupted", None, "interrupted by the user (Ctrl-C)")
-            raise
+    (run_dir / log_rel).write_text("$ " + " ".join(cmd) + "\n", encoding="utf-8")
+    proc = start_suite(cmd, cwd=spec.repo_root, env=suite_env(spec, suite), log_path=run_dir / log_rel)
+    try:
+        code = proc.wait(timeout=spec.timeout_s)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        return finish("error", None, f"timed out after {spec.timeout_s:g} s; raise --timeout-s or use a "
+                                     f"smaller --preset")
+    except KeyboardInterrupt:
+        _stop(proc)
+        finish("interrupted", None, "interrupted by the user (Ctrl-C)")
+        raise
     status = STATUS_BY_EXIT.get(code, "error")
     note = summarize_log((run_dir / log_rel).read_text(encoding="utf-8", errors="replace"), status)
     if status == "passed" and re.search(r"\d+ skipped", note) and not re.search(r"\d+ passed", note):
@@ -117,7 +108,7 @@ def run_suite(spec: RunSpec, suite: str) -> SuiteStatus:
     return finish(status, code, note)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)

@@ -206,9 +206,12 @@ def fvd_from_features(f_real, f_fake, groups_real=None, groups_fake=None, cfg: F
 
 
 def compute_fvd(real: str | Path, fake: str | Path, cfg: FvdConfig = FvdConfig()) -> tuple[FvdResult, list[str]]:
-    """FVD/KVD between two folders of videos; returns the result and the per-video errors."""
+    """FVD/KVD between two folders of videos; returns the result and the per-video errors. A projection dimension
+    the real set cannot support is refused before the fake set's I3D pass."""
     extractor = I3DFeatures(cfg)
     f1, g1, e1 = folder_features(real, extractor)
+    if cfg.features_dim is not None and len(f1) and not 1 <= cfg.features_dim <= min(f1.shape):
+        raise small_sample.ProjectionDimError(cfg.features_dim, *f1.shape)
     f2, g2, e2 = folder_features(fake, extractor)
     return fvd_from_features(f1, f2, g1, g2, cfg), e1 + e2
 
