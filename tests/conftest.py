@@ -12,9 +12,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The longest test files (measured with --durations), started first: the README's command hands whole files to two
 # workers (--dist loadfile), and a 2-minute file left to the end runs with the other core idle. xdist would order
 # the files by their number of tests (the one-test smoke-run file last); here they keep the collection order below.
-LONGEST_FIRST = ("test_smoke_run.py", "test_compare_gate.py", "test_fvd.py", "test_verdict_simulation.py",
-                 "test_user_config.py", "test_metrics_reduced_flow.py", "test_train_kill.py",
-                 "test_train_sharded_eval.py", "test_train_distributed.py")
+LONGEST_FIRST = ("test_smoke_run.py", "test_fvd.py", "test_verdict_simulation.py", "test_metrics_reduced_flow.py",
+                 "test_train_sharded_eval.py", "test_user_config.py", "test_benchmark_storage.py",
+                 "test_train_distributed.py", "test_train_kill.py", "test_memory_suite_helpers.py", "test_measure.py",
+                 "test_runner.py", "test_compare_gate.py")
 
 
 def pytest_configure(config):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pfbench.cli.main import main
-from pfbench.runner.execute import BENCHMARK_STORAGE
+from pfbench.runner.execute import BENCHMARK_STORAGE, UNUSED_PLUGINS
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -38,7 +38,7 @@ def saved(storage: Path) -> list[Path]:
 def compare_against(run: Path, storage: Path, fail: str) -> subprocess.CompletedProcess:
     """The tokens suite again, by hand, compared against ``storage``'s saved tokens run (nothing is saved)."""
     return subprocess.run([sys.executable, "-m", "pytest", "suites/test_tokens.py", "-q", "-p", "no:cacheprovider",
-                           *ONLY_RUN_CASES, "--pf-config", str(run / "config.json"),
+                           *UNUSED_PLUGINS, *ONLY_RUN_CASES, "--pf-config", str(run / "config.json"),
                            f"--benchmark-storage=file://{storage}", "--benchmark-compare=*_tokens",
                            f"--benchmark-compare-fail={fail}"],
                           cwd=REPO, capture_output=True, text=True, timeout=300, env=NOT_AN_XDIST_WORKER)
