@@ -6,12 +6,11 @@ core. The rows go through the same row builder and the same training-speed verdi
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
 import torch
+from foreign_load import start_foreign_spinner, stop
 
 from pfbench.benchmarks.throughput.rows import interleaved_rows
 from pfbench.benchmarks.throughput.verdicts import MIN_PAIRS, training_speed_verdict
@@ -20,7 +19,6 @@ from pfbench.measure.machine_load import BUSY_RULE, _proc_stat
 from pfbench.results.schema import tidy_frame
 
 TRUE_SPEEDUP = 2.0
-SPIN = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
 
 
 def _workload(products: int):
@@ -37,14 +35,14 @@ def _workload(products: int):
 
 @pytest.fixture
 def background_load():
-    """One spinning process for at most 20 s (killed when the test ends), taking one core while it runs."""
-    proc = subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=20)])
+    """One spinning process for at most 20 s (killed when the test ends), taking one core while it runs; not this
+    process's descendant, as another process's load is not (tests/foreign_load.py)."""
+    proc = start_foreign_spinner(20)
     time.sleep(0.3)  # let it start spinning
     try:
         yield proc
     finally:
-        proc.kill()
-        proc.wait(timeout=30)
+        stop(proc)
 
 
 def _verdict(timing, predicted):

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
+from foreign_load import SPIN, start_foreign_spinner, stop
 
 from pfbench.measure.machine_load import (BUSY_RULE, BusyRule, CpuSnapshot, MachineProbe, _proc_stat, snapshot,
                                           window)
@@ -47,37 +49,22 @@ def test_proc_stat_is_parsed_in_clock_ticks(tmp_path):
     assert busy == pytest.approx(170 / hz) and total == pytest.approx(1000 / hz) and steal == pytest.approx(10 / hz)
 
 
-SPIN = "import time\nend = time.time() + {s}\nwhile time.time() < end: pass"
-
-
 def test_a_busy_loop_in_another_process_shows_as_others_share():
-    import subprocess
-    import sys
-
     if _proc_stat() is None:
         pytest.skip("no /proc/stat on this machine: the shares are unknown here (load average only)")
-    import psutil
-
-    # a process that is not this one's descendant (started by a child that exits at once, so init adopts it)
-    # spins for 1.2 s while this process sleeps for 0.8 s
-    quiet = "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL"
-    starter = (f"import subprocess, sys\n"
-               f"print(subprocess.Popen([sys.executable, '-c', {SPIN.format(s=1.2)!r}], {quiet}).pid)")
-    spinner = int(subprocess.run([sys.executable, "-c", starter], check=True, timeout=30, capture_output=True,
-                                 text=True).stdout)
-    with MachineProbe() as probe:
-        import time
-
-        time.sleep(0.8)
+    spinner = start_foreign_spinner(1.2)  # spins for 1.2 s while this process sleeps for 0.8 s
+    try:
+        with MachineProbe() as probe:
+            time.sleep(0.8)
+    finally:
+        stop(spinner)
     w = probe.window
-    if psutil.pid_exists(spinner):  # the next test's window must not see it
-        psutil.wait_procs([psutil.Process(spinner)], timeout=30)
     assert w.others_share * w.cores * w.seconds >= 0.4  # at least ~half of the child's spinning CPU-seconds seen
     assert w.own_share < 0.1
 
 
 def _spin(seconds: float) -> None:
-    exec(SPIN.format(s=seconds))
+    exec(SPIN.format(seconds=seconds))
 
 
 def test_a_process_forked_for_us_by_a_fork_server_is_our_own_cpu():
