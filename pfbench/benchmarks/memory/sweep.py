@@ -16,11 +16,12 @@ for attention) to overrun it is not measured, and when nothing more fits the tim
 "skipped" point and the largest size that fitted is a lower bound (``bound`` "lower"): a time cap, not a failure.
 
 CPU (backend ``child_peak_rss``): one child process per variant runs both ladders
-(``pfbench.measure.child_rss.peak_rss_in_child``, forked from a server that imported torch once, with a relative RLIMIT_AS budget, so running out raises MemoryError /
-"can't allocate memory" inside the child instead of swapping). Before each size the child resets its RSS
-high-water mark (``/proc/self/clear_refs`` = 5, Linux >= 4.0) after handing freed heap memory back to the OS
-(glibc ``malloc_trim``), and reads ``VmHWM`` after the step, so each number is that size's own peak even after a
-larger size, the other sweep or a caught out-of-memory (the same size read the same within ~2% either way). Where the reset is refused the
+(``pfbench.measure.child_rss.peak_rss_in_child``, forked from a server that imported torch once, with a relative
+RLIMIT_AS budget, so running out raises MemoryError / "can't allocate memory" inside the child instead of
+swapping). Before each size the child resets its RSS high-water mark (``/proc/self/clear_refs`` = 5,
+Linux >= 4.0) after handing freed heap memory back to the OS (glibc ``malloc_trim``), and reads ``VmHWM`` after the
+step, so each number is that size's own peak even after a larger size, the other sweep or a caught out-of-memory
+(the same size read the same within ~2% either way). Where the reset is refused the
 numbers are the running maximum over the sizes so far (ascending sizes: the same thing while memory grows), and
 each point says so. Two numbers per size, named apart:
   * ``peak_rss_bytes``: the child's absolute peak RSS (interpreter, torch, model and the step);
