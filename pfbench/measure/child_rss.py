@@ -123,8 +123,10 @@ def _child_main(conn, target, args, kwargs, budget_bytes) -> None:
 def child_context(preload: tuple[str, ...] = ()) -> multiprocessing.context.BaseContext:
     """'spawn' (a fresh interpreter), or with ``preload`` where the platform has it 'forkserver' with those modules
     imported once in the server: a forked child starts with their pages (its VmHWM starts at its RSS at the fork,
-    as a spawned child's does after the same imports) and the server has run nothing else, so no thread or CUDA
-    state is inherited. The server and its preload list belong to the process: the first preloading call sets it."""
+    as a spawned child's does after the same imports) and the server has run nothing else, so no CUDA state is
+    inherited; keep modules that start threads at import (pandas: pyarrow's allocator) out of ``preload``. One
+    server serves the process (the memory ladders' children, `pfbench run`'s suites): the first preloading call
+    sets its list, and it is stopped and reaped at exit (``stop_fork_server``)."""
     if preload and "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(list(preload))

@@ -2,8 +2,8 @@
 
 Each suite still runs in a process of its own (a crash or a leak ends with it; its status comes from its exit
 code), but where the platform has multiprocessing's 'forkserver' the process is forked from a server that has
-imported the heavy modules below and run nothing else (no CUDA, no thread pools of its own), so a suite starts in
-~0.1 s instead of ~2.5-4 s of imports. The child runs exactly the pytest arguments of the command the log's first
+imported the heavy modules below and run nothing else (``pfbench.measure.child_rss.child_context``: no CUDA, no
+pandas/pyarrow allocator thread), so a suite starts in ~0.1 s instead of ~2.5-4 s of imports. The child runs exactly the pytest arguments of the command the log's first
 line shows, in the same folder and environment, with its output appended to the log; that command, run by hand,
 does the same work in a fresh interpreter. ``PFBENCH_FRESH_SUITES=1`` (or a platform without fork) starts every
 suite as that command instead.
@@ -18,9 +18,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from pfbench.measure.child_rss import child_context
+
 FRESH_ENV = "PFBENCH_FRESH_SUITES"
-# imported once in the server: what every suite imports, and the FID extractors' torchvision (~1.7 s on its own)
-SERVER_PRELOAD = ("torch", "pytest", "pytest_benchmark.plugin", "torch_fidelity", "pfbench.results.rows")
+# imported once in the server: what every suite imports, and the FID extractors' torchvision (~1.7 s on its own);
+# not pandas, whose pyarrow starts an allocator thread at import (~0.35 s a suite is the price)
+SERVER_PRELOAD = ("torch", "pytest", "pytest_benchmark.plugin", "torch_fidelity")
 
 
 def _pytest_in_child(args: list[str], cwd: str, env: dict[str, str], log_path: str) -> None:
@@ -78,8 +81,7 @@ def start_suite(cmd: list[str], *, cwd: Path, env: dict[str, str], log_path: Pat
     if pytest_args is None or not forking_available(env):
         with open(log_path, "a", encoding="utf-8") as log:
             return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(list(SERVER_PRELOAD))
+    ctx = child_context(SERVER_PRELOAD)
     process = ctx.Process(target=_pytest_in_child, args=(pytest_args, str(cwd), dict(env), str(log_path)),
                           name=f"pfbench-suite-{Path(pytest_args[0]).stem}")
     process.start()

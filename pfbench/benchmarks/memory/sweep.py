@@ -91,6 +91,8 @@ def training_step(variant: str, model, preset: Preset, point: dict, *, device: s
 # --------------------------------------------------------------------------------------------------- CPU child
 # imported once in the children's fork server, not in each child (torch alone is ~2.5 s of a child's start)
 CHILD_PRELOAD = ("torch", "pfbench.benchmarks.memory.sweep", "pfbench.train.loop", "reference_model.variants")
+
+
 def _malloc_trim() -> bool:
     """Give the C heap's free memory back to the OS (glibc malloc_trim); False where unavailable.
 
